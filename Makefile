@@ -1,0 +1,54 @@
+# One short command each: install, demo, test, check, bench. CI calls `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help install demo test test-fast check bench chromium s3-server clean
+
+help:
+	@echo "make demo    - install, build the dashboard, train the digits demo, start both services"
+	@echo "make test    - install test dependencies (incl. Chromium) and run the whole suite"
+	@echo "make check   - ruff + mypy"
+	@echo "make bench   - run the benchmarks in bench/"
+
+$(STAMP): pyproject.toml hatch_build.py $(wildcard dashboard/package-lock.json)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade --quiet pip
+	# torch is pinned to the CPU wheel that lies on this machine; any other version pulls CUDA.
+	$(PIP) install --quiet 'torch==2.13.0'
+	$(PIP) install --quiet -e '.[dev,torch,s3]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+demo: install
+	$(VENV)/bin/tercet demo
+
+test: install chromium
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not browser"
+
+check: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+
+bench: install chromium
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+s3-server: install
+	$(PY) -m tercet.testing.s3server
+
+clean:
+	rm -rf $(VENV) dashboard/node_modules src/tercet/static

@@ -1,0 +1,44 @@
+"""The ``tercet`` command line: a thin layer of subcommands over the Python API."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from tercet.cli import config_cmd, demo_cmd, service_cmd, share_cmd, table_cmd
+from tercet.errors import TercetError
+
+app = typer.Typer(
+    name="tercet",
+    help="Model-guided, interactive dataset debugging: versioned tables, runs with per-sample "
+    "metrics, and a browser dashboard.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+for module in (config_cmd, table_cmd, service_cmd, demo_cmd, share_cmd):
+    module.register(app)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    if version:
+        from tercet import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+def main() -> None:
+    """Console entry point: Tercet errors print one clear line and exit 1, no traceback."""
+    try:
+        app()
+    except TercetError as exc:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)

@@ -1,0 +1,52 @@
+"""``tercet ls`` and ``tercet table``: list projects and inspect table revisions."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from tercet import layout
+from tercet.table import Table, list_tables
+
+table_app = typer.Typer(help="Inspect table revisions.", no_args_is_help=True)
+
+
+def ls(
+    project: str = typer.Argument(None, help="Project to list; all projects when omitted."),
+    root: str = typer.Option(None, "--root", help="Project root URL (default: from config)."),
+) -> None:
+    """List projects, or the table revisions of one project."""
+    console = Console()
+    if project is None:
+        projects = layout.list_projects(root)
+        if not projects:
+            console.print(f"No projects under {layout.root_url(root)}.")
+        for name in projects:
+            console.print(name)
+        return
+    out = RichTable(title=f"Tables in {project}")
+    for col in ("dataset", "revision", "rows", "created", "parent", "message"):
+        out.add_column(col)
+    for t in sorted(list_tables(project, root), key=lambda t: (t.dataset, t._d["created"])):
+        parent = t.parent_url.rsplit("/", 1)[-1] if t.parent_url else ""
+        out.add_row(t.dataset, t.name, str(t.num_rows), t._d["created"][:19], parent, t.message)
+    console.print(out)
+
+
+@table_app.command("show")
+def show(url: str = typer.Argument(..., help="URL of a table revision.")) -> None:
+    """Print a revision's schema, lineage and first rows."""
+    t = Table.open(url)
+    console = Console()
+    console.print(f"[bold]{t.name}[/] ({t.num_rows} rows) at {t.url}")
+    console.print("lineage: " + " → ".join(r.name for r in t.lineage()))
+    console.print(f"latest: {t.latest().url}")
+    for col in t.schema:
+        console.print(f"  {col.name}: {col.type} [{col.role}]")
+    console.print(t.to_arrow().slice(0, 10).to_pandas())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ls")(ls)
+    app.add_typer(table_app, name="table")

@@ -1,0 +1,303 @@
+"""Configuration: one YAML file, overridable per key by ``TERCET_*`` environment variables.
+
+The file lives in the platform config dir (``tercet config show`` prints where); ``TERCET_CONFIG``
+points elsewhere. Every effective value remembers where it came from, so ``tercet config show`` can
+say why a value is what it is.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import yaml
+
+from tercet.errors import ConfigError
+
+ENV_PREFIX = "TERCET_"
+
+# key -> (type, default). Nested keys use dots; env var is TERCET_ + key upper-cased, dots -> "_".
+_SCALAR_KEYS: dict[str, tuple[type, Any]] = {
+    "root": (str, None),
+    "service.host": (str, "127.0.0.1"),
+    "service.port": (int, 5015),
+    "service.token": (str, None),
+    "service.tls_cert": (str, None),
+    "service.tls_key": (str, None),
+    "service.max_request_bytes": (int, 64 * 1024 * 1024),
+    "dashboard.host": (str, "127.0.0.1"),
+    "dashboard.port": (int, 8000),
+}
+_LIST_KEYS: dict[str, list[str]] = {
+    "service.file_roots": [],
+    "service.scan": [],
+    "service.cors_origins": [],
+}
+_MAP_KEYS = {"aliases", "storage_options"}
+_SECTIONS = {"service", "dashboard"}
+
+
+def config_path() -> Path:
+    """Path of the user config file (``TERCET_CONFIG`` or the platform config dir)."""
+    explicit = os.environ.get("TERCET_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path(platformdirs.user_config_dir("tercet")) / "config.yaml"
+
+
+def config_dir() -> Path:
+    """Folder holding the config file and the service token."""
+    return config_path().parent
+
+
+def default_root() -> str:
+    return str(Path(platformdirs.user_data_dir("tercet")) / "projects")
+
+
+@dataclass
+class ServiceConfig:
+    host: str = "127.0.0.1"
+    port: int = 5015
+    token: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    max_request_bytes: int = 64 * 1024 * 1024
+    file_roots: list[str] = field(default_factory=list)
+    scan: list[str] = field(default_factory=list)
+    cors_origins: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DashboardConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+@dataclass
+class Config:
+    """The effective configuration. ``sources`` maps each key to where its value came from."""
+
+    root: str = field(default_factory=default_root)
+    aliases: dict[str, str] = field(default_factory=dict)
+    storage_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    path: Path | None = None
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def get(self, key: str) -> Any:
+        obj: Any = self
+        for part in key.split("."):
+            obj = obj[part] if isinstance(obj, dict) else getattr(obj, part)
+        return obj
+
+    def set(self, key: str, value: Any) -> None:
+        parts = key.split(".")
+        obj: Any = self
+        for part in parts[:-1]:
+            obj = getattr(obj, part)
+        setattr(obj, parts[-1], value)
+
+    def items(self) -> list[tuple[str, Any, str]]:
+        """Every key with its value and source, for ``tercet config show``."""
+        out: list[tuple[str, Any, str]] = []
+        for key in [*_SCALAR_KEYS, *_LIST_KEYS]:
+            out.append((key, self.get(key), self.sources.get(key, "default")))
+        for name, value in sorted(self.aliases.items()):
+            out.append((f"aliases.{name}", value, self.sources.get(f"aliases.{name}", "?")))
+        for proto, opts in sorted(self.storage_options.items()):
+            for k, v in sorted(opts.items()):
+                secret = any(s in k.lower() for s in ("secret", "token", "password"))
+                key = f"storage_options.{proto}.{k}"
+                out.append((key, "***" if secret else v, self.sources.get(key, "?")))
+        return out
+
+
+def _node_line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def _check_keys(node: yaml.Node, path: Path) -> None:
+    """Reject unknown keys with the file and line, before any value is used."""
+    if not isinstance(node, yaml.MappingNode):
+        raise ConfigError(f"{path}:{_node_line(node)}: the config file must be a mapping of keys.")
+    known_top = {"root", *_SECTIONS, *_MAP_KEYS}
+    for key_node, value_node in node.value:
+        key = key_node.value
+        if key not in known_top:
+            raise ConfigError(
+                f"{path}:{_node_line(key_node)}: unknown key {key!r}. "
+                f"Known keys: {', '.join(sorted(known_top))}."
+            )
+        if key in _SECTIONS:
+            if not isinstance(value_node, yaml.MappingNode):
+                raise ConfigError(f"{path}:{_node_line(value_node)}: {key!r} must be a mapping.")
+            known = sorted(
+                k.split(".", 1)[1] for k in [*_SCALAR_KEYS, *_LIST_KEYS] if k.startswith(key + ".")
+            )
+            for sub_key, _ in value_node.value:
+                if sub_key.value not in known:
+                    raise ConfigError(
+                        f"{path}:{_node_line(sub_key)}: unknown key {key}.{sub_key.value!r}. "
+                        f"Known keys under {key!r}: {', '.join(known)}."
+                    )
+        if key in _MAP_KEYS and not isinstance(value_node, yaml.MappingNode | yaml.ScalarNode):
+            raise ConfigError(f"{path}:{_node_line(value_node)}: {key!r} must be a mapping.")
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """Parse the config file, raising :class:`ConfigError` with file and line on any problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"Cannot read config file {path}: {exc}") from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{line}: invalid YAML: {exc.problem}. Fix or delete the file.")
+    if node is None:
+        return {}
+    _check_keys(node, path)
+    data = yaml.safe_load(text)
+    return data if isinstance(data, dict) else {}
+
+
+def _coerce(key: str, value: Any, typ: type, where: str) -> Any:
+    if value is None:
+        return None
+    if typ is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: {key} has value {value!r}. Not a valid integer.")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: {key} has value {value!r}. Not a valid integer.") from None
+    if not isinstance(value, str | int | float):
+        raise ConfigError(f"{where}: {key} has value {value!r}. Expected a string.")
+    return str(value)
+
+
+def _coerce_list(key: str, value: Any, where: str) -> list[str]:
+    if isinstance(value, str):
+        return [v for v in (p.strip() for p in value.split(",")) if v]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ConfigError(f"{where}: {key} has value {value!r}. Expected a list of strings.")
+
+
+def load(path: Path | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Read the config file and the environment into an effective :class:`Config`."""
+    env = os.environ if environ is None else environ
+    path = path or config_path()
+    data = read_file(path)
+    cfg = Config(path=path)
+    cfg.sources["root"] = "default"
+
+    def lookup(key: str) -> tuple[bool, Any]:
+        obj: Any = data
+        for part in key.split("."):
+            if not isinstance(obj, dict) or part not in obj:
+                return False, None
+            obj = obj[part]
+        return True, obj
+
+    for key, (typ, default) in _SCALAR_KEYS.items():
+        found, value = lookup(key)
+        env_name = ENV_PREFIX + key.upper().replace(".", "_")
+        if env_name in env:
+            cfg.set(key, _coerce(key, env[env_name], typ, f"environment {env_name}"))
+            cfg.sources[key] = f"env {env_name}"
+        elif found:
+            cfg.set(key, _coerce(key, value, typ, str(path)))
+            cfg.sources[key] = f"file {path}"
+        elif default is not None:
+            cfg.set(key, default)
+    if cfg.root is None:
+        cfg.root = default_root()
+    for key in _LIST_KEYS:
+        found, value = lookup(key)
+        env_name = ENV_PREFIX + key.upper().replace(".", "_")
+        if env_name in env:
+            cfg.set(key, _coerce_list(key, env[env_name], f"environment {env_name}"))
+            cfg.sources[key] = f"env {env_name}"
+        elif found and value is not None:
+            cfg.set(key, _coerce_list(key, value, str(path)))
+            cfg.sources[key] = f"file {path}"
+
+    aliases = data.get("aliases") or {}
+    if not isinstance(aliases, dict):
+        raise ConfigError(f"{path}: 'aliases' must be a mapping of NAME: value.")
+    for name, value in aliases.items():
+        cfg.aliases[str(name)] = str(value)
+        cfg.sources[f"aliases.{name}"] = f"file {path}"
+    for env_name, value in env.items():
+        if env_name.startswith(ENV_PREFIX + "ALIAS_"):
+            name = env_name[len(ENV_PREFIX + "ALIAS_") :]
+            cfg.aliases[name] = value
+            cfg.sources[f"aliases.{name}"] = f"env {env_name}"
+
+    storage_options = data.get("storage_options") or {}
+    if not isinstance(storage_options, dict) or not all(
+        isinstance(v, dict) for v in storage_options.values()
+    ):
+        raise ConfigError(
+            f"{path}: 'storage_options' must map a protocol to options, "
+            "e.g. storage_options: {s3: {endpoint_url: 'http://127.0.0.1:9000'}}."
+        )
+    for proto, opts in storage_options.items():
+        cfg.storage_options[str(proto)] = dict(opts)
+        for k in opts:
+            cfg.sources[f"storage_options.{proto}.{k}"] = f"file {path}"
+    return cfg
+
+
+def save_file_values(updates: dict[str, Any], remove: list[str] | None = None) -> Path:
+    """Change keys in the user config file (dotted keys; ``None`` values are removed)."""
+    from tercet import storage  # local import: storage imports config
+
+    path = config_path()
+    data = read_file(path)
+    for key, value in updates.items():
+        parts = key.split(".")
+        obj = data
+        for part in parts[:-1]:
+            obj = obj.setdefault(part, {})
+        obj[parts[-1]] = value
+    for key in remove or []:
+        parts = key.split(".")
+        obj = data
+        for part in parts[:-1]:
+            obj = obj.get(part, {})
+        obj.pop(parts[-1], None)
+    if data.get("aliases") == {}:
+        data.pop("aliases")
+    text = yaml.safe_dump(data, sort_keys=True)
+    storage.replace_local_file(path, text.encode("utf-8"), mode=0o600)
+    return path
+
+
+_cached: Config | None = None
+_cached_key: tuple[Any, ...] | None = None
+
+
+def current() -> Config:
+    """The effective config, re-read when the file or ``TERCET_*`` variables change."""
+    global _cached, _cached_key
+    path = config_path()
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        mtime = None
+    env_key = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(ENV_PREFIX)))
+    key = (str(path), mtime, env_key)
+    if _cached is None or key != _cached_key:
+        _cached = load(path)
+        _cached_key = key
+    return _cached

@@ -1,0 +1,91 @@
+"""Every error Tercet raises on purpose, in one tree.
+
+    TercetError
+    ├── ConfigError            bad YAML, unknown key, wrong type in the config file or environment
+    ├── AliasError             malformed alias name or value
+    │   └── AliasNotSetError   a URL uses <NAME>/… but NAME is set nowhere
+    ├── InvalidNameError       a project/dataset/table/run name that is not one path segment
+    ├── StorageError           I/O failed
+    │   ├── ObjectNotFoundError    (also a FileNotFoundError)
+    │   ├── ObjectExistsError      (also a FileExistsError) an immutable object is already there
+    │   └── CorruptObjectError     object.json or Parquet that cannot be parsed
+    ├── SchemaError            data does not fit the table's schema
+    ├── EditError              an edit that cannot apply
+    │   └── UnknownExampleError    edit names an example_id that is not in the revision
+    ├── RunError               a run that cannot be created, opened or written
+    └── ShareError             a bundle that cannot be exported or imported
+
+Each message says what went wrong, where, and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class TercetError(Exception):
+    """Base class of every error raised by Tercet on purpose."""
+
+
+class ConfigError(TercetError):
+    """The configuration file or a ``TERCET_*`` variable is invalid."""
+
+
+class AliasError(TercetError):
+    """An alias name or value is malformed."""
+
+
+class AliasNotSetError(AliasError, KeyError):
+    """A URL refers to an alias that is not set anywhere."""
+
+    def __init__(self, name: str, url: str | None = None) -> None:
+        self.name = name
+        self.url = url
+        where = f" (in {url!r})" if url else ""
+        super().__init__(
+            f"Alias <{name}> is not set{where}. Set it in one of three ways: "
+            f"`tercet alias set {name} /path/or/s3://bucket/prefix` (saved in your config file), "
+            f"the environment variable TERCET_ALIAS_{name}=..., "
+            f"or in Python `tercet.aliases.set({name!r}, ...)`."
+        )
+
+    def __str__(self) -> str:  # KeyError would add quotes around the message
+        return str(self.args[0])
+
+
+class InvalidNameError(TercetError, ValueError):
+    """A name is not a valid single path segment."""
+
+
+class StorageError(TercetError, OSError):
+    """Reading or writing storage failed."""
+
+
+class ObjectNotFoundError(StorageError, FileNotFoundError):
+    """The object at a URL does not exist."""
+
+
+class ObjectExistsError(StorageError, FileExistsError):
+    """An immutable object already exists at the URL; objects are never overwritten."""
+
+
+class CorruptObjectError(StorageError):
+    """An object exists but cannot be parsed."""
+
+
+class SchemaError(TercetError, ValueError):
+    """Data does not match the table schema."""
+
+
+class EditError(TercetError, ValueError):
+    """An edit cannot be applied to a revision."""
+
+
+class UnknownExampleError(EditError):
+    """An edit refers to example ids that the revision does not hold."""
+
+
+class RunError(TercetError):
+    """A run cannot be created, opened or written."""
+
+
+class ShareError(TercetError):
+    """A bundle cannot be exported or imported."""

@@ -1,0 +1,610 @@
+"""Tables: immutable, URL-addressable revisions of a dataset, with sparse edits and lineage."""
+
+from __future__ import annotations
+
+import io
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from tercet import delta as delta_mod
+from tercet import layout, storage, urls, writer
+from tercet.errors import CorruptObjectError, EditError, ObjectNotFoundError, SchemaError
+from tercet.schema import ID_COLUMN, WEIGHT_COLUMN, Column, Schema, make_value_map
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_descriptor_cache: dict[str, dict[str, Any]] = {}
+_cache_lock = threading.Lock()
+
+
+def _read_descriptor(folder: str) -> dict[str, Any]:
+    """object.json of a revision; cached forever since objects are immutable."""
+    with _cache_lock:
+        cached = _descriptor_cache.get(folder)
+    if cached is not None:
+        return cached
+    url = storage.join(folder, "object.json")
+    try:
+        data = storage.read_json(url)
+    except ObjectNotFoundError:
+        raise ObjectNotFoundError(
+            f"No table at {folder}: {url} does not exist. Check the URL, or list tables with "
+            "`tercet ls`."
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != writer.FORMAT:
+        raise CorruptObjectError(f"{url} is not a Tercet table descriptor (no 'format': "
+                                 f"'{writer.FORMAT}').")
+    version = data.get("format_version")
+    if not isinstance(version, int) or version > writer.FORMAT_VERSION:
+        raise CorruptObjectError(
+            f"{url} has format_version {version!r}; this Tercet reads up to "
+            f"{writer.FORMAT_VERSION}. Upgrade Tercet (`pip install -U tercet`)."
+        )
+    missing = [k for k in ("id", "name", "table", "created", "schema", "num_rows") if k not in data]
+    if missing:
+        raise CorruptObjectError(f"{url} lacks the keys {missing}.")
+    with _cache_lock:
+        _descriptor_cache[folder] = data
+    return data
+
+
+class Table:
+    """One immutable revision of a table.
+
+    Open one with :meth:`Table.open` or create one with :meth:`Table.create` and the ``from_*``
+    constructors. Edit methods (:meth:`set_values`, :meth:`delete_rows`, :meth:`set_weights`, …)
+    never change this revision: each writes a new sparse revision and returns it.
+    """
+
+    def __init__(self, folder: str, descriptor: dict[str, Any]) -> None:
+        self.url = folder
+        self._d = descriptor
+        self.schema = Schema.from_json(descriptor["schema"], where=f"{folder}/object.json")
+        self._arrow: pa.Table | None = None
+        self._lock = threading.Lock()
+
+    # -- opening and creating --------------------------------------------------------------
+    @classmethod
+    def open(cls, url: str) -> Table:
+        """Open the revision at ``url`` (its folder or its ``object.json``; aliases allowed)."""
+        folder = urls.expand(url)
+        if folder.endswith("/object.json") or folder.endswith("\\object.json"):
+            folder = storage.parent(folder)
+        return cls(folder, _read_descriptor(folder))
+
+    @classmethod
+    def create(cls, data: Any, project: str, dataset: str, name: str, **kwargs: Any) -> Table:
+        """Create a source table from a DataFrame, Arrow table, dict of columns or list of rows.
+
+        Parameters
+        ----------
+        data
+            The rows. ``example_id`` (unique int64) and ``weight`` (float32, 1.0) are added
+            when missing; pandas categoricals become labels with a value map.
+        project, dataset, name
+            Where the table lives: ``<root>/<project>/datasets/<dataset>/tables/<name>``.
+        schema, roles, value_maps, root, message
+            Optional explicit schema, column roles (``{"path": "image"}``), label value maps
+            (``{"label": ["cat", "dog"]}``), project root URL and a message.
+        """
+        return writer.create(data, project, dataset, name, **kwargs)
+
+    @classmethod
+    def from_parquet(cls, path: str, **kwargs: Any) -> Table:
+        from tercet import sources
+
+        return sources.from_parquet(path, **kwargs)
+
+    @classmethod
+    def from_csv(cls, path: str, **kwargs: Any) -> Table:
+        from tercet import sources
+
+        return sources.from_csv(path, **kwargs)
+
+    @classmethod
+    def from_image_folder(cls, folder: str, **kwargs: Any) -> Table:
+        from tercet import sources
+
+        return sources.from_image_folder(folder, **kwargs)
+
+    @classmethod
+    def from_coco(cls, annotations: str, images_dir: str, **kwargs: Any) -> Table:
+        from tercet import sources
+
+        return sources.from_coco(annotations, images_dir, **kwargs)
+
+    @classmethod
+    def from_torch_dataset(cls, dataset: Any, **kwargs: Any) -> Table:
+        from tercet import sources
+
+        return sources.from_torch_dataset(dataset, **kwargs)
+
+    # -- metadata ----------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return str(self._d["id"])
+
+    @property
+    def name(self) -> str:
+        return str(self._d["name"])
+
+    @property
+    def table_name(self) -> str:
+        return str(self._d["table"])
+
+    @property
+    def project(self) -> str:
+        return str(self._d.get("project", ""))
+
+    @property
+    def dataset(self) -> str:
+        return str(self._d.get("dataset", ""))
+
+    @property
+    def created(self) -> datetime:
+        return datetime.fromisoformat(self._d["created"])
+
+    @property
+    def message(self) -> str:
+        return str(self._d.get("message") or "")
+
+    @property
+    def num_rows(self) -> int:
+        return int(self._d["num_rows"])
+
+    @property
+    def descriptor(self) -> dict[str, Any]:
+        """A copy of this revision's ``object.json``."""
+        return dict(self._d)
+
+    @property
+    def project_url(self) -> str:
+        # <project>/datasets/<dataset>/tables/<revision>
+        return layout.project_of(self.url, 4)
+
+    @property
+    def parent_url(self) -> str | None:
+        parent = self._d.get("parent")
+        return urls.expand(parent, base=self.url, project_url=self.project_url) if parent else None
+
+    @property
+    def parent(self) -> Table | None:
+        url = self.parent_url
+        return Table.open(url) if url else None
+
+    @property
+    def is_source(self) -> bool:
+        return "rows" in self._d
+
+    def __len__(self) -> int:
+        return self.num_rows
+
+    def __repr__(self) -> str:
+        return f"Table({self.url!r}, rows={self.num_rows})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Table) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled into DataLoader workers: ship the descriptor, not the cached rows.
+        return {"url": self.url, "d": self._d}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["url"], state["d"])  # type: ignore[misc]
+
+    # -- reading ------------------------------------------------------------------------------
+    def lineage(self) -> list[Table]:
+        """Revisions from the source table down to this one."""
+        chain: list[Table] = [self]
+        seen = {self.id}
+        while chain[-1].parent_url is not None:
+            parent = chain[-1].parent
+            assert parent is not None
+            if parent.id in seen:
+                raise CorruptObjectError(f"{self.url}: the parent chain loops at {parent.url}.")
+            seen.add(parent.id)
+            chain.append(parent)
+        return chain[::-1]
+
+    def _delta(self) -> delta_mod.Delta:
+        spec = self._d.get("delta") or {}
+        where = f"{self.url}/object.json"
+        if spec.get("file"):
+            table = storage.read_parquet(storage.join(self.url, spec["file"]))
+            return delta_mod.Delta.from_parquet_table(table, list(spec.get("added_columns", [])))
+        return delta_mod.Delta.from_json(spec, self.schema, where)
+
+    def _cache_files(self) -> list[str]:
+        folder = storage.join(self.url, "cache")
+        return [storage.join(folder, n) for n in storage.ls(folder) if n.endswith(".parquet")]
+
+    def to_arrow(self, columns: Sequence[str] | None = None) -> pa.Table:
+        """All rows of this revision as an Arrow table (the delta chain applied)."""
+        if columns is not None:
+            for c in columns:
+                self.schema[c]  # raises with the list of columns
+        if self._arrow is not None:
+            return self._arrow if columns is None else self._arrow.select(list(columns))
+        wanted = None if columns is None else list(dict.fromkeys([ID_COLUMN, *columns]))
+        chain = self.lineage()
+        start = 0
+        base: pa.Table | None = None
+        for i in range(len(chain) - 1, -1, -1):
+            rev = chain[i]
+            cached = rev._cache_files() if not rev.is_source else []
+            if rev.is_source or cached:
+                files = (
+                    [storage.join(rev.url, f) for f in rev._d["rows"]] if rev.is_source else cached
+                )
+                base_cols = None if wanted is None else [c for c in wanted if c in rev.schema]
+                base = storage.read_parquet(files, columns=base_cols)
+                start = i + 1
+                break
+        if base is None:
+            raise CorruptObjectError(f"{self.url}: no source rows found in its lineage.")
+        for rev in chain[start:]:
+            base = delta_mod.apply(base, rev._delta(), wanted, where=rev.url)
+        out = base.select(wanted or self.schema.names)
+        out = out.cast(pa.schema([f for f in self.schema.to_arrow() if f.name in out.column_names]))
+        if columns is None:
+            with self._lock:
+                self._arrow = out
+            return out
+        return out.select(list(columns))
+
+    def to_pandas(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        return self.to_arrow(columns).to_pandas()
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """Every row as a dict of plain Python values."""
+        return self.to_arrow().to_pylist()  # type: ignore[no-any-return]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for batch in self.to_arrow().to_batches():
+            yield from batch.to_pylist()
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """One sample by position, with image columns loaded as PIL images."""
+        table = self.to_arrow()
+        if index < 0:
+            index += table.num_rows
+        if not 0 <= index < table.num_rows:
+            raise IndexError(f"Row {index} is out of range: the table has {table.num_rows} rows.")
+        row: dict[str, Any] = table.slice(index, 1).to_pylist()[0]
+        for col in self.schema:
+            if col.role == "image" and row.get(col.name):
+                row[col.name] = self.load_image(row[col.name])
+        return row
+
+    def resolve_url(self, url: str) -> str:
+        """Absolute URL of a URL stored in this table (aliases expanded, relative resolved)."""
+        return urls.expand(url, base=self.url, project_url=self.project_url)
+
+    def load_image(self, url: str) -> Any:
+        from PIL import Image
+
+        data = storage.read_bytes(self.resolve_url(url))
+        image = Image.open(io.BytesIO(data))
+        image.load()
+        return image
+
+    def example_ids(self) -> np.ndarray:
+        return np.asarray(self.to_arrow([ID_COLUMN]).column(ID_COLUMN).to_numpy())
+
+    # -- revisions -----------------------------------------------------------------------------
+    def edit(self, message: str = "") -> Edit:
+        """Collect several edits into one new revision: ``with t.edit() as e: …; e.result``."""
+        return Edit(self, message)
+
+    def set_values(
+        self, column: str, example_ids: Sequence[int] | np.ndarray, values: Any, message: str = ""
+    ) -> Table:
+        with self.edit(message) as e:
+            e.set_values(column, example_ids, values)
+        return e.result
+
+    def delete_rows(self, example_ids: Sequence[int] | np.ndarray, message: str = "") -> Table:
+        with self.edit(message) as e:
+            e.delete_rows(example_ids)
+        return e.result
+
+    def set_weights(
+        self, example_ids: Sequence[int] | np.ndarray, weights: Any, message: str = ""
+    ) -> Table:
+        with self.edit(message) as e:
+            e.set_weights(example_ids, weights)
+        return e.result
+
+    def add_column(
+        self, name: str, type: pa.DataType, role: str = "number", default: Any = None,
+        value_map: Any = None, message: str = "",
+    ) -> Table:  # fmt: skip
+        with self.edit(message) as e:
+            e.add_column(name, type, role, default, value_map)
+        return e.result
+
+    def set_value_map(self, column: str, value_map: Any, message: str = "") -> Table:
+        with self.edit(message) as e:
+            e.set_value_map(column, value_map)
+        return e.result
+
+    def apply_edits(self, edits: Mapping[str, Any], message: str = "") -> Table:
+        """Apply edits in the service's JSON form: ``{"set": [{"column", "example_id", "value"}],
+        "delete": [ids], "weights": [{"example_id", "weight"}]}``."""
+        unknown = set(edits) - {"set", "delete", "weights"}
+        if unknown:
+            raise EditError(f"Unknown edit kinds {sorted(unknown)}; use set, delete, weights.")
+        with self.edit(message) as e:
+            by_col: dict[str, tuple[list[int], list[Any]]] = {}
+            for i, item in enumerate(edits.get("set") or []):
+                if not isinstance(item, Mapping) or not {"column", "example_id"} <= set(item):
+                    raise EditError(f"set[{i}] must be {{'column', 'example_id', 'value'}}.")
+                ids, vals = by_col.setdefault(str(item["column"]), ([], []))
+                ids.append(_as_id(item["example_id"], f"set[{i}].example_id"))
+                vals.append(item.get("value"))
+            for col, (ids, vals) in by_col.items():
+                e.set_values(col, ids, vals)
+            deletes = edits.get("delete") or []
+            if not isinstance(deletes, list):
+                raise EditError("delete must be a list of example ids.")
+            if deletes:
+                e.delete_rows([_as_id(x, "delete") for x in deletes])
+            weights = edits.get("weights") or []
+            if weights:
+                ids = []
+                ws = []
+                for i, item in enumerate(weights):
+                    if not isinstance(item, Mapping) or not {"example_id", "weight"} <= set(item):
+                        raise EditError(f"weights[{i}] must be {{'example_id', 'weight'}}.")
+                    ids.append(_as_id(item["example_id"], f"weights[{i}].example_id"))
+                    ws.append(item["weight"])
+                e.set_weights(ids, ws)
+        return e.result
+
+    def children(self) -> list[Table]:
+        """Revisions derived directly from this one."""
+        return [t for t in _siblings(self) if t.parent_url == self.url]
+
+    def latest(self) -> Table:
+        """The newest leaf descendant of this revision (itself when it has none).
+
+        Derived from the immutable revisions alone: among descendants without children, the one
+        created last (ties broken by id), so every reader agrees without a pointer file.
+        """
+        revisions = _siblings(self)
+        children: dict[str, list[Table]] = {}
+        for t in revisions:
+            if t.parent_url:
+                children.setdefault(t.parent_url, []).append(t)
+        leaves: list[Table] = []
+        stack = [self]
+        seen = set()
+        while stack:
+            t = stack.pop()
+            if t.url in seen:
+                continue
+            seen.add(t.url)
+            kids = children.get(t.url, [])
+            if kids:
+                stack.extend(kids)
+            else:
+                leaves.append(t)
+        return max(leaves, key=lambda t: (t._d["created"], t.id))
+
+    def squash(self, name: str | None = None, message: str = "") -> Table:
+        """Write this revision's rows as a standalone revision (no delta chain to read).
+
+        Without ``name`` it becomes a child of this revision (so :meth:`latest` moves to it);
+        with ``name`` it becomes a new source table.
+        """
+        data = self.to_arrow()
+        if name is not None:
+            return writer.create(
+                data, self.project, self.dataset, name, schema=self.schema,
+                root=layout.project_of(self.project_url, 1), message=message or f"squash of {self.name}",
+            )  # fmt: skip
+        folder = storage.join(storage.parent(self.url), f"{self.table_name}.{layout.unique_suffix()}")
+        rows_name = "rows/part-00000.parquet"
+        storage.write_parquet(storage.join(folder, rows_name), data, row_group_size=writer.ROW_GROUP)
+        descriptor = self._child_descriptor(folder, message or f"squash of {self.name}", data.num_rows)
+        descriptor["rows"] = [rows_name]
+        storage.write_json(storage.join(folder, "object.json"), descriptor)
+        return Table.open(folder)
+
+    def materialize(self) -> None:
+        """Write a row cache for this revision so long chains read in one step."""
+        if self.is_source or self._cache_files():
+            return
+        data = self.to_arrow()
+        storage.write_parquet(
+            storage.join(self.url, "cache", f"rows-{uuid.uuid4().hex[:8]}.parquet"), data
+        )
+
+    def _child_descriptor(self, folder: str, message: str, num_rows: int,
+                          schema: Schema | None = None) -> dict[str, Any]:  # fmt: skip
+        return {
+            "format": writer.FORMAT,
+            "format_version": writer.FORMAT_VERSION,
+            "id": uuid.uuid4().hex,
+            "table": self.table_name,
+            "name": storage.basename(folder),
+            "project": self.project,
+            "dataset": self.dataset,
+            "created": layout.now().isoformat(),
+            "parent": urls.relative_to(self.url, folder).replace("\\", "/"),
+            "message": message,
+            "num_rows": num_rows,
+            "schema": (schema or self.schema).to_json(),
+        }
+
+
+def _as_id(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise EditError(f"{where}: example ids are integers; received {value!r}.")
+    return int(value)
+
+
+def _siblings(table: Table) -> list[Table]:
+    """Every readable revision of the same table (same dataset folder and table name)."""
+    folder = storage.parent(table.url)
+    out = []
+    for name in storage.ls(folder):
+        if name != table.table_name and not name.startswith(table.table_name + "."):
+            continue
+        url = storage.join(folder, name)
+        try:
+            t = Table(url, _read_descriptor(url))
+        except (ObjectNotFoundError, CorruptObjectError, SchemaError):
+            continue  # half-written or damaged revisions never become "latest"
+        if t.table_name == table.table_name:
+            out.append(t)
+    return out
+
+
+class Edit:
+    """Collects edits to one revision; writes the new revision when the block exits."""
+
+    def __init__(self, base: Table, message: str = "") -> None:
+        self.base = base
+        self.message = message
+        self.schema = base.schema
+        self._set: dict[str, dict[int, Any]] = {}
+        self._deleted: set[int] = set()
+        self._added: list[dict[str, Any]] = []
+        self._ids: np.ndarray | None = None
+        self.result: Table = base
+
+    def _known_ids(self) -> np.ndarray:
+        if self._ids is None:
+            self._ids = np.sort(self.base.example_ids())
+        return self._ids
+
+    def _check_ids(self, ids: np.ndarray) -> None:
+        known = self._known_ids()
+        pos = np.searchsorted(known, ids)
+        pos = np.minimum(pos, max(len(known) - 1, 0))
+        ok = (known[pos] == ids) if len(known) else np.zeros(len(ids), bool)
+        deleted = np.isin(ids, np.fromiter(self._deleted, dtype=np.int64, count=len(self._deleted)))
+        bad = ids[~ok | deleted]
+        if len(bad):
+            from tercet.errors import UnknownExampleError
+
+            raise UnknownExampleError(
+                f"Example ids {bad[:10].tolist()} are not in revision {self.base.name} "
+                f"({self.base.url}): they were deleted or never existed."
+            )
+
+    def set_values(self, column: str, example_ids: Sequence[int] | np.ndarray, values: Any) -> None:
+        if column == ID_COLUMN:
+            raise SchemaError("example_id cannot be edited: it is the stable identity of a row.")
+        col = self.schema[column]
+        ids = np.asarray(example_ids, dtype=np.int64).ravel()
+        if isinstance(values, str) or not isinstance(values, Iterable | np.ndarray):
+            vals: list[Any] = [values] * len(ids)
+        else:
+            vals = list(values)
+        if len(vals) != len(ids):
+            raise EditError(f"{len(ids)} example ids but {len(vals)} values for {column!r}.")
+        self._check_ids(ids)
+        target = self._set.setdefault(col.name, {})
+        for i, v in zip(ids.tolist(), vals, strict=True):
+            target[i] = self.schema.coerce_value(column, _plain(v))
+
+    def set_weights(self, example_ids: Sequence[int] | np.ndarray, weights: Any) -> None:
+        self.set_values(WEIGHT_COLUMN, example_ids, weights)
+
+    def delete_rows(self, example_ids: Sequence[int] | np.ndarray) -> None:
+        ids = np.asarray(example_ids, dtype=np.int64).ravel()
+        self._check_ids(ids)
+        self._deleted.update(ids.tolist())
+
+    def add_column(self, name: str, type: pa.DataType, role: str = "number", default: Any = None,
+                   value_map: Any = None) -> None:  # fmt: skip
+        layout.check_name(name, "column name")
+        if name in self.schema:
+            raise SchemaError(f"Column {name!r} already exists.")
+        col = Column(name, type, role, make_value_map(value_map) if value_map is not None else None)
+        self.schema = self.schema.with_column(col)
+        if default is not None:
+            default = self.schema.coerce_value(name, default)
+        self._added.append(delta_mod.column_spec(col, default))
+
+    def set_value_map(self, column: str, value_map: Any) -> None:
+        col = self.schema[column]
+        if col.role not in ("label",):
+            raise SchemaError(f"Column {column!r} has role {col.role!r}; only labels have value maps.")
+        new = Column(col.name, col.type, col.role, make_value_map(value_map), col.extra)
+        self.schema = self.schema.replace(new)
+
+    def _build(self) -> delta_mod.Delta:
+        d = delta_mod.Delta(
+            deleted=np.array(sorted(self._deleted), dtype=np.int64), added_columns=self._added
+        )
+        for col, values in self._set.items():
+            if not values:
+                continue
+            ids = np.fromiter(values.keys(), dtype=np.int64, count=len(values))
+            # A label set before its value map changed in this edit is re-checked here.
+            checked = [self.schema.coerce_value(col, v) for v in values.values()]
+            d.set[col] = (ids, pa.array(checked, type=self.schema[col].type))
+        return d
+
+    def commit(self) -> Table:
+        d = self._build()
+        if d.cells == 0 and not self._added and self.schema == self.base.schema:
+            raise EditError("Nothing to commit: the edit is empty.")
+        base = self.base
+        folder = storage.join(storage.parent(base.url), f"{base.table_name}.{layout.unique_suffix()}")
+        num_rows = base.num_rows - len(d.deleted)
+        descriptor = base._child_descriptor(folder, self.message, num_rows, self.schema)
+        if d.cells > delta_mod.INLINE_LIMIT:
+            storage.write_parquet(storage.join(folder, "delta.parquet"), d.to_parquet_table(self.schema))
+            descriptor["delta"] = {"file": "delta.parquet", "added_columns": d.added_columns}
+        else:
+            descriptor["delta"] = d.to_json()
+        storage.write_json(storage.join(folder, "object.json"), descriptor)
+        self.result = Table.open(folder)
+        return self.result
+
+    def __enter__(self) -> Edit:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def list_tables(project: str, root: str | None = None) -> list[Table]:
+    """Every readable table revision in a project."""
+    out = []
+    for folder in layout.table_object_urls(project, root):
+        try:
+            out.append(Table(folder, _read_descriptor(folder)))
+        except (ObjectNotFoundError, CorruptObjectError, SchemaError):
+            continue
+    return out

@@ -1,0 +1,307 @@
+"""Creating source tables: normalising user data to Arrow, and the streaming writer."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tercet import layout, storage, urls
+from tercet.errors import ObjectExistsError, SchemaError
+from tercet.schema import ID_COLUMN, WEIGHT_COLUMN, Column, Schema, make_value_map
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tercet.table import Table
+
+FORMAT = "tercet.table"
+FORMAT_VERSION = 1
+ROW_GROUP = 128 * 1024
+
+
+def to_arrow(data: Any) -> pa.Table:
+    """Arrow table from a DataFrame, Arrow table/batch, dict of columns or list of row dicts."""
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    try:
+        import pandas as pd
+
+        if isinstance(data, pd.DataFrame):
+            return pa.Table.from_pandas(data, preserve_index=False)
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pass
+    if isinstance(data, Mapping):
+        return pa.table({str(k): _column_array(v) for k, v in data.items()})
+    if isinstance(data, Sequence) and not isinstance(data, str | bytes):
+        if not data:
+            raise SchemaError("Cannot create a table from an empty list of rows without a schema.")
+        return pa.Table.from_pylist(list(data))
+    raise SchemaError(
+        f"Cannot make a table from {type(data).__name__}: pass a pandas DataFrame, a pyarrow "
+        "Table, a dict of columns or a list of row dicts."
+    )
+
+
+def _column_array(values: Any) -> pa.Array:
+    if isinstance(values, np.ndarray) and values.ndim == 2:
+        flat = pa.array(values.astype(np.float32, copy=False).ravel())
+        return pa.FixedSizeListArray.from_arrays(flat, values.shape[1])
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values
+    return pa.array(values)
+
+
+def prepare(
+    table: pa.Table,
+    roles: Mapping[str, str] | None = None,
+    value_maps: Mapping[str, Any] | None = None,
+    schema: Schema | None = None,
+    first_id: int = 0,
+    project_url: str | None = None,
+) -> tuple[pa.Table, Schema]:
+    """Add ``example_id``/``weight``, turn categoricals into labels with value maps, fix embedding
+    types, contract image URLs through aliases; return the table and its schema."""
+    roles = dict(roles or {})
+    value_maps = {k: make_value_map(v) for k, v in (value_maps or {}).items()}
+    cols: dict[str, pa.Array | pa.ChunkedArray] = {}
+    n = table.num_rows
+    if ID_COLUMN not in table.column_names:
+        cols[ID_COLUMN] = pa.array(np.arange(first_id, first_id + n, dtype=np.int64))
+    for name in table.column_names:
+        arr = table.column(name)
+        role = roles.get(name) or (schema[name].role if schema and name in schema else None)
+        if pa.types.is_dictionary(arr.type):
+            cats = arr.type.value_type
+            dictionary = arr.combine_chunks().dictionary if n else pa.array([], cats)
+            value_maps.setdefault(name, make_value_map([str(v) for v in dictionary.to_pylist()]))
+            arr = pc.cast(arr.combine_chunks().indices, pa.int32())
+            role = role or "label"
+        if name == ID_COLUMN:
+            arr = _cast(arr, pa.int64(), name)
+        elif name == WEIGHT_COLUMN:
+            arr = _cast(arr, pa.float32(), name)
+        elif role == "embedding" or (
+            (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type))
+            and pa.types.is_floating(arr.type.value_type)
+            and role in (None, "embedding")
+            and _fixed_width(arr) is not None
+        ):
+            arr = _to_embedding(arr, name)
+            role = "embedding"
+        elif role == "image":
+            arr = _contract_urls(arr, project_url)
+        elif role == "label" and pa.types.is_integer(arr.type) and not pa.types.is_int32(arr.type):
+            arr = _cast(arr, pa.int32(), name)
+        cols[name] = arr
+        if role:
+            roles[name] = role
+    if WEIGHT_COLUMN not in cols:
+        cols[WEIGHT_COLUMN] = pa.array(np.ones(n, dtype=np.float32))
+    out = pa.table(cols)
+    if schema is not None:
+        out = out.select(schema.names) if set(schema.names) == set(out.column_names) else out
+        try:
+            out = out.cast(schema.to_arrow())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+            raise SchemaError(f"Data does not fit the table schema: {exc}") from exc
+        schema.validate_table(out)
+        return out, schema
+    for name, vm in value_maps.items():
+        roles.setdefault(name, "label")
+    inferred = Schema.from_arrow(out.schema, roles=roles, value_maps=value_maps)
+    ids = out.column(ID_COLUMN)
+    if pc.count_distinct(ids).as_py() != n:
+        raise SchemaError("example_id values must be unique within a table.")
+    inferred.validate_table(out)
+    return out, inferred
+
+
+def _cast(arr: Any, typ: pa.DataType, name: str) -> Any:
+    try:
+        return pc.cast(arr, typ)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise SchemaError(f"Column {name!r} must be {typ}: {exc}") from exc
+
+
+def _fixed_width(arr: Any) -> int | None:
+    lengths = pc.list_value_length(arr)
+    lo, hi = pc.min(lengths).as_py(), pc.max(lengths).as_py()
+    return int(lo) if lo is not None and lo == hi and lo > 0 else None
+
+
+def _to_embedding(arr: Any, name: str) -> pa.Array:
+    if pa.types.is_fixed_size_list(arr.type):
+        if arr.type.value_type == pa.float32():
+            return arr
+        return pc.cast(arr, pa.list_(pa.float32(), arr.type.list_size))
+    width = _fixed_width(arr)
+    if width is None:
+        raise SchemaError(f"Embedding column {name!r} must hold vectors of one length.")
+    flat = pc.cast(pc.list_flatten(arr), pa.float32())
+    return pa.FixedSizeListArray.from_arrays(flat.combine_chunks() if hasattr(flat, "combine_chunks") else flat, width)
+
+
+def _contract_urls(arr: Any, project_url: str | None) -> Any:
+    """Vectorised alias contraction of a column of URLs (longest alias wins)."""
+    values = urls.aliases.values(project_url)
+    if not values:
+        return arr
+    out = pc.cast(arr, pa.string())
+    done = pc.starts_with(out, "<")
+    for name, value in sorted(values.items(), key=lambda kv: -len(kv[1])):
+        prefix = value.rstrip("/") + "/"
+        hit = pc.and_(pc.starts_with(out, prefix), pc.invert(done))
+        if not pc.any(hit).as_py():
+            continue
+        replaced = pc.binary_join_element_wise(
+            f"<{name}>", pc.utf8_slice_codeunits(out, len(prefix) - 1), ""
+        )
+        out = pc.if_else(hit, replaced, out)
+        done = pc.or_(done, hit)
+    return out
+
+
+class TableWriter:
+    """Writes a source table batch by batch; it never holds the whole table in memory.
+
+    The table appears (its ``object.json`` is written) only when the writer closes without error.
+
+    >>> with TableWriter(project="demo", dataset="digits", name="train") as w:  # doctest: +SKIP
+    ...     for chunk in chunks:
+    ...         w.write(chunk)
+    >>> w.table  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        project: str,
+        dataset: str,
+        name: str,
+        schema: Schema | None = None,
+        roles: Mapping[str, str] | None = None,
+        value_maps: Mapping[str, Any] | None = None,
+        root: str | None = None,
+        message: str = "",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        layout.check_name(name, "table name")
+        self.project, self.dataset, self.name = project, dataset, name
+        self.folder = storage.join(layout.dataset_tables_url(project, dataset, root), name)
+        self._project_url = layout.project_url(project, root)
+        self.object_url = storage.join(self.folder, "object.json")
+        if storage.exists(self.object_url):
+            raise ObjectExistsError(
+                f"Table {name!r} already exists in {project}/{dataset} ({self.folder}). Pick another "
+                "name, or derive a revision from it with its edit methods."
+            )
+        self.schema = schema
+        self.roles, self.value_maps = dict(roles or {}), dict(value_maps or {})
+        self.message = message
+        self.metadata = dict(metadata or {})
+        self._stream: storage.ParquetStream | None = None
+        self._rows_name = f"rows/part-00000-{secrets.token_hex(4)}.parquet"
+        self._rows = 0
+        self.table: Table | None = None
+
+    def write(self, batch: Any) -> None:
+        data = to_arrow(batch)
+        prepared, schema = prepare(
+            data, self.roles, self.value_maps, self.schema, self._rows, self._project_url
+        )
+        if self.schema is None:
+            self.schema = schema
+        if self._stream is None:
+            self._stream = storage.ParquetStream(
+                storage.join(self.folder, self._rows_name),
+                self.schema.to_arrow(),
+                row_group_size=ROW_GROUP,
+            )
+        self._stream.write(prepared)
+        self._rows += prepared.num_rows
+
+    def close(self) -> Table:
+        from tercet.table import Table
+
+        if self._stream is None:
+            if self.schema is None:
+                raise SchemaError("Nothing was written and no schema was given: cannot create an "
+                                  "empty table without a schema.")
+            self.write(pa.Table.from_batches([], schema=self.schema.to_arrow()))
+        assert self._stream is not None and self.schema is not None
+        self._stream.close()
+        created = layout.now()
+        descriptor = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "id": uuid.uuid4().hex,
+            "table": self.name,
+            "name": self.name,
+            "project": self.project,
+            "dataset": self.dataset,
+            "created": created.isoformat(),
+            "parent": None,
+            "message": self.message,
+            "num_rows": self._rows,
+            "schema": self.schema.to_json(),
+            "rows": [self._rows_name],
+            "metadata": self.metadata,
+        }
+        storage.write_json(self.object_url, descriptor)
+        self.table = Table.open(self.folder)
+        return self.table
+
+    def abort(self) -> None:
+        if self._stream is not None:
+            self._stream.abort()
+            self._stream = None
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def create(
+    data: Any,
+    project: str,
+    dataset: str,
+    name: str,
+    schema: Schema | None = None,
+    roles: Mapping[str, str] | None = None,
+    value_maps: Mapping[str, Any] | None = None,
+    root: str | None = None,
+    message: str = "",
+) -> Table:
+    with TableWriter(project, dataset, name, schema, roles, value_maps, root, message) as w:
+        table = to_arrow(data)
+        for batch in table.to_batches(max_chunksize=ROW_GROUP):
+            w.write(pa.Table.from_batches([batch], schema=table.schema))
+        if table.num_rows == 0:
+            w.write(table)
+    assert w.table is not None
+    return w.table
+
+
+def from_pandas(df: pd.DataFrame, **kwargs: Any) -> Table:
+    return create(df, **kwargs)
+
+
+__all__ = ["Column", "TableWriter", "create", "prepare", "to_arrow"]
