@@ -194,6 +194,31 @@ def open_atomic(url: str, overwrite: bool = False) -> Iterator[Any]:
         raise StorageError(f"Cannot write {url}: {exc}") from exc
 
 
+@contextmanager
+def _local_atomic_path(url: str) -> Iterator[str]:
+    """A temp path next to ``url`` that is published there when the block exits cleanly.
+
+    Handing pyarrow a path (not a Python file object) keeps its native, GIL-free writer."""
+    os.makedirs(os.path.dirname(url), exist_ok=True)
+    if os.path.exists(url):
+        raise ObjectExistsError(
+            f"An object already exists at {url}; objects are immutable and never overwritten."
+        )
+    tmp = _tmp_name(url)
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _publish_local(tmp, url, overwrite=False)
+
+
 def write_bytes(url: str, data: bytes, overwrite: bool = False) -> None:
     """Write ``data`` to ``url`` atomically; refuse to overwrite unless asked."""
     with open_atomic(url, overwrite=overwrite) as fh:
@@ -327,6 +352,11 @@ def read_parquet_metadata(url: str) -> pq.FileMetaData:
 def write_parquet(url: str, table: pa.Table, **options: Any) -> None:
     """Write an Arrow table as one immutable Parquet file."""
     options.setdefault("compression", "zstd")
+    url = normalize(url)
+    if is_local(url):
+        with _local_atomic_path(url) as tmp:
+            pq.write_table(table, tmp, **options)
+        return
     with open_atomic(url) as fh:
         pq.write_table(table, fh, **options)
 
@@ -339,8 +369,8 @@ class ParquetStream:
     ) -> None:
         options.setdefault("compression", "zstd")
         self._row_group_size = row_group_size
-        self.url = url
-        self._cm = open_atomic(url)
+        self.url = normalize(url)
+        self._cm: Any = _local_atomic_path(self.url) if is_local(self.url) else open_atomic(self.url)
         self._fh = self._cm.__enter__()
         self._writer = pq.ParquetWriter(self._fh, schema, **options)
         self.rows = 0

@@ -122,10 +122,10 @@ class Table:
         return sources.from_coco(annotations, images_dir, **kwargs)
 
     @classmethod
-    def from_torch_dataset(cls, dataset: Any, **kwargs: Any) -> Table:
+    def from_torch_dataset(cls, data: Any, **kwargs: Any) -> Table:
         from tercet import sources
 
-        return sources.from_torch_dataset(dataset, **kwargs)
+        return sources.from_torch_dataset(data, **kwargs)
 
     # -- metadata ----------------------------------------------------------------------------
     @property
@@ -543,8 +543,10 @@ class Edit:
 
     def set_value_map(self, column: str, value_map: Any) -> None:
         col = self.schema[column]
-        if col.role not in ("label",):
-            raise SchemaError(f"Column {column!r} has role {col.role!r}; only labels have value maps.")
+        if col.role not in ("label", "boxes", "prediction"):
+            raise SchemaError(
+                f"Column {column!r} has role {col.role!r}; only labels and boxes have value maps."
+            )
         new = Column(col.name, col.type, col.role, make_value_map(value_map), col.extra)
         self.schema = self.schema.replace(new)
 

@@ -20,7 +20,7 @@ from tercet import config, storage
 from tercet.errors import AliasError, AliasNotSetError
 
 ALIAS_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
-ALIAS_URL = re.compile(r"^<([A-Za-z0-9_]*)>(?:/(.*))?$")
+ALIAS_URL = re.compile(r"^<([^<>/]*)>(?:/(.*))?$")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 

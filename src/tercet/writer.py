@@ -72,6 +72,9 @@ def prepare(
     types, contract image URLs through aliases; return the table and its schema."""
     roles = dict(roles or {})
     value_maps = {k: make_value_map(v) for k, v in (value_maps or {}).items()}
+    for name in value_maps:
+        if name in table.column_names and not (schema and name in schema):
+            roles.setdefault(name, "label")
     cols: dict[str, pa.Array | pa.ChunkedArray] = {}
     n = table.num_rows
     if ID_COLUMN not in table.column_names:
