@@ -109,8 +109,15 @@ def main() -> None:
 
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     table_mb = data.nbytes / 2**20
-    rows.append(("peak memory (RSS)", f"{peak_rss:.0f} MiB", f"{table_mb:.0f} MiB (table in Arrow)",
-                 f"arrow pool peak {pa.default_memory_pool().max_memory() / 2**20:.0f} MiB"))  # fmt: skip
+    pool_peak = pa.default_memory_pool().max_memory() / 2**20
+    rows.append(
+        (
+            "peak memory (RSS)",
+            f"{peak_rss:.0f} MiB",
+            f"{table_mb:.0f} MiB (table in Arrow)",
+            f"arrow pool peak {pool_peak:.0f} MiB",
+        )
+    )
 
     from rich.console import Console
     from rich.table import Table

@@ -16,5 +16,9 @@ def test_all_is_sorted_and_complete() -> None:
 def test_every_error_derives_from_tercet_error() -> None:
     for name in dir(tercet.errors):
         obj = getattr(tercet.errors, name)
-        if isinstance(obj, type) and issubclass(obj, Exception) and obj.__module__ == "tercet.errors":
+        if (
+            isinstance(obj, type)
+            and issubclass(obj, Exception)
+            and obj.__module__ == "tercet.errors"
+        ):
             assert issubclass(obj, tercet.TercetError), name

@@ -76,9 +76,7 @@ def test_small_edit_is_a_few_hundred_bytes_not_a_copy(root: Path) -> None:
 
 def test_large_delta_goes_to_parquet_and_reads_back(table: tercet.Table) -> None:
     n = 5_000
-    t = tercet.Table.create(
-        {"score": np.zeros(n)}, project="p", dataset="d", name="large"
-    )
+    t = tercet.Table.create({"score": np.zeros(n)}, project="p", dataset="d", name="large")
     ids = np.arange(0, n, 7)
     edited = t.set_values("score", ids, ids * 1.5).delete_rows(np.arange(1, n, 9))
     assert (Path(edited.parent_url or "") / "delta.parquet").exists()

@@ -73,7 +73,9 @@ def test_table_is_plain_parquet_readable_without_tercet(root: Path) -> None:
 
 def test_embedding_column_becomes_fixed_size_float32() -> None:
     emb = np.random.default_rng(0).normal(size=(4, 8))
-    t = tercet.Table.create({"embedding": emb, "y": [0, 1, 0, 1]}, project="p", dataset="d", name="e")
+    t = tercet.Table.create(
+        {"embedding": emb, "y": [0, 1, 0, 1]}, project="p", dataset="d", name="e"
+    )
     col = t.schema["embedding"]
     assert col.role == "embedding" and col.type == pa.list_(pa.float32(), 8)
     got = np.stack(t.to_pandas()["embedding"].to_list())

@@ -161,7 +161,9 @@ def read_file(path: Path) -> dict[str, Any]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{line}: invalid YAML: {exc.problem}. Fix or delete the file.")
+        raise ConfigError(
+            f"{path}{line}: invalid YAML: {exc.problem}. Fix or delete the file."
+        ) from None
     if node is None:
         return {}
     _check_keys(node, path)

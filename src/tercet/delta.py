@@ -88,19 +88,24 @@ class Delta:
 
 def positions(id_column: pa.ChunkedArray | pa.Array, wanted: np.ndarray, where: str) -> np.ndarray:
     """Row positions of ``wanted`` example ids; raises if any is absent."""
-    ids = np.asarray(id_column.to_numpy() if isinstance(id_column, pa.Array)
-                     else id_column.to_numpy())  # fmt: skip
+    ids = np.asarray(id_column.to_numpy())
     if len(ids) > 1 and np.all(ids[1:] > ids[:-1]):
         pos = np.searchsorted(ids, wanted)
         pos_c = np.minimum(pos, max(len(ids) - 1, 0))
-        found = (pos < len(ids)) & (ids[pos_c] == wanted) if len(ids) else np.zeros(len(wanted), bool)
+        found = (
+            (pos < len(ids)) & (ids[pos_c] == wanted) if len(ids) else np.zeros(len(wanted), bool)
+        )
         pos = pos_c
     else:
         order = np.argsort(ids, kind="stable")
         sorted_ids = ids[order]
         p = np.searchsorted(sorted_ids, wanted)
         p_c = np.minimum(p, max(len(ids) - 1, 0))
-        found = (p < len(ids)) & (sorted_ids[p_c] == wanted) if len(ids) else np.zeros(len(wanted), bool)
+        found = (
+            (p < len(ids)) & (sorted_ids[p_c] == wanted)
+            if len(ids)
+            else np.zeros(len(wanted), bool)
+        )
         pos = order[p_c] if len(ids) else p_c
     if not np.all(found):
         missing = wanted[~found][:10].tolist()
@@ -117,8 +122,8 @@ def apply(table: pa.Table, delta: Delta, columns: list[str] | None, where: str) 
         name = spec["name"]
         if name in table.column_names or (columns is not None and name not in columns):
             continue
-        col = Column(name, _type_from_spec(spec), spec.get("role", "number"))
-        default = pa.scalar(spec.get("default"), type=col.type)
+        typ = _type_from_spec(spec)
+        default = pa.scalar(spec.get("default"), type=typ)
         table = table.append_column(name, pa.repeat(default, n))
     for col, (ids, values) in delta.set.items():
         if col not in table.column_names:

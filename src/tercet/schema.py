@@ -160,9 +160,7 @@ class Schema:
         try:
             return self._by_name[name]
         except KeyError:
-            raise SchemaError(
-                f"No column {name!r}. Columns: {', '.join(self.names)}."
-            ) from None
+            raise SchemaError(f"No column {name!r}. Columns: {', '.join(self.names)}.") from None
 
     def __iter__(self) -> Any:
         return iter(self.columns)
@@ -227,7 +225,9 @@ class Schema:
             vm = value_maps.get(f.name)
             if role == "label" and vm is None:
                 vm = {}
-            cols.append(Column(f.name, f.type, role, make_value_map(vm) if vm is not None else None))
+            cols.append(
+                Column(f.name, f.type, role, make_value_map(vm) if vm is not None else None)
+            )
         return cls(cols)
 
     # -- validation -------------------------------------------------------------------------
@@ -267,13 +267,11 @@ class Schema:
                 if not isinstance(value, bool):
                     raise TypeError
             elif pa.types.is_integer(t):
-                if isinstance(value, bool) or (
-                    isinstance(value, float) and not value.is_integer()
-                ):
+                if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                     raise TypeError
                 value = int(value)
             elif pa.types.is_floating(t):
-                if isinstance(value, bool) or isinstance(value, str):
+                if isinstance(value, bool | str):
                     raise TypeError
                 value = float(value)
             elif pa.types.is_string(t) or pa.types.is_large_string(t):

@@ -73,7 +73,9 @@ def from_image_folder(folder: str, **kwargs: Any) -> Table:
     classes = [c for c in storage.ls(root) if not c.startswith(".")]
     classes = [c for c in classes if storage.ls(storage.join(root, c))]
     if not classes:
-        raise SchemaError(f"{folder} has no class sub-folders with images (expected folder/<class>/x.png).")
+        raise SchemaError(
+            f"{folder} has no class sub-folders with images (expected folder/<class>/x.png)."
+        )
     paths: list[str] = []
     labels: list[int] = []
     for i, cls in enumerate(sorted(classes)):
@@ -126,8 +128,8 @@ def from_coco(annotations: str, images_dir: str, **kwargs: Any) -> Table:
             "'annotations' and 'categories'."
         ) from exc
     roles = {"image": "image", "boxes": "boxes", **kwargs.pop("roles", {})}
-    value_maps = {"boxes": cats, **kwargs.pop("value_maps", {})} if cats else kwargs.pop(
-        "value_maps", None
+    value_maps = (
+        {"boxes": cats, **kwargs.pop("value_maps", {})} if cats else kwargs.pop("value_maps", None)
     )
     from tercet.writer import create
 
@@ -154,9 +156,11 @@ def from_torch_dataset(
 
     project_dir = layout.project_url(project, root)
     files = image_dir or storage.join(project_dir, "datasets", dataset, "files", name)
-    with TableWriter(project, dataset, name, root=root,
-                     roles={"image": "image", "label": "label"},
-                     value_maps={"label": class_names} if class_names else None, **kwargs) as w:  # fmt: skip
+    value_maps = {"label": class_names} if class_names else None
+    roles = {"image": "image", "label": "label"}
+    with TableWriter(
+        project, dataset, name, root=root, roles=roles, value_maps=value_maps, **kwargs
+    ) as w:
         rows: list[dict[str, Any]] = []
         for i in range(len(data)):
             sample = data[i]

@@ -2,13 +2,15 @@
 
 Objects are immutable. :func:`write_bytes` and :func:`write_parquet` publish an object atomically
 and refuse to overwrite: on local disk the data goes to a hidden temp file in the same folder and is
-hard-linked into place (``link`` fails if the name exists, so two writers cannot clobber each other);
+hard-linked into place (``link`` fails if the name exists, so two writers cannot clobber each
+other);
 on object stores it is a single PUT (or a multipart upload that becomes visible only on completion).
 A killed writer leaves at most a hidden ``.tmp-*`` file, which listings skip.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -184,7 +186,9 @@ def open_atomic(url: str, overwrite: bool = False) -> Iterator[Any]:
         return
     fs, path = filesystem(url)
     if not overwrite and fs.exists(path):
-        raise ObjectExistsError(f"An object already exists at {url}; objects are never overwritten.")
+        raise ObjectExistsError(
+            f"An object already exists at {url}; objects are never overwritten."
+        )
     # Buffer, then one PUT: an object store never shows a partial object.
     buf = io.BytesIO()
     yield buf
@@ -370,7 +374,9 @@ class ParquetStream:
         options.setdefault("compression", "zstd")
         self._row_group_size = row_group_size
         self.url = normalize(url)
-        self._cm: Any = _local_atomic_path(self.url) if is_local(self.url) else open_atomic(self.url)
+        self._cm: Any = (
+            _local_atomic_path(self.url) if is_local(self.url) else open_atomic(self.url)
+        )
         self._fh = self._cm.__enter__()
         self._writer = pq.ParquetWriter(self._fh, schema, **options)
         self.rows = 0
@@ -390,7 +396,5 @@ class ParquetStream:
         try:
             self._writer.close()
         finally:
-            try:
+            with contextlib.suppress(RuntimeError):
                 self._cm.__exit__(RuntimeError, RuntimeError("aborted"), None)
-            except RuntimeError:
-                pass

@@ -40,8 +40,9 @@ def _read_descriptor(folder: str) -> dict[str, Any]:
             "`tercet ls`."
         ) from None
     if not isinstance(data, dict) or data.get("format") != writer.FORMAT:
-        raise CorruptObjectError(f"{url} is not a Tercet table descriptor (no 'format': "
-                                 f"'{writer.FORMAT}').")
+        raise CorruptObjectError(
+            f"{url} is not a Tercet table descriptor (no 'format': '{writer.FORMAT}')."
+        )
     version = data.get("format_version")
     if not isinstance(version, int) or version > writer.FORMAT_VERSION:
         raise CorruptObjectError(
@@ -264,7 +265,8 @@ class Table:
         return out.select(list(columns))
 
     def to_pandas(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        return self.to_arrow(columns).to_pandas()
+        df: pd.DataFrame = self.to_arrow(columns).to_pandas()
+        return df
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -412,13 +414,24 @@ class Table:
         data = self.to_arrow()
         if name is not None:
             return writer.create(
-                data, self.project, self.dataset, name, schema=self.schema,
-                root=layout.project_of(self.project_url, 1), message=message or f"squash of {self.name}",
-            )  # fmt: skip
-        folder = storage.join(storage.parent(self.url), f"{self.table_name}.{layout.unique_suffix()}")
+                data,
+                self.project,
+                self.dataset,
+                name,
+                schema=self.schema,
+                root=layout.project_of(self.project_url, 1),
+                message=message or f"squash of {self.name}",
+            )
+        folder = storage.join(
+            storage.parent(self.url), f"{self.table_name}.{layout.unique_suffix()}"
+        )
         rows_name = "rows/part-00000.parquet"
-        storage.write_parquet(storage.join(folder, rows_name), data, row_group_size=writer.ROW_GROUP)
-        descriptor = self._child_descriptor(folder, message or f"squash of {self.name}", data.num_rows)
+        storage.write_parquet(
+            storage.join(folder, rows_name), data, row_group_size=writer.ROW_GROUP
+        )
+        descriptor = self._child_descriptor(
+            folder, message or f"squash of {self.name}", data.num_rows
+        )
         descriptor["rows"] = [rows_name]
         storage.write_json(storage.join(folder, "object.json"), descriptor)
         return Table.open(folder)
@@ -568,11 +581,15 @@ class Edit:
         if d.cells == 0 and not self._added and self.schema == self.base.schema:
             raise EditError("Nothing to commit: the edit is empty.")
         base = self.base
-        folder = storage.join(storage.parent(base.url), f"{base.table_name}.{layout.unique_suffix()}")
+        folder = storage.join(
+            storage.parent(base.url), f"{base.table_name}.{layout.unique_suffix()}"
+        )
         num_rows = base.num_rows - len(d.deleted)
         descriptor = base._child_descriptor(folder, self.message, num_rows, self.schema)
         if d.cells > delta_mod.INLINE_LIMIT:
-            storage.write_parquet(storage.join(folder, "delta.parquet"), d.to_parquet_table(self.schema))
+            storage.write_parquet(
+                storage.join(folder, "delta.parquet"), d.to_parquet_table(self.schema)
+            )
             descriptor["delta"] = {"file": "delta.parquet", "added_columns": d.added_columns}
         else:
             descriptor["delta"] = d.to_json()

@@ -118,7 +118,7 @@ def prepare(
             raise SchemaError(f"Data does not fit the table schema: {exc}") from exc
         schema.validate_table(out)
         return out, schema
-    for name, vm in value_maps.items():
+    for name in value_maps:
         roles.setdefault(name, "label")
     inferred = Schema.from_arrow(out.schema, roles=roles, value_maps=value_maps)
     ids = out.column(ID_COLUMN)
@@ -150,7 +150,9 @@ def _to_embedding(arr: Any, name: str) -> pa.Array:
     if width is None:
         raise SchemaError(f"Embedding column {name!r} must hold vectors of one length.")
     flat = pc.cast(pc.list_flatten(arr), pa.float32())
-    return pa.FixedSizeListArray.from_arrays(flat.combine_chunks() if hasattr(flat, "combine_chunks") else flat, width)
+    return pa.FixedSizeListArray.from_arrays(
+        flat.combine_chunks() if hasattr(flat, "combine_chunks") else flat, width
+    )
 
 
 def _contract_urls(arr: Any, project_url: str | None) -> Any:
@@ -203,8 +205,8 @@ class TableWriter:
         self.object_url = storage.join(self.folder, "object.json")
         if storage.exists(self.object_url):
             raise ObjectExistsError(
-                f"Table {name!r} already exists in {project}/{dataset} ({self.folder}). Pick another "
-                "name, or derive a revision from it with its edit methods."
+                f"Table {name!r} already exists in {project}/{dataset} ({self.folder}). Pick "
+                "another name, or derive a revision from it with its edit methods."
             )
         self.schema = schema
         self.roles, self.value_maps = dict(roles or {}), dict(value_maps or {})
@@ -236,8 +238,10 @@ class TableWriter:
 
         if self._stream is None:
             if self.schema is None:
-                raise SchemaError("Nothing was written and no schema was given: cannot create an "
-                                  "empty table without a schema.")
+                raise SchemaError(
+                    "Nothing was written and no schema was given: cannot create an "
+                    "empty table without a schema."
+                )
             self.write(pa.Table.from_batches([], schema=self.schema.to_arrow()))
         assert self._stream is not None and self.schema is not None
         self._stream.close()
