@@ -33,6 +33,23 @@ class DashboardBuildHook(BuildHookInterface):  # type: ignore[type-arg]
                 "npm was not found: it is needed once to build the dashboard "
                 "(install Node.js 20+), or install a wheel, which carries the built files."
             )
+        if _up_to_date(dashboard, static):
+            return  # pip asks for metadata and then the wheel: build the front end once
         if not (dashboard / "node_modules").exists():
             subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=dashboard, check=True)
         subprocess.run(["npm", "run", "build"], cwd=dashboard, check=True)
+
+
+def _up_to_date(dashboard: Path, static: Path) -> bool:
+    built = static / "index.html"
+    if not built.exists():
+        return False
+    newest = max(
+        (
+            p.stat().st_mtime
+            for p in dashboard.rglob("*")
+            if p.is_file() and "node_modules" not in p.parts
+        ),
+        default=0.0,
+    )
+    return built.stat().st_mtime >= newest
