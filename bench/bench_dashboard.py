@@ -1,0 +1,289 @@
+"""Dashboard benchmark: navigation → first drawn frame in headless Chromium, and bytes moved.
+
+Scenarios (each on a cold browser context, median of ``--repeat`` runs):
+
+- ``run-100k``: a run view over 100,000 rows (metrics joined with the input table, a 3-D
+  projection), until both the grid shows rows and the 2D scatter has drawn (target < 1.5 s).
+- ``scatter-1m``: a table view over 1,000,000 rows with its 2D scatter of x/y, until the scatter
+  has drawn (target < 3 s).
+
+The page marks ``tercet:grid:first-rows`` and ``tercet:scatter2d:first-frame`` (after the GPU has
+finished the frame); times are those marks' ``startTime`` (ms since navigation start). Bytes are
+the service's answers counted by the page plus the dashboard's assets.
+
+Run: ``python bench/bench_dashboard.py [--repeat 3] [--keep DIR]``. Needs ``/usr/bin/chromium`` and
+the built dashboard (``npm run build`` in ``dashboard/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+CHROMIUM = os.environ.get("TERCET_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PROJECT = "bench"
+TARGETS = {"run-100k": 1500.0, "scatter-1m": 3000.0}
+CLASSES = [f"class {i}" for i in range(10)]
+
+
+def make_tables(root: Path) -> tuple[str, str, Any]:
+    """A 100k-row table (with a run over it) and a 1M-row table of 2-D points."""
+    from tercet import Table
+
+    rng = np.random.default_rng(0)
+    n = 100_000
+    labels = rng.integers(0, 10, n).astype(np.int32)
+    small = Table.create(
+        {
+            "label": labels,
+            "feature": rng.normal(size=n).astype(np.float32),
+            "note": [f"sample {i}" for i in range(n)],
+        },
+        project=PROJECT,
+        dataset="synthetic",
+        name="train",
+        root=str(root),
+        value_maps={"label": CLASSES},
+    )
+    m = 1_000_000
+    centres = rng.normal(scale=6, size=(20, 2))
+    which = rng.integers(0, 20, m)
+    xy = centres[which] + rng.normal(size=(m, 2))
+    big = Table.create(
+        {
+            "x": xy[:, 0].astype(np.float32),
+            "y": xy[:, 1].astype(np.float32),
+            "label": (which % 10).astype(np.int32),
+        },
+        project=PROJECT,
+        dataset="synthetic",
+        name="points",
+        root=str(root),
+        value_maps={"label": CLASSES},
+    )
+    return small.url, big.url, small
+
+
+def write_run(root: Path, table: Any) -> str:
+    """A completed run over ``table``: one epoch of metrics and a 3-D projection.
+
+    Written file by file as docs/format.md describes, so the benchmark needs no training loop.
+    """
+    from datetime import UTC, datetime
+
+    from tercet import layout, storage, urls
+
+    run_url = storage.join(str(root), PROJECT, "runs", "bench-run")
+    now = datetime.now(UTC)
+    storage.write_json(
+        storage.join(run_url, "object.json"),
+        {"format": "tercet.run", "format_version": 1, "name": "bench-run", "project": PROJECT,
+         "created": now.isoformat(), "parameters": {"lr": 0.01}},
+    )  # fmt: skip
+    events = [
+        {"type": "status", "status": "running"},
+        {"type": "input", "table": urls.relative_to(table.url, run_url), "split": "train"},
+        {"type": "status", "status": "completed"},
+    ]
+    for event in events:
+        stamp = layout.unique_suffix(datetime.now(UTC))
+        storage.write_json(
+            storage.join(run_url, "events", f"{stamp}.json"), {"time": now.isoformat(), **event}
+        )
+        time.sleep(0.002)
+    ids = table.to_arrow(columns=["example_id", "label"])
+    n = ids.num_rows
+    rng = np.random.default_rng(1)
+    label = ids["label"].to_numpy()
+    prediction = np.where(rng.random(n) < 0.9, label, rng.integers(0, 10, n)).astype(np.int32)
+    metrics = pa.table(
+        {
+            "example_id": ids["example_id"],
+            "loss": rng.gamma(1.0, 0.5, n).astype(np.float32),
+            "prediction": prediction,
+            "confidence": rng.random(n).astype(np.float32),
+        }
+    )
+    roles = {
+        "example_id": "id",
+        "loss": "loss",
+        "prediction": "prediction",
+        "confidence": "confidence",
+    }
+    columns = [{"name": f.name, "type": str(f.type), "role": roles[f.name]} for f in metrics.schema]
+    header = {
+        "table": urls.relative_to(table.url, run_url),
+        "table_id": table.id,
+        "epoch": 0,
+        "split": "train",
+        "columns": columns,
+    }
+    name = f"epoch-0000-{layout.unique_suffix(datetime.now(UTC))}.parquet"
+    path = Path(run_url) / "metrics" / "train" / name
+    path.parent.mkdir(parents=True)
+    pq.write_table(metrics.replace_schema_metadata({"tercet": json.dumps(header)}), path)
+    centres = rng.normal(scale=5, size=(10, 3))
+    xyz = centres[label] + rng.normal(size=(n, 3))
+    proj = pa.table(
+        {
+            "example_id": ids["example_id"],
+            "proj_x": xyz[:, 0].astype(np.float32),
+            "proj_y": xyz[:, 1].astype(np.float32),
+            "proj_z": xyz[:, 2].astype(np.float32),
+        }
+    )
+    ppath = Path(run_url) / "metrics" / "train" / "projections" / "pca-3d" / name
+    ppath.parent.mkdir(parents=True)
+    pq.write_table(proj, ppath)
+    return run_url
+
+
+def measure(browser: Any, url: str, marks: list[str]) -> dict[str, float]:
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, color_scheme="dark")
+    page = context.new_page()
+    try:
+        page.goto(url)
+        cond = " && ".join(f"performance.getEntriesByName({json.dumps(m)}).length" for m in marks)
+        page.wait_for_function(cond, timeout=60_000)
+        result: dict[str, float] = page.evaluate(
+            """(marks) => {
+                const out = {};
+                for (const m of marks) out[m] = performance.getEntriesByName(m)[0].startTime;
+                out.service_bytes = window.__tercetStats ? window.__tercetStats.bytes : 0;
+                out.requests = window.__tercetStats ? window.__tercetStats.requests : 0;
+                out.asset_bytes = performance.getEntriesByType('resource')
+                    .filter((r) => r.name.startsWith(location.origin))
+                    .reduce((s, r) => s + (r.encodedBodySize || r.transferSize || 0), 0)
+                    + (performance.getEntriesByType('navigation')[0]?.encodedBodySize || 0);
+                return out;
+            }""",
+            marks,
+        )
+        return result
+    finally:
+        context.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", help="build the data in this folder and keep it")
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    from tercet import config
+    from tercet.dashboard_server import create_dashboard_app
+    from tercet.service import create_app
+    from tercet.service.server import ThreadedServer
+
+    workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="tercet-bench-"))
+    root = workdir / "root"
+    os.environ["TERCET_ROOT"] = str(root)
+    os.environ.setdefault("TERCET_CONFIG", str(workdir / "config.yaml"))
+    if not (root / PROJECT).exists():
+        root.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        _, big_url, small = make_tables(root)
+        run_url = write_run(root, small)
+        print(f"data written in {time.perf_counter() - t0:.1f} s under {root}")
+    else:
+        base = root / PROJECT / "datasets" / "synthetic" / "tables"
+        big_url = str(base / "points")
+        run_url = str(root / PROJECT / "runs" / "bench-run")
+
+    dashboard = ThreadedServer(create_dashboard_app()).start()
+    cfg = config.load()
+    cfg.service.cors_origins = [dashboard.url]
+    service = ThreadedServer(create_app(cfg, token="bench-token", scan_interval=5.0)).start()
+    conn = f"service={quote(service.url, safe='')}&token=bench-token"
+
+    def view_url(**kw: str) -> str:
+        return f"{dashboard.url}/#{conn}&" + "&".join(
+            f"{k}={quote(v, safe='')}" for k, v in kw.items()
+        )
+
+    scenarios = {
+        "run-100k": (
+            view_url(
+                project=PROJECT,
+                run=run_url,
+                split="train",
+                epoch="0",
+                join="collected",
+                chart="scatter2d",
+            ),
+            ["tercet:grid:first-rows", "tercet:scatter2d:first-frame"],
+        ),
+        "scatter-1m": (
+            view_url(project=PROJECT, table=big_url, chart="scatter2d"),
+            ["tercet:scatter2d:first-frame"],
+        ),
+    }
+    rows = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            for name, (url, marks) in scenarios.items():
+                cold = measure(browser, url, marks)  # the service's caches are cold here
+                runs = [measure(browser, url, marks) for _ in range(args.repeat)]
+                frame = statistics.median(max(r[m] for m in marks) for r in runs)
+                grid = statistics.median(
+                    r.get("tercet:grid:first-rows", float("nan")) for r in runs
+                )
+                first = max(cold[m] for m in marks)
+                last = runs[-1]
+                rows.append(
+                    (
+                        name,
+                        frame,
+                        first,
+                        grid,
+                        last["service_bytes"],
+                        last["asset_bytes"],
+                        last["requests"],
+                    )
+                )
+            browser.close()
+    finally:
+        service.stop()
+        dashboard.stop()
+
+    print()
+    print(
+        f"{'scenario':<12} {'first frame':>12} {'target':>11} {'cold':>9} {'grid rows':>10} "
+        f"{'service':>10} {'assets':>9} {'requests':>9}"
+    )
+    for name, frame, first, grid, sbytes, abytes, reqs in rows:
+        ok = "ok" if frame < TARGETS[name] else "SLOW"
+        grid_s = "-" if grid != grid else f"{grid:.0f} ms"
+        print(
+            f"{name:<12} {frame:>9.0f} ms {TARGETS[name]:>5.0f} ms {ok:<4} {first:>6.0f} ms "
+            f"{grid_s:>10} {sbytes / 1e6:>7.2f} MB {abytes / 1e3:>6.0f} KB {reqs:>9.0f}"
+        )
+    print("first frame: median of warm runs (ms from navigation start); cold: the first run")
+
+
+if __name__ == "__main__":
+    main()

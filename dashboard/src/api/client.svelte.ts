@@ -1,0 +1,336 @@
+// The one data client: every request to the Object Service goes through here. It owns
+// authentication, error translation, caching of metadata answers, and the counters the
+// loading bar and the benchmark read.
+import { tableFromIPC, type Table as ArrowTable } from 'apache-arrow';
+import { untrack } from 'svelte';
+import { filterCacheKey } from './filters';
+import type {
+  ColumnInfo,
+  ConfusionResult,
+  CountResult,
+  Filter,
+  Health,
+  Join,
+  ProjectInfo,
+  RevisionCreated,
+  RevisionRequest,
+  RowsRequest,
+  RunInfo,
+  ScalarsResult,
+  SchemaInfo,
+  Source,
+  Summary,
+  TableRevision,
+  TrajectoryResult,
+} from './types';
+
+export type ErrorKind = 'unreachable' | 'unauthorized' | 'invalid' | 'not_found' | 'server' | 'aborted';
+
+export class ServiceError extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+    readonly status = 0,
+  ) {
+    super(message);
+  }
+}
+
+export interface RowsResult {
+  table: ArrowTable;
+  total: number;
+  offset: number;
+  bytes: number;
+}
+
+interface Stats {
+  requests: number;
+  bytes: number;
+}
+
+declare global {
+  interface Window {
+    __tercetStats?: Stats;
+  }
+}
+
+export function isAbort(e: unknown): boolean {
+  return (
+    (e instanceof ServiceError && e.kind === 'aborted') ||
+    (e instanceof DOMException && e.name === 'AbortError')
+  );
+}
+
+export class ServiceClient {
+  /** Requests in flight; the loading bar shows after 200 ms of this being > 0. */
+  inflight = $state(0);
+  private cache = new Map<string, Promise<unknown>>();
+  private stats: Stats = { requests: 0, bytes: 0 };
+
+  constructor(
+    readonly service: string,
+    readonly token: string,
+  ) {
+    window.__tercetStats = this.stats;
+  }
+
+  /** Drops cached metadata answers (after an index event or a commit). */
+  invalidate(prefix = ''): void {
+    for (const key of [...this.cache.keys()]) if (key.startsWith(prefix)) this.cache.delete(key);
+  }
+
+  fileUrl(url: string, base: string | null, thumb?: number): string {
+    const q = new URLSearchParams({ url });
+    if (base) q.set('base', base);
+    if (thumb) q.set('thumb', String(thumb));
+    q.set('token', this.token);
+    return `${this.service}/api/file?${q.toString()}`;
+  }
+
+  eventsUrl(): string {
+    return `${this.service}/api/events?token=${encodeURIComponent(this.token)}`;
+  }
+
+  /**
+   * Background requests (counts, summaries, matrices) wait while rows are loading: on two
+   * cores the service answers the grid and the scatter first, and they draw sooner.
+   */
+  private foreground = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  private whenIdle(): Promise<void> {
+    return new Promise((resolve) => {
+      setTimeout(() => {
+        if (this.foreground === 0) resolve();
+        else {
+          const timer = setTimeout(resolve, 1500); // never starve
+          this.idleWaiters.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        }
+      }, 0);
+    });
+  }
+
+  private async request(path: string, init: RequestInit = {}, priority: 'high' | 'low' = 'high'): Promise<Response> {
+    const headers = new Headers(init.headers);
+    let url = `${this.service}${path}`;
+    if (init.body) {
+      headers.set('Content-Type', 'application/json');
+      if (this.token) headers.set('Authorization', `Bearer ${this.token}`);
+    } else if (this.token) {
+      // A GET with the token in the query is a "simple" request: no CORS preflight round trip.
+      url += `${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(this.token)}`;
+    }
+    if (priority === 'low') await this.whenIdle();
+    else this.foreground += 1;
+    // Requests start inside effects; the counter must not become one of their dependencies.
+    untrack(() => (this.inflight += 1));
+    this.stats.requests += 1;
+    let response: Response;
+    try {
+      response = await fetch(url, { ...init, headers });
+    } catch (e) {
+      if (init.signal?.aborted) throw new ServiceError('aborted', 'aborted');
+      throw new ServiceError(
+        'unreachable',
+        `No service reachable at ${this.service}: start it with \`tercet service\` (or \`tercet ui\`), then retry.`,
+      );
+    } finally {
+      untrack(() => (this.inflight -= 1));
+      if (priority === 'high') {
+        this.foreground -= 1;
+        if (this.foreground === 0) for (const w of this.idleWaiters.splice(0)) w();
+      }
+    }
+    if (!response.ok) throw await this.errorFrom(response);
+    return response;
+  }
+
+  private async errorFrom(response: Response): Promise<ServiceError> {
+    let detail = '';
+    try {
+      const body: unknown = await response.json();
+      const d = (body as { detail?: unknown }).detail;
+      detail = typeof d === 'string' ? d : d === undefined ? '' : JSON.stringify(d);
+    } catch {
+      detail = response.statusText;
+    }
+    const s = response.status;
+    if (s === 401 || (s === 403 && /token/i.test(detail))) {
+      return new ServiceError(
+        'unauthorized',
+        `Token rejected by ${this.service}: open the URL printed by \`tercet ui\` (or paste the token below).`,
+        s,
+      );
+    }
+    if (s === 404) return new ServiceError('not_found', detail || 'Not found.', s);
+    if (s === 422 || s === 400 || s === 409 || s === 403) {
+      return new ServiceError('invalid', detail || `Request rejected (${s}).`, s);
+    }
+    return new ServiceError('server', `The service failed (${s}): ${detail || response.statusText}`, s);
+  }
+
+  private async json<T>(path: string, init: RequestInit = {}, priority: 'high' | 'low' = 'high'): Promise<T> {
+    const response = await this.request(path, init, priority);
+    const text = await response.text();
+    this.stats.bytes += text.length;
+    return JSON.parse(text) as T;
+  }
+
+  private cached<T>(key: string, load: () => Promise<T>): Promise<T> {
+    const hit = this.cache.get(key);
+    if (hit) return hit as Promise<T>;
+    const p = load();
+    this.cache.set(key, p);
+    p.catch(() => this.cache.delete(key));
+    if (this.cache.size > 500) {
+      const first = this.cache.keys().next().value;
+      if (first !== undefined) this.cache.delete(first);
+    }
+    return p;
+  }
+
+  private post<T>(path: string, body: unknown, signal?: AbortSignal, priority: 'high' | 'low' = 'high'): Promise<T> {
+    return this.json<T>(path, { method: 'POST', body: JSON.stringify(body), signal }, priority);
+  }
+
+  health(): Promise<Health> {
+    return this.json<Health>('/api/health');
+  }
+
+  projects(): Promise<ProjectInfo[]> {
+    return this.cached('nav:projects', () => this.json<ProjectInfo[]>('/api/projects'));
+  }
+
+  tables(project: string): Promise<TableRevision[]> {
+    return this.cached(`nav:tables:${project}`, () =>
+      this.json<TableRevision[]>(`/api/projects/${encodeURIComponent(project)}/tables`),
+    );
+  }
+
+  runs(project: string): Promise<RunInfo[]> {
+    return this.cached(`nav:runs:${project}`, () =>
+      this.json<RunInfo[]>(`/api/projects/${encodeURIComponent(project)}/runs`),
+    );
+  }
+
+  object<T = Record<string, unknown>>(url: string): Promise<T> {
+    return this.cached(`obj:${url}`, () => this.json<T>(`/api/object?url=${encodeURIComponent(url)}`));
+  }
+
+  schema(source: Source): Promise<SchemaInfo> {
+    const body = { source };
+    return this.cached(`data:schema:${JSON.stringify(body)}`, () => this.post<SchemaInfo>('/api/schema', body));
+  }
+
+  count(source: Source, filter: Filter | null, signal?: AbortSignal): Promise<CountResult> {
+    const body = { source, filter };
+    return this.cached(`data:count:${JSON.stringify(source)}:${filterCacheKey(filter)}`, () =>
+      this.post<CountResult>('/api/count', body, signal, 'low'),
+    );
+  }
+
+  summary(source: Source, filter: Filter | null, column: string, bins = 40): Promise<Summary> {
+    const body = { source, filter, column, bins };
+    return this.cached(`data:summary:${JSON.stringify(body)}`, () => this.post<Summary>('/api/summary', body, undefined, 'low'));
+  }
+
+  confusion(run: string, split: string, epoch: number, join: Join, filter: Filter | null): Promise<ConfusionResult> {
+    const body = { run, split, epoch, join, filter };
+    return this.cached(`data:confusion:${JSON.stringify(body)}`, () =>
+      this.post<ConfusionResult>('/api/confusion', body, undefined, 'low'),
+    );
+  }
+
+  trajectory(run: string, split: string, exampleId: number, columns: string[]): Promise<TrajectoryResult> {
+    const body = { run, split, example_id: exampleId, columns };
+    return this.cached(`data:trajectory:${JSON.stringify(body)}`, () =>
+      this.post<TrajectoryResult>('/api/trajectory', body),
+    );
+  }
+
+  scalars(run: string): Promise<ScalarsResult> {
+    return this.cached(`data:scalars:${run}`, () =>
+      this.json<ScalarsResult>(`/api/scalars?run=${encodeURIComponent(run)}`),
+    );
+  }
+
+  async rows(req: RowsRequest, signal?: AbortSignal): Promise<RowsResult> {
+    const response = await this.request('/api/rows', {
+      method: 'POST',
+      body: JSON.stringify(req),
+      signal,
+    });
+    const buffer = await response.arrayBuffer();
+    this.stats.bytes += buffer.byteLength;
+    const table = tableFromIPC(new Uint8Array(buffer));
+    return {
+      table,
+      total: Number(response.headers.get('X-Total-Count') ?? table.numRows),
+      offset: Number(response.headers.get('X-Offset') ?? req.offset),
+      bytes: buffer.byteLength,
+    };
+  }
+
+  async commit(req: RevisionRequest): Promise<RevisionCreated> {
+    const created = await this.post<RevisionCreated>('/api/revisions', req);
+    this.invalidate('nav:');
+    return created;
+  }
+}
+
+/** Numeric column of an Arrow table as float64 numbers (int64 ids included). */
+export function numericColumn(table: ArrowTable, name: string): Float64Array {
+  const child = table.getChild(name);
+  const out = new Float64Array(table.numRows);
+  if (!child) return out.fill(NaN);
+  const arr: unknown = child.toArray();
+  if (arr instanceof Float64Array) return arr;
+  if (ArrayBuffer.isView(arr) && !(arr instanceof DataView)) {
+    const typed = arr as unknown as ArrayLike<number | bigint>;
+    for (let i = 0; i < out.length; i++) out[i] = Number(typed[i]);
+  } else {
+    for (let i = 0; i < out.length; i++) {
+      const v: unknown = child.get(i);
+      out[i] = v === null || v === undefined ? NaN : Number(v);
+    }
+  }
+  if (child.nullCount > 0) {
+    for (let i = 0; i < out.length; i++) if (!child.isValid(i)) out[i] = NaN;
+  }
+  return out;
+}
+
+/** Turns an Arrow cell into a plain JS value (bigint → number, vectors → arrays). */
+export function plainValue(v: unknown): unknown {
+  if (typeof v === 'bigint') return Number(v);
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'object') {
+    const o = v as { toArray?: () => unknown; toJSON?: () => unknown };
+    if (typeof o.toJSON === 'function') return normalise(o.toJSON());
+    if (typeof o.toArray === 'function') return normalise(Array.from(o.toArray() as ArrayLike<unknown>));
+  }
+  return v;
+}
+
+function normalise(v: unknown): unknown {
+  if (typeof v === 'bigint') return Number(v);
+  if (Array.isArray(v)) return v.map((x) => plainValue(x));
+  if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return Array.from(v as unknown as ArrayLike<number>, Number);
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = plainValue(x);
+    return out;
+  }
+  return v;
+}
+
+export function isNumeric(c: ColumnInfo): boolean {
+  return c.type === 'int' || c.type === 'float';
+}
+
+export function isCategorical(c: ColumnInfo): boolean {
+  return c.role === 'label' || c.role === 'prediction' || c.type === 'bool' || Boolean(c.value_map);
+}

@@ -1,0 +1,7 @@
+export interface LineSeries {
+  label: string;
+  color: string;
+  x: number[];
+  y: (number | null)[];
+  dash?: boolean;
+}

@@ -1,0 +1,179 @@
+// Application-wide state for one page: the connection, the route (mirrored in the URL hash),
+// the theme, toasts, and the live event stream. Provided to components through context.
+import { getContext, setContext } from 'svelte';
+import { ServiceClient, ServiceError } from '../api/client.svelte';
+import { saveConnection, takeConnection, type Connection } from '../api/connection';
+import type { IndexEvent, Join } from '../api/types';
+
+export type ChartKind = 'scatter2d' | 'scatter3d' | 'histogram' | 'curves' | 'trajectory' | 'image' | 'confusion';
+
+export interface Route {
+  project: string | null;
+  table: string | null;
+  run: string | null;
+  split: string | null;
+  epoch: number | null;
+  join: Join;
+  chart: ChartKind | null;
+  filters: string | null;
+}
+
+export interface Toast {
+  id: number;
+  kind: 'info' | 'success' | 'error' | 'warning';
+  text: string;
+  detail?: string;
+}
+
+export type ConnState =
+  | { state: 'connecting' }
+  | { state: 'ok'; version: string }
+  | { state: 'error'; kind: string; message: string };
+
+const CHARTS: ChartKind[] = ['scatter2d', 'scatter3d', 'histogram', 'curves', 'trajectory', 'image', 'confusion'];
+
+export function parseRoute(hash: string): Route {
+  const q = new URLSearchParams(hash.replace(/^#/, ''));
+  const epoch = q.get('epoch');
+  const chart = q.get('chart') as ChartKind | null;
+  return {
+    project: q.get('project'),
+    table: q.get('table'),
+    run: q.get('run'),
+    split: q.get('split'),
+    epoch: epoch === null || epoch === '' ? null : Number(epoch),
+    join: q.get('join') === 'latest' ? 'latest' : 'collected',
+    chart: chart && CHARTS.includes(chart) ? chart : null,
+    filters: q.get('f'),
+  };
+}
+
+export function routeHash(r: Partial<Route>): string {
+  const q = new URLSearchParams();
+  if (r.project) q.set('project', r.project);
+  if (r.table) q.set('table', r.table);
+  if (r.run) q.set('run', r.run);
+  if (r.run && r.split) q.set('split', r.split);
+  if (r.run && r.epoch !== null && r.epoch !== undefined) q.set('epoch', String(r.epoch));
+  if (r.run && r.join) q.set('join', r.join);
+  if (r.chart) q.set('chart', r.chart);
+  if (r.filters) q.set('f', r.filters);
+  const s = q.toString();
+  return s ? `#${s}` : '#';
+}
+
+export class AppState {
+  connection = $state<Connection>({ service: '', token: '' });
+  client = $state.raw<ServiceClient>(new ServiceClient('', ''));
+  conn = $state<ConnState>({ state: 'connecting' });
+  route = $state<Route>(parseRoute(''));
+  theme = $state<'dark' | 'light'>('dark');
+  toasts = $state<Toast[]>([]);
+  live = $state(false);
+  /** Bumped on every index event of a project; views refetch what depends on it. */
+  eventCounter = $state(0);
+  lastEvent = $state.raw<IndexEvent | null>(null);
+  cheatSheet = $state(false);
+  private source: EventSource | null = null;
+  private toastId = 0;
+
+  constructor() {
+    const saved = localStorage.getItem('tercet.theme');
+    this.theme = saved === 'light' || saved === 'dark' ? saved : window.matchMedia?.('(prefers-color-scheme: light)').matches ? 'light' : 'dark';
+    this.applyTheme();
+    this.connection = takeConnection();
+    this.route = parseRoute(location.hash);
+    window.addEventListener('hashchange', () => {
+      this.route = parseRoute(location.hash);
+    });
+  }
+
+  async connect(next?: Connection): Promise<void> {
+    if (next) this.connection = saveConnection(next);
+    this.client = new ServiceClient(this.connection.service, this.connection.token);
+    this.conn = { state: 'connecting' };
+    try {
+      // /api/health needs no token: check the token with a call that does, at the same time.
+      const [health] = await Promise.all([this.client.health(), this.client.projects()]);
+      this.conn = { state: 'ok', version: health.version };
+      this.subscribe();
+    } catch (e) {
+      const err = e instanceof ServiceError ? e : new ServiceError('unreachable', String(e));
+      this.conn = { state: 'error', kind: err.kind, message: err.message };
+    }
+  }
+
+  private subscribe(): void {
+    this.source?.close();
+    const es = new EventSource(this.client.eventsUrl());
+    this.source = es;
+    es.onopen = () => {
+      this.live = true;
+    };
+    es.onerror = () => {
+      this.live = false;
+    };
+    es.addEventListener('index', (ev) => {
+      try {
+        const data = JSON.parse((ev as MessageEvent<string>).data) as IndexEvent;
+        this.lastEvent = data;
+      } catch {
+        this.lastEvent = null;
+      }
+      this.client.invalidate('nav:');
+      this.eventCounter += 1;
+    });
+  }
+
+  navigate(r: Partial<Route>, replace = false): void {
+    const hash = routeHash(r);
+    if (replace) {
+      history.replaceState(null, '', hash);
+      this.route = parseRoute(hash);
+    } else if (location.hash !== hash) {
+      location.hash = hash;
+    }
+  }
+
+  /** Keeps the hash in step with the open view without adding history entries. */
+  reflect(r: Partial<Route>): void {
+    const hash = routeHash(r);
+    if (location.hash === hash) return;
+    history.replaceState(null, '', hash);
+    this.route = parseRoute(hash);
+  }
+
+  toggleTheme(): void {
+    this.theme = this.theme === 'dark' ? 'light' : 'dark';
+    localStorage.setItem('tercet.theme', this.theme);
+    this.applyTheme();
+  }
+
+  private applyTheme(): void {
+    document.documentElement.dataset.theme = this.theme;
+  }
+
+  toast(kind: Toast['kind'], text: string, detail?: string, ms = kind === 'error' ? 12000 : 4000): void {
+    const id = ++this.toastId;
+    this.toasts = [...this.toasts, { id, kind, text, detail }];
+    if (ms > 0) setTimeout(() => this.dismiss(id), ms);
+  }
+
+  dismiss(id: number): void {
+    this.toasts = this.toasts.filter((t) => t.id !== id);
+  }
+
+  destroy(): void {
+    this.source?.close();
+  }
+}
+
+const KEY = Symbol('app');
+
+export function provideApp(app: AppState): void {
+  setContext(KEY, app);
+}
+
+export function useApp(): AppState {
+  return getContext<AppState>(KEY);
+}

@@ -1,0 +1,141 @@
+"""Browser-test fixtures: headless Debian Chromium driven by Playwright, the demo project built once
+per session, and per test a copy of it served by a real Object Service plus the dashboard server.
+
+Chromium is the system one (``/usr/bin/chromium``); ``playwright install`` is never needed. Each
+test gets a fresh browser context (its own storage) in one browser per session. Screenshots go to
+``tests/browser/artifacts/`` (gitignored).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DASHBOARD = REPO / "dashboard"
+STATIC = REPO / "src" / "tercet" / "static"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM = os.environ.get("TERCET_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DEMO_PROJECT = "digits-demo"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
+            item.add_marker(pytest.mark.browser)
+
+
+def _newest_source_mtime() -> float:
+    files = [DASHBOARD / "index.html", DASHBOARD / "package.json", DASHBOARD / "vite.config.ts"]
+    files += [p for p in (DASHBOARD / "src").rglob("*") if p.is_file()]
+    return max(p.stat().st_mtime for p in files if p.exists())
+
+
+def ensure_dashboard_built() -> None:
+    """Builds ``src/tercet/static`` when it is missing or older than the dashboard sources."""
+    index = STATIC / "index.html"
+    if index.exists() and index.stat().st_mtime >= _newest_source_mtime():
+        return
+    if shutil.which("npm") is None:
+        pytest.skip("the dashboard is not built and npm is not installed")
+    if not (DASHBOARD / "node_modules").exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=DASHBOARD, check=True)
+    subprocess.run(["npm", "run", "build"], cwd=DASHBOARD, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install -y chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ensure_dashboard_built()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def demo_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The digits demo (2 epochs, PCA 3-D projection), built once; tests use copies of it."""
+    from tercet import demo
+
+    root = tmp_path_factory.mktemp("demo") / "root"
+    root.mkdir()
+    demo.build(root=str(root), project=DEMO_PROJECT, epochs=2, progress=False)
+    return root
+
+
+@dataclass
+class Dash:
+    """A dashboard page wired to a live service over a private copy of the demo project."""
+
+    page: Any
+    service: Any
+    dashboard_url: str
+    root: Path
+
+    def url(self, **view: str) -> str:
+        parts = [f"service={quote(self.service.url, safe='')}", f"token={self.service.token}"]
+        parts += [f"{k}={quote(v, safe='')}" for k, v in view.items()]
+        return f"{self.dashboard_url}/#{'&'.join(parts)}"
+
+    def shot(self, name: str, **kw: Any) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path), **kw)
+        return path
+
+
+@pytest.fixture
+def demo_root(demo_source: Path, root: Path) -> Path:
+    """A private copy of the demo project in this test's root (its images stay shared)."""
+    shutil.copytree(demo_source / DEMO_PROJECT, root / DEMO_PROJECT)
+    return root
+
+
+@pytest.fixture
+def dash(
+    chromium: Any,
+    demo_root: Path,
+    start_service: Callable[..., Any],
+    dashboard_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Dash]:
+    monkeypatch.setenv("TERCET_ROOT", str(demo_root))
+    service = start_service(cors_origins=[dashboard_server.url], scan_interval=0.5)
+    context = chromium.new_context(viewport={"width": 1440, "height": 900}, color_scheme="dark")
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield Dash(page, service, dashboard_server.url, demo_root)
+    context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
+
+
+@pytest.fixture
+def blank_page(chromium: Any, dashboard_server: Any) -> Iterator[tuple[Any, str]]:
+    """A page and the dashboard URL, with no service behind it."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 800}, color_scheme="light")
+    context.set_default_timeout(20_000)
+    yield context.new_page(), dashboard_server.url
+    context.close()
