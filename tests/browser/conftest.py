@@ -107,8 +107,15 @@ class Dash:
 
 @pytest.fixture
 def demo_root(demo_source: Path, root: Path) -> Path:
-    """A private copy of the demo project in this test's root (its images stay shared)."""
+    """A private copy of the demo project in this test's root, with its images copied too.
+
+    The project's ``aliases.yaml`` names the shared image folder, which the service does not
+    serve from a copied project (an alias from a project file only counts inside a project
+    root), so the copy's alias is pointed at its own images, as `tercet share import` would."""
     shutil.copytree(demo_source / DEMO_PROJECT, root / DEMO_PROJECT)
+    shutil.copytree(demo_source / "demo-data", root / "demo-data")
+    aliases = root / DEMO_PROJECT / "aliases.yaml"
+    aliases.write_text(aliases.read_text().replace(str(demo_source), str(root)))
     return root
 
 

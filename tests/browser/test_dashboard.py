@@ -84,6 +84,11 @@ def open_run(dash: Dash) -> None:
     page.locator(tid("run-view")).wait_for()
     page.locator(tid("grid-row")).first.wait_for()
     page.locator('[data-testid="scatter-2d-canvas"][data-drawn="true"]').wait_for()
+    # Thumbnails are fetched through the alias and really decode (not a broken-image icon).
+    page.wait_for_function(
+        "() => { const im = [...document.querySelectorAll('img.thumb')];"
+        " return im.length > 0 && im.slice(0, 5).every(i => i.complete && i.naturalWidth > 0); }"
+    )
 
 
 def select_rows(page: Any, indices: list[int]) -> list[int]:
