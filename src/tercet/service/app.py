@@ -1,0 +1,152 @@
+"""The application factory: :func:`create_app` builds one Object Service as a FastAPI app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio.to_thread
+from fastapi import FastAPI, Security
+from fastapi.middleware.cors import CORSMiddleware
+
+from tercet import __version__, config
+from tercet.service import analysis, errors, events, files, navigation, revisions, rows
+from tercet.service.access import Access
+from tercet.service.auth import TokenMiddleware, bearer_scheme, load_or_create_token, query_scheme
+from tercet.service.cache import ByteLRU
+from tercet.service.context import ServiceContext
+from tercet.service.events import EventBus
+from tercet.service.index import Index
+from tercet.service.limits import BodyLimitMiddleware
+from tercet.service.models import ErrorBody
+from tercet.service.query import Database
+from tercet.service.sources import Sources
+
+log = logging.getLogger("tercet.service")
+
+DEFAULT_CACHE_BYTES = 2 * 1024**3
+# Every error body is {"detail": str}; declared so generated clients type it (FastAPI's default
+# 422 schema, a list of pydantic errors, is not what this service sends).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (
+        (401, "Missing or invalid token."),
+        (403, "A URL outside the roots this service serves."),
+        (404, "No such object."),
+        (413, "The request body is too large."),
+        (422, "Invalid input; the detail names the field or column."),
+    )
+}
+DESCRIPTION = (
+    "HTTP service over Tercet storage: lists projects, table revisions and runs, streams rows "
+    "as Arrow IPC, serves data files, writes revisions. Every route except /api/health needs "
+    "the bearer token (or a `token` query parameter). See docs/api.md."
+)
+
+
+def dashboard_origins(cfg: config.Config) -> list[str]:
+    """Origins allowed by CORS: ``service.cors_origins``, else the local dashboard's."""
+    if cfg.service.cors_origins:
+        return list(cfg.service.cors_origins)
+    port = cfg.dashboard.port
+    hosts = dict.fromkeys([cfg.dashboard.host, "127.0.0.1", "localhost"])
+    return [f"http://{h}:{port}" for h in hosts if h not in ("0.0.0.0", "::")]
+
+
+async def _scan_loop(ctx: ServiceContext) -> None:
+    while True:
+        try:
+            # Half the interval: a listing request that just scanned spares this one.
+            await anyio.to_thread.run_sync(ctx.index.refresh, ctx.scan_interval / 2)
+        except Exception:
+            log.exception("index scan failed")
+        await asyncio.sleep(ctx.scan_interval)
+
+
+def create_app(
+    cfg: config.Config | None = None,
+    *,
+    token: str | None = None,
+    scan_interval: float = 2.0,
+    cache_bytes: int = DEFAULT_CACHE_BYTES,
+) -> FastAPI:
+    """Build the Object Service.
+
+    Parameters
+    ----------
+    cfg
+        The configuration (``tercet.config.load()`` when omitted): ``root`` and ``service.scan``
+        are scanned for projects; ``service.file_roots``, CORS origins and the request size
+        limit come from ``service``.
+    token
+        The bearer token; by default ``service.token`` or the token file in the config dir
+        (created with mode 0600 on first start).
+    scan_interval
+        Seconds between background scans of storage, which drive the event stream.
+    cache_bytes
+        Budget of the in-memory cache of materialised sources.
+
+    Returns
+    -------
+    FastAPI
+        The app; its ``state.ctx`` is the :class:`~tercet.service.context.ServiceContext`.
+    """
+    cfg = cfg or config.load()
+    token = token or load_or_create_token(cfg)
+    roots = [cfg.root, *cfg.service.scan]
+    bus = EventBus()
+    index = Index(roots, on_events=bus.publish)
+    access = Access(roots, cfg.service.file_roots)
+    cache = ByteLRU(cache_bytes)
+    ctx = ServiceContext(
+        config=cfg,
+        token=token,
+        access=access,
+        index=index,
+        bus=bus,
+        sources=Sources(access, index, cache, index_max_age=min(0.25, scan_interval)),
+        db=Database(),
+        scan_interval=scan_interval,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_scan_loop(ctx))
+        try:
+            yield
+        finally:
+            task.cancel()
+            ctx.close()
+
+    app = FastAPI(
+        title="Tercet Object Service",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/api/openapi.json",
+        docs_url=None,  # the Swagger page loads scripts from a CDN and cannot send the token
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    errors.install(app)
+    secured = [Security(bearer_scheme), Security(query_scheme)]
+    app.include_router(navigation.public)
+    for module in (navigation, rows, analysis, files, revisions, events):
+        app.include_router(module.router, dependencies=secured, responses=ERROR_RESPONSES)
+    # Added innermost first: CORS wraps everything, so even a 401 or 500 is readable by the
+    # dashboard; the catch-all sits inside it.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=cfg.service.max_request_bytes)
+    app.add_middleware(TokenMiddleware, token=token)
+    app.add_middleware(errors.CatchAllMiddleware)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=dashboard_origins(cfg),
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type", "If-None-Match"],
+        expose_headers=["X-Total-Count", "X-Offset", "ETag"],
+        max_age=600,
+    )
+    return app

@@ -1,0 +1,44 @@
+"""Everything one service instance holds, built once by :func:`create_app` and shared by routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from tercet.config import Config
+from tercet.service.access import Access
+from tercet.service.events import EventBus
+from tercet.service.index import Index
+from tercet.service.query import Database
+from tercet.service.sources import Sources
+
+
+@dataclass
+class ServiceContext:
+    """The state of one service: caches only, all rebuilt from storage after a restart."""
+
+    config: Config
+    token: str
+    access: Access
+    index: Index
+    bus: EventBus
+    sources: Sources
+    db: Database
+    scan_interval: float
+
+    @property
+    def index_max_age(self) -> float:
+        """How old the index may be when a listing is served (fresh enough to show a write
+        made a moment ago, without a scan per request under load)."""
+        return min(0.25, self.scan_interval)
+
+    def close(self) -> None:
+        """End open event streams and release DuckDB."""
+        self.bus.close()
+        self.db.close()
+
+
+def get_ctx(request: Request) -> ServiceContext:
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx

@@ -1,0 +1,129 @@
+"""How errors become responses: always ``{"detail": "..."}``, never a stack trace.
+
+Expected problems are :class:`ApiError` (raised by the service) or :class:`tercet.TercetError`
+(raised by the core library, whose messages already say what to fix); both map to a 4xx with
+the message. Anything else is a bug: the trace goes to the service log under a short id and the
+client sees only that id.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tercet import errors as core
+
+log = logging.getLogger("tercet.service")
+
+
+class ApiError(Exception):
+    """A client error with its HTTP status and a message that says how to fix the request."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def status_of(exc: core.TercetError) -> int:
+    """The HTTP status for an error raised by the core library."""
+    if isinstance(exc, core.ObjectNotFoundError):
+        return 404
+    if isinstance(exc, core.ObjectExistsError):
+        return 409
+    if isinstance(exc, core.CorruptObjectError):
+        return 422  # the object named by the request cannot be read; the message says which
+    if isinstance(exc, core.StorageError):
+        return 502  # the storage backend failed, not this service
+    return 422
+
+
+def _json(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    # Drop the union tags pydantic adds ("function-after[...]", "range", …) after the field path.
+    parts = [str(p) for p in loc if not str(p).startswith(("function-", "tagged-union"))]
+    return ".".join(parts)
+
+
+def format_validation(errors: list[Any]) -> str:
+    """One readable line for pydantic errors: ``body.filter.min: Input should be a number``."""
+    seen: list[str] = []
+    for err in errors:
+        text = f"{_location(tuple(err.get('loc', ())))}: {err.get('msg', 'invalid')}"
+        if text not in seen:
+            seen.append(text)
+    more = f" (and {len(seen) - 3} more)" if len(seen) > 3 else ""
+    return "Invalid request: " + "; ".join(seen[:3]) + more
+
+
+def install(app: FastAPI) -> None:
+    """Register the exception handlers on ``app``."""
+
+    async def api_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return _json(exc.status, exc.detail)
+
+    async def tercet_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, core.TercetError)
+        return _json(status_of(exc), str(exc))
+
+    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return _json(422, format_validation(list(exc.errors())))
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return _json(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+
+    async def too_deep(request: Request, exc: Exception) -> JSONResponse:
+        return _json(422, "The request is nested too deeply.")
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(core.TercetError, tercet_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RecursionError, too_deep)
+
+
+class CatchAllMiddleware:
+    """Turns an unexpected exception into a generic 500 and logs the trace server-side.
+
+    It sits inside the CORS middleware so that even a 500 reaches the dashboard readable.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            error_id = secrets.token_hex(4)
+            log.exception(
+                "error %s while serving %s %s", error_id, scope.get("method"), scope.get("path")
+            )
+            if started:
+                return  # the response is under way; the client sees a cut stream
+            response = _json(500, f"Internal error {error_id}; the service log has the details.")
+            await response(scope, receive, send)

@@ -1,0 +1,315 @@
+"""Row sources: a table revision, or a run's metrics joined to its input revision, as Arrow.
+
+A source names immutable objects only (a revision folder, a set of metrics files), so its rows
+are materialised once and kept in a byte-bounded LRU; the key names the exact files, so a run
+that gains a file for the same epoch simply becomes a new key. Each cached source also carries a
+row-number column for DuckDB, which filters and sorts and hands back row numbers; the rows
+themselves are then taken from the Arrow table with their exact types (embeddings, boxes …).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tercet import storage
+from tercet.schema import ID_COLUMN, infer_role, make_value_map
+from tercet.service.access import Access
+from tercet.service.cache import ByteLRU
+from tercet.service.errors import ApiError
+from tercet.service.index import Index
+from tercet.service.models import ColumnInfo, ColumnType, RunSource, TableSource, ValueMapEntry
+from tercet.service.runs_read import MetricsFile, RunState
+from tercet.table import Table
+
+ROW = "__tercet_row"
+PROJECTION_COLUMNS = ("proj_x", "proj_y", "proj_z")
+NUMERIC = ("int", "float")
+SCALAR = ("int", "float", "string", "bool")
+
+
+@dataclass
+class SourceData:
+    """One materialised source: its rows, the same rows plus :data:`ROW` for DuckDB, and its
+    columns as the API describes them."""
+
+    key: Hashable
+    table: pa.Table
+    columns: list[ColumnInfo]
+    scan: pa.Table = field(init=False)
+    by_name: dict[str, ColumnInfo] = field(init=False)
+
+    def __post_init__(self) -> None:
+        rows = pa.array(np.arange(self.table.num_rows, dtype=np.int64))
+        self.scan = self.table.append_column(ROW, rows)
+        self.by_name = {c.name: c for c in self.columns}
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.table.num_rows)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.table.nbytes) + 8 * self.num_rows
+
+    def column(self, name: str, what: str = "column") -> ColumnInfo:
+        """The column ``name``; a 422 listing the columns when there is none."""
+        try:
+            return self.by_name[name]
+        except KeyError:
+            names = ", ".join(c.name for c in self.columns)
+            raise ApiError(422, f"Unknown {what} {name!r}. Columns: {names}.") from None
+
+    def first(self, role: str) -> ColumnInfo | None:
+        """The first column with ``role``."""
+        return next((c for c in self.columns if c.role == role), None)
+
+
+def api_type(t: pa.DataType) -> ColumnType | None:
+    """The API's name for an Arrow type, or None when it has none."""
+    if pa.types.is_boolean(t):
+        return "bool"
+    if pa.types.is_integer(t):
+        return "int"
+    if pa.types.is_floating(t):
+        return "float"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "string"
+    if pa.types.is_fixed_size_list(t) and pa.types.is_floating(t.value_type):
+        return "embedding"
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return "list"
+    if pa.types.is_struct(t):
+        return "struct"
+    return None
+
+
+def _wire_value_map(value_map: Any) -> dict[str, ValueMapEntry] | None:
+    if value_map is None:
+        return None
+    try:
+        normal = make_value_map(value_map)
+    except Exception:  # a damaged map in a metrics footer: serve the column without it
+        return None
+    return {str(k): ValueMapEntry(name=v["name"], color=v["color"]) for k, v in normal.items()}
+
+
+def servable(
+    table: pa.Table, specs: Mapping[str, tuple[str, Any]]
+) -> tuple[pa.Table, list[ColumnInfo]]:
+    """Cast columns to types the wire and DuckDB both carry; describe each with its role.
+
+    ``specs`` maps a column name to ``(role, value_map)``; missing columns get an inferred role.
+    Types outside the API's set (timestamps, decimals, dictionaries …) are served as their
+    plain counterparts; binary columns are left out.
+    """
+    arrays: list[pa.ChunkedArray] = []
+    infos: list[ColumnInfo] = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        t = column.type
+        if pa.types.is_dictionary(t):
+            column, t = column.cast(t.value_type), t.value_type
+        if pa.types.is_float16(t) or pa.types.is_decimal(t):
+            target = pa.float32() if pa.types.is_float16(t) else pa.float64()
+            column, t = column.cast(target), target
+        kind = api_type(t)
+        if kind is None:
+            if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+                continue
+            try:
+                column, t, kind = column.cast(pa.string()), pa.string(), "string"
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                continue
+        role, value_map = specs.get(name, (infer_role(name, t), None))
+        dims = t.list_size if kind == "embedding" else None
+        infos.append(
+            ColumnInfo(
+                name=name,
+                type=kind,
+                role=role,
+                value_map=_wire_value_map(value_map),
+                dims=dims,
+            )
+        )
+        arrays.append(column)
+    out = pa.table(arrays, names=[c.name for c in infos]) if infos else table.select([])
+    return out.replace_schema_metadata(None), infos
+
+
+def _match(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each id in ``left``: whether ``right`` holds it, and where. ``right`` ids are unique."""
+    if len(right) == 0:
+        none = np.zeros(len(left), dtype=bool)
+        return none, np.zeros(len(left), dtype=np.int64), none
+    order = np.argsort(right, kind="stable")
+    ordered = right[order]
+    pos = np.minimum(np.searchsorted(ordered, left), len(right) - 1)
+    found = ordered[pos] == left
+    return found, order[pos], found
+
+
+def _keep_last(table: pa.Table) -> pa.Table:
+    """Rows with unique example ids; a later file's row wins (a metric collected again)."""
+    ids = np.asarray(table.column(ID_COLUMN).to_numpy())
+    if len(np.unique(ids)) == len(ids):
+        return table
+    _, first_in_reversed = np.unique(ids[::-1], return_index=True)
+    keep = np.sort(len(ids) - 1 - first_in_reversed)
+    return table.take(pa.array(keep))
+
+
+class Sources:
+    """Resolves request sources to cached :class:`SourceData`."""
+
+    def __init__(self, access: Access, index: Index, cache: ByteLRU, index_max_age: float) -> None:
+        self.access = access
+        self.index = index
+        self.cache = cache
+        self.index_max_age = index_max_age
+
+    def get(self, source: TableSource | RunSource) -> SourceData:
+        """The rows a request's source names (checked against the roots)."""
+        if isinstance(source, TableSource):
+            return self.table(self.access.object_url(source.table))
+        return self.run(source)
+
+    # -- tables ------------------------------------------------------------------------------
+    def table(self, url: str) -> SourceData:
+        """A table revision (``url`` absolute and already checked)."""
+        t = Table.open(url)
+
+        def load() -> tuple[SourceData, int]:
+            specs = {c.name: (c.role, c.value_map) for c in t.schema}
+            rows, infos = servable(t.to_arrow(), specs)
+            data = SourceData(("table", t.url), rows, infos)
+            return data, data.nbytes
+
+        data: SourceData = self.cache.get(("table", t.url), load)
+        return data
+
+    # -- runs --------------------------------------------------------------------------------
+    def run_state(self, url: str) -> RunState:
+        """The indexed state of the run a client names (read fresh when not indexed yet)."""
+        absolute = self.access.object_url(url)
+        self.index.refresh(self.index_max_age)
+        state = self.index.run(absolute)
+        if state is None:
+            if not storage.exists(storage.join(absolute, "object.json")):
+                raise ApiError(404, f"No run at {url}: its object.json does not exist.")
+            state = self.index.read_run(absolute)
+        if not state.is_run:
+            raise ApiError(404, f"No run at {url}: {state.error}.")
+        return state
+
+    def metrics_files(self, state: RunState, split: str, epoch: int | None) -> list[MetricsFile]:
+        """The files of ``epoch`` (the latest when None); a 404 that lists what exists."""
+        if split not in state.metrics:
+            have = ", ".join(sorted(state.metrics)) or "none yet"
+            raise ApiError(
+                404, f"Run {state.name} has no metrics for split {split!r}; it has: {have}."
+            )
+        epochs = state.epochs(split)
+        if epoch is None and epochs:
+            epoch = epochs[-1]
+        files = state.files_for(split, epoch) if epoch is not None else []
+        if not files:
+            raise ApiError(
+                404,
+                f"Run {state.name} has no readable metrics for split {split!r} "
+                f"epoch {epoch}; epochs: {epochs}.",
+            )
+        return files
+
+    def metrics(self, files: list[MetricsFile]) -> pa.Table:
+        """The raw metrics rows of one epoch's files (later files win for repeated ids)."""
+        key = ("metrics", tuple(f.url for f in files))
+
+        def load() -> tuple[pa.Table, int]:
+            table = _keep_last(storage.read_parquet([f.url for f in files]))
+            return table, int(table.nbytes)
+
+        table: pa.Table = self.cache.get(key, load)
+        return table
+
+    def run(self, source: RunSource) -> SourceData:
+        """A run's metrics for one split and epoch joined to its input revision."""
+        state = self.run_state(source.run)
+        try:
+            files = self.metrics_files(state, source.split, source.epoch)
+        except ApiError:
+            # The epoch may have been written since the last scan: look at the run itself.
+            state = self.index.read_run(state.url)
+            files = self.metrics_files(state, source.split, source.epoch)
+        table_url = files[-1].table
+        assert table_url is not None  # files with errors are filtered out above
+        if source.join == "latest":
+            table_url = Table.open(table_url).latest().url
+        projection: tuple[str, ...] = ()
+        if source.projection is not None:
+            by_method = state.projections.get(source.split, {})
+            names = {f.name for f in files}
+            projection = tuple(
+                u for u in by_method.get(source.projection, []) if storage.basename(u) in names
+            )
+            if not projection:
+                have = ", ".join(sorted(by_method)) or "none"
+                raise ApiError(
+                    404,
+                    f"No projection {source.projection!r} for split "
+                    f"{source.split!r} epoch {files[0].epoch}; available: {have}.",
+                )
+        key = ("run", tuple(f.url for f in files), table_url, projection)
+
+        def load() -> tuple[SourceData, int]:
+            data = self._join(key, self.table(table_url), files, projection)
+            return data, data.nbytes
+
+        data: SourceData = self.cache.get(key, load)
+        return data
+
+    def _join(
+        self, key: Hashable, base: SourceData, files: list[MetricsFile], projection: tuple[str, ...]
+    ) -> SourceData:
+        metrics = self.metrics(files)
+        label = base.first("label")
+        specs: dict[str, tuple[str, Any]] = {}
+        for spec in files[-1].columns:
+            role = spec.get("role")
+            value_map = spec.get("value_map")
+            if role == "prediction" and value_map is None and label and label.value_map:
+                value_map = {int(k): v.model_dump() for k, v in label.value_map.items()}
+            if isinstance(role, str):
+                specs[str(spec["name"])] = (role, value_map)
+        metrics_rows, metric_infos = servable(metrics, specs)
+        t_ids = np.asarray(base.table.column(ID_COLUMN).to_numpy())
+        m_ids = np.asarray(metrics_rows.column(ID_COLUMN).to_numpy())
+        found, where, _ = _match(t_ids, m_ids)
+        rows = base.table.take(pa.array(np.flatnonzero(found)))
+        m_take = pa.array(where[found])
+        columns = list(base.columns)
+        taken = set(rows.column_names)
+        for info in metric_infos:
+            if info.name == ID_COLUMN:
+                continue
+            name = info.name if info.name not in taken else f"metric_{info.name}"
+            taken.add(name)
+            rows = rows.append_column(name, metrics_rows.column(info.name).take(m_take))
+            columns.append(info.model_copy(update={"name": name}))
+        if projection:
+            proj = _keep_last(storage.read_parquet(list(projection)))
+            hit, at, _ = _match(
+                np.asarray(rows.column(ID_COLUMN).to_numpy()),
+                np.asarray(proj.column(ID_COLUMN).to_numpy()),
+            )
+            take = pa.array(at, mask=~hit)
+            for name in PROJECTION_COLUMNS:
+                if name in proj.column_names and name not in taken:
+                    col = pc.cast(proj.column(name).take(take), pa.float32())
+                    rows = rows.append_column(name, col)
+                    columns.append(ColumnInfo(name=name, type="float", role="projection"))
+        return SourceData(key, rows, columns)

@@ -1,0 +1,177 @@
+"""``tercet service``, ``tercet ui`` and the dashboard static server."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import httpx
+import pytest
+
+from tercet.dashboard_server import create_dashboard_app, dashboard_url
+from tercet.service.server import ThreadedServer
+from tests.fixtures.service import RunningDashboard, make_table
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Process:
+    """A ``tercet`` subprocess whose output lines are collected in the background."""
+
+    def __init__(self, *args: str) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from tercet.cli import main; main()", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def wait_for(self, text: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            self.output.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"{text!r} not printed; output: {''.join(self.output)}")
+
+    def drain(self) -> str:
+        while not self.lines.empty():
+            self.output.append(self.lines.get())
+        return "".join(self.output)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(5)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Process]]:
+    started: list[Process] = []
+    yield started
+    for p in started:
+        p.stop()
+
+
+def wait_healthy(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/api/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not become healthy")
+
+
+def test_tercet_service_prints_a_dashboard_url_with_the_token(
+    root: Path, processes: list[Process]
+) -> None:
+    make_table(n=5)
+    port = free_port()
+    proc = Process("service", "--port", str(port), "--root", str(root), "--token", "s3cret")
+    processes.append(proc)
+    line = proc.wait_for("#service=")
+    url = urlsplit(line.strip())
+    fragment = parse_qs(url.fragment)
+    assert (url.scheme, url.netloc, url.path) == ("http", "127.0.0.1:8000", "/")
+    assert unquote(fragment["service"][0]) == f"http://127.0.0.1:{port}"
+    assert fragment["token"] == ["s3cret"]
+    service = f"http://127.0.0.1:{port}"
+    wait_healthy(service)
+    projects = httpx.get(service + "/api/projects", params={"token": "s3cret"}).json()
+    assert [p["name"] for p in projects] == ["demo"]
+    assert proc.stop() in (0, 130)  # 130: re-raised Ctrl-C, the shell convention
+    log = proc.drain()
+    assert "Traceback" not in log
+    access = [line for line in log.splitlines() if "GET /api/projects" in line]
+    assert access and all("token=***" in line and "s3cret" not in line for line in access)
+
+
+def test_tercet_ui_starts_both_servers_with_one_url(root: Path, processes: list[Process]) -> None:
+    port, dashboard_port = free_port(), free_port()
+    proc = Process(
+        "ui",
+        "--no-browser",
+        "--root",
+        str(root),
+        "--port",
+        str(port),
+        "--dashboard-port",
+        str(dashboard_port),
+    )
+    processes.append(proc)
+    line = proc.wait_for("#service=")
+    url = urlsplit(line.strip())
+    assert url.netloc == f"127.0.0.1:{dashboard_port}"
+    token = parse_qs(url.fragment)["token"][0]
+    wait_healthy(f"http://127.0.0.1:{port}")
+    page = httpx.get(f"http://127.0.0.1:{dashboard_port}/")
+    assert page.status_code in (200, 503) and "Tercet" in page.text
+    authorized = httpx.get(f"http://127.0.0.1:{port}/api/projects", params={"token": token})
+    assert authorized.status_code == 200
+    assert proc.stop() in (0, 130)  # 130: re-raised Ctrl-C, the shell convention
+
+
+def test_dashboard_server_fixture_serves_the_package_folder(
+    dashboard_server: RunningDashboard,
+) -> None:
+    page = httpx.get(dashboard_server.url + "/")
+    assert dashboard_server.url.startswith("http://127.0.0.1:")
+    assert page.status_code in (200, 503)
+    assert page.headers["cache-control"] == "no-cache"
+    if page.status_code == 503:
+        assert "make install" in page.text
+
+
+def test_dashboard_app_caches_assets_and_hardens_the_page(tmp_path: Path) -> None:
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "index.html").write_text("<!doctype html><title>Tercet</title>")
+    (tmp_path / "assets" / "app-1234.js").write_text("console.log(1)")
+    with ThreadedServer(create_dashboard_app(tmp_path)) as server:
+        page = httpx.get(server.url + "/")
+        asset = httpx.get(server.url + "/assets/app-1234.js")
+        missing = httpx.get(server.url + "/nope.js")
+    assert page.status_code == 200 and "Tercet" in page.text
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["x-frame-options"] == "DENY"
+    assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert missing.status_code == 404
+
+
+def test_dashboard_url_keeps_service_and_token_in_the_fragment() -> None:
+    url = dashboard_url("http://127.0.0.1:8000", "http://127.0.0.1:5015", "a+b/c")
+    assert url == "http://127.0.0.1:8000/#service=http%3A%2F%2F127.0.0.1%3A5015&token=a%2Bb/c"
