@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help install demo test test-fast check bench chromium s3-server clean
+.PHONY: help install demo test test-fast test-browser check bench chromium s3-server clean
 
 help:
 	@echo "make demo    - install, build the dashboard, train the digits demo, start both services"
@@ -39,10 +39,16 @@ test: install chromium
 test-fast: install
 	$(PY) -m pytest -q -m "not browser"
 
+test-browser: install chromium
+	$(PY) -m pytest -q tests/browser
+
 check: install
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/ruff format --check src tests bench examples
 	$(VENV)/bin/mypy
+	cd dashboard && npm run check
+	# The dashboard's client types must match the committed OpenAPI document.
+	cd dashboard && npm run gen:api >/dev/null && git diff --exit-code src/api/schema.d.ts
 
 bench: install chromium
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
