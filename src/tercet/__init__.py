@@ -6,7 +6,7 @@ and look at both side by side in the dashboard (``tercet ui``).
 
 from __future__ import annotations
 
-from tercet import config, errors, storage, urls
+from tercet import config, errors, share, storage, urls
 from tercet.errors import (
     AliasError,
     AliasNotSetError,
@@ -25,6 +25,19 @@ from tercet.errors import (
 )
 from tercet.layout import list_projects
 from tercet.layout import project_url as project_url
+from tercet.runs import (
+    BoxCollector,
+    ClassificationCollector,
+    Collector,
+    EmbeddingCollector,
+    FunctionCollector,
+    Run,
+    active_run,
+    collect_metrics,
+    init,
+    list_runs,
+    log,
+)
 from tercet.schema import Column, Schema
 from tercet.table import Edit, Table, list_tables
 from tercet.urls import aliases
@@ -35,14 +48,20 @@ __version__ = "0.1.0"
 __all__ = [
     "AliasError",
     "AliasNotSetError",
+    "BoxCollector",
+    "ClassificationCollector",
+    "Collector",
     "Column",
     "ConfigError",
     "CorruptObjectError",
     "Edit",
     "EditError",
+    "EmbeddingCollector",
+    "FunctionCollector",
     "InvalidNameError",
     "ObjectExistsError",
     "ObjectNotFoundError",
+    "Run",
     "RunError",
     "Schema",
     "SchemaError",
@@ -53,12 +72,18 @@ __all__ = [
     "TercetError",
     "UnknownExampleError",
     "__version__",
+    "active_run",
     "aliases",
+    "collect_metrics",
     "config",
     "errors",
+    "init",
     "list_projects",
+    "list_runs",
     "list_tables",
+    "log",
     "project_url",
+    "share",
     "storage",
     "urls",
 ]

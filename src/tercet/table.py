@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,8 @@ from tercet.schema import ID_COLUMN, WEIGHT_COLUMN, Column, Schema, make_value_m
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from tercet.runs.data import TableDataset, TableSampler
 
 _descriptor_cache: dict[str, dict[str, Any]] = {}
 _cache_lock = threading.Lock()
@@ -461,6 +463,29 @@ class Table:
             "num_rows": num_rows,
             "schema": (schema or self.schema).to_json(),
         }
+
+    # -- training data (tercet.runs.data; torch is imported only when these are called) --------
+    def as_dataset(self, columns: Sequence[str] | None = None, latest: bool = True,
+                   load_images: bool = True) -> TableDataset[dict[str, Any]]:  # fmt: skip
+        """This table (by default its latest revision) as a map-style PyTorch ``Dataset`` of row
+        dicts; see :class:`tercet.runs.data.TableDataset`."""
+        from tercet.runs.data import as_dataset
+
+        return as_dataset(self, columns=columns, latest=latest, load_images=load_images)
+
+    def map(self, transform: Callable[[dict[str, Any]], Any], columns: Sequence[str] | None = None,
+            latest: bool = True) -> TableDataset[Any]:  # fmt: skip
+        """A PyTorch ``Dataset`` of ``transform(row)`` (use a module-level function so that
+        DataLoader workers can pickle it)."""
+        return self.as_dataset(columns=columns, latest=latest).map(transform)
+
+    def sampler(self, weighted: bool = True, exclude_zero_weight: bool = True,
+                **kwargs: Any) -> TableSampler:  # fmt: skip
+        """A sampler honouring the ``weight`` column; prefer ``dataset.sampler()`` so that both
+        read the same revision. See :class:`tercet.runs.data.TableSampler`."""
+        from tercet.runs.data import sampler
+
+        return sampler(self, weighted=weighted, exclude_zero_weight=exclude_zero_weight, **kwargs)
 
 
 def _as_id(value: Any, where: str) -> int:

@@ -1,0 +1,50 @@
+"""Runs: training runs with parameters, status, logged scalars and per-sample metrics.
+
+The three lines a training script adds::
+
+    run = tercet.init(project="digits", parameters={"lr": 0.01})
+    tercet.log({"loss": loss}, epoch=epoch)
+    tercet.collect_metrics(val.map(to_tensor), [ClassificationCollector()], model, epoch=epoch)
+
+Nothing here imports torch until it is used.
+"""
+
+from __future__ import annotations
+
+from tercet.runs.collect import CollectResult, collect_metrics
+from tercet.runs.collectors import (
+    Batch,
+    BoxCollector,
+    ClassificationCollector,
+    CollectContext,
+    Collector,
+    EmbeddingCollector,
+    FunctionCollector,
+)
+from tercet.runs.metrics import MetricsFile, MetricSpec
+from tercet.runs.reduce import ReductionJob, reduce_embeddings
+from tercet.runs.run import Run, active_run, init, list_runs, log
+from tercet.runs.state import RunInput, RunState
+
+__all__ = [
+    "Batch",
+    "BoxCollector",
+    "ClassificationCollector",
+    "CollectContext",
+    "CollectResult",
+    "Collector",
+    "EmbeddingCollector",
+    "FunctionCollector",
+    "MetricSpec",
+    "MetricsFile",
+    "ReductionJob",
+    "Run",
+    "RunInput",
+    "RunState",
+    "active_run",
+    "collect_metrics",
+    "init",
+    "list_runs",
+    "log",
+    "reduce_embeddings",
+]

@@ -1,0 +1,235 @@
+"""A run's state is the fold of its immutable event files; nothing about a run is ever rewritten.
+
+Each event is one small JSON file in ``runs/<run>/events/``, named ``<time>-<uid>.json`` so that a
+listing sorts by time. Folding them in name order gives the status, parameters and inputs. A writer
+that dies leaves its last status at ``running``; readers turn that into ``stale`` once its newest
+event is older than :data:`STALE_AFTER`, or at once when the run's process is known to be gone.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypedDict
+
+from tercet import layout, storage, urls
+from tercet.errors import StorageError
+
+STALE_AFTER = timedelta(minutes=10)
+EVENTS = "events"
+STATUSES = ("running", "completed", "failed", "stale")
+
+
+class RunInput(TypedDict):
+    """A table revision a run read, with the split it was used as."""
+
+    table: str
+    table_id: str | None
+    split: str | None
+
+
+class RunState(TypedDict):
+    """What the events of a run add up to."""
+
+    status: str
+    parameters: dict[str, Any]
+    inputs: list[RunInput]
+    started: str | None
+    ended: str | None
+    error: str | None
+    last_seen: str | None
+    host: str | None
+    pid: int | None
+
+
+_stamp_lock = threading.Lock()
+_last_stamp: datetime | None = None
+
+
+def event_name() -> tuple[str, datetime]:
+    """A file name (and its time) that sorts after every event this process wrote before.
+
+    Two events in the same microsecond would otherwise be ordered by their random suffix, and a
+    ``completed`` status could sort before the heartbeat written just ahead of it.
+    """
+    global _last_stamp
+    with _stamp_lock:
+        when = layout.now()
+        if _last_stamp is not None and when <= _last_stamp:
+            when = _last_stamp + timedelta(microseconds=1)
+        _last_stamp = when
+    return f"{layout.unique_suffix(when)}.json", when
+
+
+def process_identity() -> dict[str, Any]:
+    """Host, pid and (on Linux) the pid's start tick, so a reader can tell a reused pid apart."""
+    out: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid()}
+    start = _pid_start(os.getpid())
+    if start is not None:
+        out["pid_start"] = start
+    return out
+
+
+def _pid_start(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            raw = fh.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+    fields = raw.rsplit(")", 1)[-1].split()
+    try:
+        return int(fields[19])  # field 22 of proc(5), counted from field 3
+    except (IndexError, ValueError):
+        return None
+
+
+def process_gone(event: Mapping[str, Any]) -> bool:
+    """True when ``event`` was written by a process on this host that no longer runs."""
+    if event.get("host") != socket.gethostname() or not isinstance(event.get("pid"), int):
+        return False
+    pid = int(event["pid"])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    except OSError:
+        return False
+    recorded = event.get("pid_start")
+    if isinstance(recorded, int):
+        current = _pid_start(pid)
+        if current is not None and current != recorded:
+            return True  # the pid was reused by another process
+        if current is not None and _is_zombie(pid):
+            return True
+    return False
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().decode("ascii", "replace").rsplit(")", 1)[-1].split()
+    except OSError:
+        return False
+    return bool(fields) and fields[0] == "Z"
+
+
+def read_events(run_url: str) -> list[dict[str, Any]]:
+    """Every readable event of a run, in name (= time) order."""
+    folder = storage.join(run_url, EVENTS)
+    names = [n for n in storage.ls(folder) if n.endswith(".json")]
+    file_urls = [storage.join(folder, n) for n in names]
+
+    def load(url: str) -> dict[str, Any] | None:
+        try:
+            data = storage.read_json(url)
+        except StorageError:
+            return None  # removed under us, or damaged by hand: one event cannot spoil the run
+        if not isinstance(data, dict):
+            return None
+        data.setdefault("time", _time_from_name(storage.basename(url)))
+        return data
+
+    if storage.is_local(run_url) or len(file_urls) < 8:
+        loaded = [load(u) for u in file_urls]
+    else:
+        # Object stores answer each GET in tens of milliseconds; heartbeats make many small files.
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            loaded = list(pool.map(load, file_urls))
+    return [e for e in loaded if e is not None]
+
+
+def _time_from_name(name: str) -> str | None:
+    try:
+        when = datetime.strptime(name[:22], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return when.isoformat()
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def fold(
+    descriptor: Mapping[str, Any],
+    events: Sequence[Mapping[str, Any]],
+    run_url: str | None = None,
+    now: datetime | None = None,
+    stale_after: timedelta = STALE_AFTER,
+    check_process: bool = True,
+) -> RunState:
+    """Fold a run's ``object.json`` and its events (in name order) into a :class:`RunState`.
+
+    Table URLs in input events are stored relative to the run folder; with ``run_url`` they are
+    returned absolute.
+    """
+    state: RunState = {
+        "status": "running",
+        "parameters": dict(descriptor.get("parameters") or {}),
+        "inputs": [],
+        "started": descriptor.get("created"),
+        "ended": None,
+        "error": None,
+        "last_seen": descriptor.get("created"),
+        "host": descriptor.get("host"),
+        "pid": descriptor.get("pid"),
+    }
+    running_event: Mapping[str, Any] = descriptor
+    seen_inputs: set[tuple[str, str | None]] = set()
+    project_url = layout.project_of(run_url, 2) if run_url else None
+    for event in events:
+        kind = event.get("type")
+        if isinstance(event.get("time"), str):
+            state["last_seen"] = event["time"]
+        if kind == "status":
+            status = event.get("status")
+            if status not in ("running", "completed", "failed"):
+                continue
+            state["status"] = str(status)
+            if status == "running":
+                running_event = event
+                state["ended"], state["error"] = None, None
+                state["host"], state["pid"] = event.get("host"), event.get("pid")
+            else:
+                state["ended"] = event.get("time")
+                error = event.get("error")
+                state["error"] = str(error) if error is not None else None
+        elif kind == "parameters" and isinstance(event.get("parameters"), Mapping):
+            state["parameters"].update(event["parameters"])
+        elif kind == "input" and isinstance(event.get("table"), str):
+            split = event.get("split")
+            key = (str(event["table"]), split if isinstance(split, str) else None)
+            if key in seen_inputs:
+                continue
+            seen_inputs.add(key)
+            table = key[0]
+            if run_url is not None:
+                table = urls.expand(table, base=run_url, project_url=project_url)
+            table_id = event.get("table_id")
+            state["inputs"].append(
+                {
+                    "table": table,
+                    "table_id": str(table_id) if table_id is not None else None,
+                    "split": key[1],
+                }
+            )
+    if state["status"] == "running":
+        last = _parse_time(state["last_seen"])
+        current = now or layout.now()
+        silent = last is not None and current - last > stale_after
+        if silent or (check_process and process_gone(running_event)):
+            state["status"] = "stale"
+    return state
