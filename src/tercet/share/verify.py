@@ -1,0 +1,225 @@
+"""Reading a bundle back: the first pass of an import, which checks everything and writes nothing.
+
+It streams the whole archive once, checksums every member, and compares the result with the
+manifest: a truncated copy, a changed byte, a member the manifest does not list (or the other
+way round), an unsafe member name or a newer format are all refused here, before any byte reaches
+the project root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import IO
+
+from tercet import storage, writer
+from tercet.errors import ShareError, StorageError
+from tercet.runs import run as runs_run
+from tercet.share import fsio
+from tercet.share.fsio import NoProgress, Progress
+from tercet.share.manifest import (
+    HEADER_NAME,
+    MANIFEST_NAME,
+    OBJECTS,
+    Manifest,
+    check_header,
+    check_member_name,
+    object_path_kind,
+    parse_manifest,
+    root_path,
+)
+
+_NOT_COMPLETE = (
+    "the bundle is incomplete (truncated while copying?). Copy it again, or export it again."
+)
+
+
+@dataclass
+class Scan:
+    """A verified bundle: its manifest and the descriptors of its objects."""
+
+    url: str
+    manifest: Manifest
+    descriptors: dict[str, bytes] = field(default_factory=dict)  # object path -> object.json
+    sizes: dict[str, int] = field(default_factory=dict)  # member -> size
+
+
+@contextmanager
+def open_tar(url: str) -> Iterator[tarfile.TarFile]:
+    """The bundle as a forward-only tar stream (nothing is seeked, so any storage URL works)."""
+    try:
+        with (
+            fsio.open_read(url) as raw,
+            # The default 10 KiB stream buffer: tarfile slices its buffer on every read, so a
+            # large one makes reading thousands of small members quadratic.
+            tarfile.open(fileobj=raw, mode="r|") as tar,
+        ):
+            yield tar
+    except FileNotFoundError:
+        raise ShareError(f"No bundle at {url}: the file does not exist.") from None
+    except tarfile.ReadError as exc:
+        raise ShareError(f"{url} is not a readable bundle ({exc}): {_NOT_COMPLETE}") from exc
+    except (tarfile.TarError, EOFError) as exc:
+        raise ShareError(f"{url}: {_NOT_COMPLETE} ({exc})") from exc
+    except StorageError as exc:
+        raise ShareError(f"Cannot read the bundle {url}: {exc}") from exc
+
+
+def members(tar: tarfile.TarFile, url: str) -> Iterator[tuple[tarfile.TarInfo, IO[bytes] | None]]:
+    """Regular-file members in archive order, with a stream of their bytes."""
+    for info in tar:
+        check_member_name(info.name, url)
+        if not info.isfile():
+            raise ShareError(
+                f"{url}: member {info.name!r} is not a regular file (links and "
+                "devices are never part of a bundle). Do not import it."
+            )
+        yield info, tar.extractfile(info)
+
+
+def read_all(stream: IO[bytes] | None, limit: int, what: str) -> bytes:
+    if stream is None:
+        return b""
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise ShareError(f"{what} is larger than {limit} bytes; the bundle is damaged.")
+    return data
+
+
+def scan(url: str, progress: Progress | None = None) -> Scan:
+    """Verify the bundle at ``url`` end to end; return its manifest and object descriptors."""
+    progress = progress or NoProgress()
+    url = storage.normalize(url)
+    found: dict[str, tuple[int, str]] = {}
+    descriptors: dict[str, bytes] = {}
+    manifest: Manifest | None = None
+    try:
+        progress.start("Verifying", fsio.size(url))
+    except FileNotFoundError:
+        raise ShareError(f"No bundle at {url}: the file does not exist.") from None
+    with open_tar(url) as tar:
+        for i, (info, stream) in enumerate(members(tar, url)):
+            if i == 0:
+                if info.name != HEADER_NAME:
+                    raise ShareError(
+                        f"{url} is not a Tercet bundle: it does not start with "
+                        f"{HEADER_NAME}. Create bundles with `tercet share export`."
+                    )
+                check_header(read_all(stream, 1 << 20, HEADER_NAME), url)
+                continue
+            if manifest is not None:
+                raise ShareError(
+                    f"{url}: member {info.name!r} follows the manifest; the bundle "
+                    "was altered after export. Export it again."
+                )
+            if info.name == MANIFEST_NAME:
+                manifest = parse_manifest(read_all(stream, 1 << 30, MANIFEST_NAME), url)
+                continue
+            if not info.name.startswith(OBJECTS + "/"):
+                raise ShareError(
+                    f"{url}: unexpected member {info.name!r}; the bundle is damaged "
+                    "or was not made by Tercet."
+                )
+            digest = hashlib.sha256()
+            keep = info.name.endswith("/object.json")
+            kept = []
+            assert stream is not None
+            while chunk := stream.read(fsio.CHUNK):
+                digest.update(chunk)
+                if keep:
+                    kept.append(chunk)
+            found[info.name] = (info.size, digest.hexdigest())
+            if keep:
+                descriptors[info.name] = b"".join(kept)
+            progress.advance(info.size)
+    if manifest is None:
+        raise ShareError(f"{url} has no {MANIFEST_NAME}: {_NOT_COMPLETE}")
+    _compare(url, manifest, found)
+    result = Scan(url, manifest, sizes={name: size for name, (size, _) in found.items()})
+    _check_objects(result, descriptors)
+    return result
+
+
+def _compare(url: str, manifest: Manifest, found: dict[str, tuple[int, str]]) -> None:
+    listed = {f["name"]: (f["size"], f["sha256"]) for f in manifest["files"]}
+    missing = sorted(set(listed) - set(found))
+    if missing:
+        raise ShareError(
+            f"{url} lacks {len(missing)} file(s) its manifest lists, e.g. "
+            f"{missing[0]}: {_NOT_COMPLETE}"
+        )
+    extra = sorted(set(found) - set(listed))
+    if extra:
+        raise ShareError(
+            f"{url} holds {len(extra)} file(s) its manifest does not list, e.g. "
+            f"{extra[0]}: it was altered after export. Export it again."
+        )
+    for name, (size, sha) in listed.items():
+        if found[name] != (size, sha):
+            raise ShareError(
+                f"{url}: {name} does not match its checksum in the manifest (sha256 {sha[:12]}…, "
+                f"found {found[name][1][:12]}…): the bundle was damaged or altered. Copy or export "
+                "it again."
+            )
+
+
+def _check_objects(result: Scan, descriptors: dict[str, bytes]) -> None:
+    url, manifest = result.url, result.manifest
+    paths = set()
+    for entry in manifest["objects"]:
+        path = entry.get("path", "")
+        kind = object_path_kind(path)
+        if kind is None or kind != entry.get("kind"):
+            raise ShareError(
+                f"{url}: the manifest names an object at {path!r}, which is not a "
+                "table revision or run folder. The bundle is damaged."
+            )
+        raw = descriptors.get(f"{OBJECTS}/{path}/object.json")
+        if raw is None:
+            raise ShareError(
+                f"{url}: object {path} has no object.json in the bundle. Export it again."
+            )
+        _check_descriptor(kind, raw, f"{url}: {path}/object.json")
+        result.descriptors[path] = raw
+        paths.add(path)
+    for name in result.sizes:
+        rel = root_path(name)
+        parts = rel.split("/")
+        if any(rel.startswith(p + "/") for p in paths):
+            continue
+        # Anything else is data the tables reference (under <project>/data/ or elsewhere in the
+        # project tree), never a file inside an object the manifest does not declare.
+        inside = None
+        if len(parts) > 5 and parts[1] == "datasets" and parts[3] == "tables":
+            inside = "/".join(parts[:5])
+        elif len(parts) > 3 and parts[1] == "runs":
+            inside = "/".join(parts[:3])
+        if len(parts) < 2 or (inside is not None and inside not in paths):
+            raise ShareError(
+                f"{url}: {name} lies in an object folder the manifest does not "
+                "list. The bundle is damaged."
+            )
+
+
+def _check_descriptor(kind: str, raw: bytes, where: str) -> None:
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ShareError(f"{where} is not valid JSON. The bundle is damaged.") from None
+    fmt, newest = (
+        (writer.FORMAT, writer.FORMAT_VERSION)
+        if kind == "table"
+        else (runs_run.FORMAT, runs_run.FORMAT_VERSION)
+    )
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise ShareError(f"{where} is not a Tercet {kind} descriptor. The bundle is damaged.")
+    version = data.get("format_version")
+    if not isinstance(version, int) or version > newest:
+        raise ShareError(
+            f"{where} has {kind} format_version {version!r}; this Tercet reads up to {newest}. "
+            "Upgrade Tercet (`pip install -U tercet`) to import it."
+        )
