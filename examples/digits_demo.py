@@ -158,7 +158,7 @@ def main() -> None:
                     break
                 loss = F.cross_entropy(model(x), y)
                 optimizer.zero_grad()
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
                 tercet.log({"loss": loss.item()}, epoch=epoch)
                 progress.advance(task)

@@ -94,7 +94,8 @@ def test_add_column_and_value_map_change(table: tercet.Table) -> None:
     assert t.to_arrow(["note"]).column("note").to_pylist() == ["ok"] * 6
     t = t.set_value_map("label", ["a", "b", "c", "d"])
     t = t.set_values("label", [0], [3])
-    assert t.schema["label"].value_map[3]["name"] == "d"
+    value_map = t.schema["label"].value_map
+    assert value_map is not None and value_map[3]["name"] == "d"
     assert t.to_arrow(["label"]).column("label").to_pylist()[0] == 3
     assert "note" not in table.schema
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -175,3 +177,50 @@ def test_dashboard_app_caches_assets_and_hardens_the_page(tmp_path: Path) -> Non
 def test_dashboard_url_keeps_service_and_token_in_the_fragment() -> None:
     url = dashboard_url("http://127.0.0.1:8000", "http://127.0.0.1:5015", "a+b/c")
     assert url == "http://127.0.0.1:8000/#service=http%3A%2F%2F127.0.0.1%3A5015&token=a%2Bb/c"
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_tercet_dashboard_serves_https_with_tls_files(
+    tmp_path: Path, processes: list[Process]
+) -> None:
+    cert, key = _self_signed(tmp_path)
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "index.html").write_text("<!doctype html><title>Tercet</title>")
+    port = free_port()
+    proc = Process("dashboard", "--port", str(port), "--static", str(static),
+                   "--tls-cert", str(cert), "--tls-key", str(key))  # fmt: skip
+    processes.append(proc)
+    proc.wait_for(f"https://127.0.0.1:{port}")
+    context = ssl.create_default_context(cafile=str(cert))
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            page = httpx.get(f"https://127.0.0.1:{port}/", verify=context, timeout=2)
+            break
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    assert page.status_code == 200 and "Tercet" in page.text
+    assert page.headers["x-frame-options"] == "DENY"
+    with pytest.raises(httpx.TransportError):  # plain HTTP is not served on that port
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=2).raise_for_status()
+
+    half = Process("dashboard", "--port", str(free_port()), "--tls-cert", str(cert))
+    processes.append(half)
+    half.wait_for("--tls-key")
+    assert half.proc.wait(15) == 1

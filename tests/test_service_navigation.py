@@ -75,7 +75,8 @@ def test_corrupt_objects_are_reported_and_do_not_hide_the_rest(
     tables = root / "demo" / "datasets" / "digits" / "tables"
     (tables / "broken").mkdir()
     (tables / "broken" / "object.json").write_text("{not json")
-    (tables / "halfway").mkdir()  # rows written, object.json not (yet)
+    (tables / "halfway" / "rows").mkdir(parents=True)  # rows written, object.json not (yet)
+    (tables / "halfway" / "rows" / "part-00000.parquet").write_bytes(b"PAR1")
     run = write_run(root, "demo", "good-run", inputs={"train": good.url})
     bad_run = root / "demo" / "runs" / "bad-run"
     (bad_run / "events").mkdir(parents=True)
@@ -91,7 +92,16 @@ def test_corrupt_objects_are_reported_and_do_not_hide_the_rest(
     assert "no object.json" in listed["halfway"]["error"]
     runs = {r["name"]: r for r in service.client.get("/api/projects/demo/runs").json()}
     assert "not a Tercet run descriptor" in runs["bad-run"]["error"]
-    assert runs["good-run"]["streams"] == [{"split": "train", "epochs": [0], "table": good.url}]
+    # Metrics footers are read when a client asks for their rows, not to list runs.
+    stream = {"split": "train", "epochs": [0, 1], "table": good.url}
+    assert runs["good-run"]["streams"] == [stream] and runs["good-run"]["error"] is None
+    source = {"run": run, "split": "train"}
+    broken = service.client.post("/api/schema", json={"source": {**source, "epoch": 1}})
+    assert broken.status_code == 404 and "epoch-0001" in broken.json()["detail"]
+    latest = service.client.post("/api/schema", json={"source": source})  # the latest readable
+    assert latest.status_code == 200 and latest.json()["num_rows"] == 10
+    runs = {r["name"]: r for r in service.client.get("/api/projects/demo/runs").json()}
+    assert runs["good-run"]["streams"] == [{**stream, "epochs": [0]}]
     assert "epoch-0001" in runs["good-run"]["error"]
 
 

@@ -67,8 +67,8 @@ def test_table_is_plain_parquet_readable_without_tercet(root: Path) -> None:
     t = tercet.Table.create(make_df(), project="p", dataset="d", name="train")
     files = [storage.join(t.url, f) for f in t.descriptor["rows"]]
     assert pq.read_table(files[0]).num_rows == 10
-    count = duckdb.sql(f"select count(*) from read_parquet('{files[0]}') where label = 1")
-    assert count.fetchall() == [(5,)]
+    query = f"select count(*) from read_parquet('{files[0]}') where label = 1"
+    assert duckdb.execute(query).fetchall() == [(5,)]
 
 
 def test_embedding_column_becomes_fixed_size_float32() -> None:

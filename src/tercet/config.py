@@ -7,6 +7,7 @@ say why a value is what it is.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,12 +41,18 @@ _MAP_KEYS = {"aliases", "storage_options"}
 _SECTIONS = {"service", "dashboard"}
 
 
+@functools.cache
+def _platform_config_file() -> Path:
+    # platformdirs costs ~10 µs a call, and storage asks for the config on every operation.
+    return Path(platformdirs.user_config_dir("tercet")) / "config.yaml"
+
+
 def config_path() -> Path:
     """Path of the user config file (``TERCET_CONFIG`` or the platform config dir)."""
     explicit = os.environ.get("TERCET_CONFIG")
     if explicit:
         return Path(explicit).expanduser()
-    return Path(platformdirs.user_config_dir("tercet")) / "config.yaml"
+    return _platform_config_file()
 
 
 def config_dir() -> Path:

@@ -60,7 +60,7 @@ def changed_fraction(a: bytes, b: bytes) -> float:
 
     diff = ImageChops.difference(ia, ib).convert("L").point(lambda v: 255 if v > 24 else 0)
     hist = diff.histogram()
-    return hist[255] / (ia.size[0] * ia.size[1])
+    return float(hist[255] / (ia.size[0] * ia.size[1]))
 
 
 def toast_text(page: Any, kind: str, containing: str = "") -> str:
