@@ -10,7 +10,14 @@ Starts ``tercet service`` as a separate process (as users run it) on a loopback 
 * 20 concurrent clients for 30 s asking for filtered pages (baseline: the same query run
   back to back in-process, as queries per second).
 
-Run: ``python bench/bench_service.py [--rows N] [--seconds S] [--clients C]``.
+The index section (``--part index``) indexes a project of 1,000 runs (``--runs``) written as
+``tercet.init()``/``write_metrics()`` leave them, on local disk and on S3 (moto's server on
+loopback, in its own process), side by side: the first scan, a rescan with nothing new, and a
+rescan after one more run; on S3 it also counts the HTTP requests each one sends (through the
+fault proxy, in a second pass that is not timed).
+
+Run: ``python bench/bench_service.py [--part http|index|all] [--rows N] [--seconds S]
+[--clients C] [--runs R]``.
 """
 
 from __future__ import annotations
@@ -134,12 +141,23 @@ async def load(url: str, body: dict[str, Any], clients: int, seconds: float) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--part", choices=["http", "index", "all"], default="all")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=1_000, help="runs in the index section")
     args = parser.parse_args()
+    ok = True
+    if args.part in ("index", "all"):
+        ok = index_section(args.runs) and ok
+    if args.part in ("http", "all"):
+        ok = http_section(args) and ok
+    sys.exit(0 if ok else 1)
 
+
+def http_section(args: Any) -> bool:
+    """The HTTP measurements over one big table; False when a target is missed."""
     with tempfile.TemporaryDirectory(prefix="tercet-bench-") as tmp:
         os.environ["TERCET_CONFIG"] = str(Path(tmp) / "config.yaml")  # no user config leaks in
         root = str(Path(tmp) / "root")
@@ -161,8 +179,7 @@ def main() -> None:
             http.close()
             proc.terminate()
             proc.wait(20)
-    ok = report(results, loaded, args)
-    sys.exit(0 if ok else 1)
+    return report(results, loaded, args)
 
 
 def report(r: dict[str, Any], loaded: dict[str, Any], args: Any) -> bool:
@@ -282,6 +299,160 @@ def run_all(http: httpx.Client, source: dict[str, Any], parquet: str, args: Any)
         lambda: np.histogram(loss[np.isin(label, [1, 2, 3])], bins=40), args.repeat
     )
     return results
+
+
+# -- the index of a project with many runs: local disk and S3 side by side -----------------------
+INDEX_TARGET_S3 = 30.0  # seconds for the first S3 index of 1,000 runs
+
+
+def write_fleet(root: str, runs: int, first: int = 0, running: int = 0) -> None:
+    """Runs ``first``..``first + runs - 1`` of project ``fleet`` as ``tercet.init()`` and
+    ``write_metrics()`` leave them: object.json; running, parameters, input and (except for the
+    last ``running`` ones) completed events; one metrics file; one file of logged scalars. Written
+    with 8 threads; the input table is created with the first batch."""
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime, timedelta
+
+    import tercet
+    from tercet import layout, storage
+
+    if first == 0:
+        tercet.Table.create({"v": np.arange(100)}, project="fleet", dataset="d", name="t",
+                            root=root)  # fmt: skip
+    metrics = pa.table({"example_id": np.arange(100), "loss": np.ones(100, np.float32)})
+    scalars = pa.table(
+        {
+            "step": pa.array([0], pa.int64()),
+            "epoch": pa.array([0], pa.int64()),
+            "name": ["train/loss"],
+            "value": [1.0],
+            "time": pa.array([datetime.now(UTC)], pa.timestamp("us", tz="UTC")),
+        }
+    )
+    table_url = "../../datasets/d/tables/t"
+
+    def one(i: int) -> None:
+        name = f"run-{i:05d}"
+        run_url = storage.join(root, "fleet", "runs", name)
+        when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=i)
+        storage.write_json(
+            storage.join(run_url, "object.json"),
+            {"format": "tercet.run", "format_version": 1, "id": f"{i:032x}", "name": name,
+             "project": "fleet", "created": when.isoformat(), "parameters": {"i": i}},
+        )  # fmt: skip
+        events: list[dict[str, Any]] = [
+            {"type": "status", "status": "running"},
+            {"type": "parameters", "parameters": {"lr": 0.1}},
+            {"type": "input", "table": table_url, "table_id": "x", "split": "train"},
+        ]
+        if i < first + runs - running:
+            events.append({"type": "status", "status": "completed"})
+        for k, event in enumerate(events):
+            stamp = layout.unique_suffix(when + timedelta(microseconds=k))
+            storage.write_json(
+                storage.join(run_url, "events", f"{stamp}.json"),
+                {"time": (when + timedelta(microseconds=k)).isoformat(), **event},
+            )
+        meta = {
+            "format": "tercet.metrics", "format_version": 1, "run": name, "table": table_url,
+            "table_id": "x", "epoch": 0, "split": "train",
+            "columns": [{"name": "loss", "type": "float32", "role": "loss"}],
+        }  # fmt: skip
+        data = metrics.replace_schema_metadata({"tercet": json.dumps(meta)})
+        stamp = layout.unique_suffix(when)
+        metrics_url = storage.join(run_url, "metrics", "train", f"epoch-0000-{stamp}.parquet")
+        storage.write_parquet(metrics_url, data)
+        storage.write_parquet(
+            storage.join(run_url, "metrics", "aggregate", f"{stamp}.parquet"), scalars
+        )
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, range(first, first + runs)))
+
+
+def index_pass(root: str, runs: int) -> dict[str, float]:
+    """First scan, rescans and a rescan after one new run, in seconds."""
+    from tercet.service.index import Index
+
+    out: dict[str, float] = {}
+    index = Index([root], on_events=lambda events: None)
+    started = time.perf_counter()
+    index.scan()
+    out["first index"] = time.perf_counter() - started
+    project = index.project("fleet")
+    assert project is not None and len(project.runs) == runs, project
+    assert all(r.error is None for r in project.runs.values())
+    rescans = timed(index.scan, 3)
+    out["rescan, nothing new"] = float(np.median(rescans)) / 1000
+    write_fleet(root, 1, first=runs)
+    started = time.perf_counter()
+    events = index.scan()
+    out["rescan after 1 new run"] = time.perf_counter() - started
+    assert any(e.kind == "run" for e in events), events
+    return out
+
+
+def counted_pass(root: str, endpoint: str) -> dict[str, float]:
+    """The same scans through a counting proxy: HTTP requests each sends (not timed)."""
+    from tercet.service.index import Index
+    from tercet.testing.faults import FaultProxy
+
+    out: dict[str, float] = {}
+    with FaultProxy(endpoint) as proxy:
+        os.environ["AWS_ENDPOINT_URL"] = proxy.endpoint_url
+        try:
+            index = Index([root], on_events=lambda events: None)
+            index.scan()
+            out["first index"] = len(proxy.requests)
+            before = len(proxy.requests)
+            index.scan()
+            out["rescan, nothing new"] = len(proxy.requests) - before
+        finally:
+            os.environ["AWS_ENDPOINT_URL"] = endpoint
+    return out
+
+
+def index_section(runs: int) -> bool:
+    """Index ``runs`` runs on local disk and on S3; print both side by side."""
+    import tercet.service.index  # noqa: F401  (imported before anything runs)
+    from tercet.testing.s3server import S3Server
+
+    results: dict[str, dict[str, float]] = {}
+    requests: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="tercet-bench-index-") as tmp:
+        os.environ["TERCET_CONFIG"] = str(Path(tmp) / "config.yaml")
+        os.environ.pop("TERCET_ROOT", None)
+        server = S3Server(process=True).start()
+        try:
+            os.environ.update(server.env())
+            os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+            bucket = server.create_bucket("tercet-bench-index")
+            for name, root in (("local", str(Path(tmp) / "root")), ("s3", f"{bucket}/root")):
+                print(f"... writing {runs:,} runs on {name}", flush=True)
+                started = time.perf_counter()
+                write_fleet(root, runs)
+                written = time.perf_counter() - started
+                print(f"... indexing them on {name}", flush=True)
+                results[name] = {f"write {runs:,} runs (8 threads)": written}
+                results[name].update(index_pass(root, runs))
+                if name == "s3":
+                    requests = counted_pass(root, server.endpoint_url)
+        finally:
+            server.stop()
+    print(f"\nIndex of a project with {runs:,} runs, {os.cpu_count()} cores")
+    header = f"{'':30s} {'local':>9s} {'S3 (moto)':>10s} {'S3/local':>9s} {'S3 requests':>12s}"
+    print(header)
+    print("-" * len(header))
+    for key in results["local"]:
+        a, b = results["local"][key], results["s3"][key]
+        n = f"{requests[key]:,.0f}" if key in requests else ""
+        print(f"{key:30s} {a:7.2f} s {b:8.2f} s {b / a:8.1f}x {n:>12s}")
+    first = results["s3"]["first index"]
+    ok = runs < 1000 or first < INDEX_TARGET_S3
+    print(f"target: first S3 index of 1,000 runs < {INDEX_TARGET_S3:.0f} s: "
+          f"{'ok' if ok else 'MISSED'}")  # fmt: skip
+    return ok
 
 
 if __name__ == "__main__":

@@ -249,3 +249,47 @@ def test_a_stale_index_starts_one_scan_in_the_background(
         time.sleep(0.05)
     time.sleep(0.3)
     assert index.scans_done == 2  # one scan for all fifty
+
+
+def test_a_failing_listing_keeps_what_was_indexed(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that fails for a moment leaves the entries in place with the project's error
+    set, and nothing is announced again when it is back."""
+    write_project(str(root), 3)
+    events: list[IndexEvent] = []
+    index = Index([str(root)], on_events=events.extend)
+    index.scan()
+    known = index.project("p")
+    assert known is not None
+    real_ls, real_walk = storage.ls, storage.walk_files
+    down = {storage.join(str(root), "p", "datasets"), str(root)}
+
+    def walk(url: str, suffix: str | None = None) -> list[str]:
+        if url in down:
+            raise StorageError(f"Cannot list {url}: the store is down.")
+        return real_walk(url, suffix)
+
+    def ls(url: str) -> list[str]:
+        if url in down:
+            raise StorageError(f"Cannot list {url}: the store is down.")
+        return real_ls(url)
+
+    monkeypatch.setattr(storage, "walk_files", walk)
+    index.scan()  # the tables' listing fails
+    project = index.project("p")
+    assert project is not None and "the store is down" in str(project.error)
+    assert project.tables.keys() == known.tables.keys()
+    assert project.runs.keys() == known.runs.keys()
+    monkeypatch.setattr(storage, "ls", ls)
+    index.scan()  # the root's listing fails
+    project = index.project("p")
+    assert project is not None and "the store is down" in str(project.error)
+    assert project.runs.keys() == known.runs.keys()
+    assert index.root_errors and "the store is down" in index.root_errors[0]
+    monkeypatch.setattr(storage, "ls", real_ls)
+    monkeypatch.setattr(storage, "walk_files", real_walk)
+    index.scan()
+    project = index.project("p")
+    assert project is not None and project.error is None
+    assert events == []  # nothing vanished, so nothing is new

@@ -47,6 +47,7 @@ def test_revisions_carry_lineage_and_latest(service: RunningService) -> None:
     first = source.set_values("label", [1], [2], message="fix one")
     second = first.delete_rows([3], message="drop one")
     side = source.set_weights([4], 0.0, message="side branch")
+    service.scan()
     tables = service.client.get("/api/projects/demo/tables").json()
     by_url = {t["url"]: t for t in tables}
     assert set(by_url) == {source.url, first.url, second.url, side.url}
@@ -63,6 +64,7 @@ def test_revisions_carry_lineage_and_latest(service: RunningService) -> None:
 
 def test_unknown_project_is_404_naming_the_known_ones(service: RunningService) -> None:
     make_table(n=5)
+    service.scan()
     response = service.client.get("/api/projects/nope/tables")
     assert response.status_code == 404
     assert "demo" in response.json()["detail"]

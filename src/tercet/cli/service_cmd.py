@@ -81,6 +81,8 @@ def dashboard(
     host: str = HostOpt,
     port: int = typer.Option(None, "--port", help="Port (default 8000)."),
     static: str = typer.Option(None, "--static", help="Folder of a built dashboard."),
+    tls_cert: str = TlsCert,
+    tls_key: str = TlsKey,
 ) -> None:
     """Serve the dashboard's static files (it then talks to the Object Service directly)."""
     from pathlib import Path
@@ -91,9 +93,13 @@ def dashboard(
     cfg = config.load()
     host = host or cfg.dashboard.host
     port = port if port is not None else cfg.dashboard.port
+    # The page holds no data and never sees the token, so plain HTTP earns no warning here.
     _warn_if_exposed(host, tls=True)
-    console.print(f"Tercet dashboard on [bold]http://{host}:{port}[/] (start `tercet service` too)")
-    serve(create_dashboard_app(Path(static) if static else None), host, port)
+    scheme = "https" if tls_cert else "http"
+    console.print(
+        f"Tercet dashboard on [bold]{scheme}://{host}:{port}[/] (start `tercet service` too)"
+    )
+    serve(create_dashboard_app(Path(static) if static else None), host, port, tls_cert, tls_key)
 
 
 def ui(

@@ -69,8 +69,11 @@ def trajectory(request: TrajectoryRequest, ctx: Ctx) -> TrajectoryResult:
     epochs: list[int] = []
     values: dict[str, list[Any]] = {c: [] for c in request.columns}
     seen_columns: set[str] = set()
-    for epoch in state.epochs(request.split):
-        table = ctx.sources.metrics(state.files_for(request.split, epoch))
+    # Every footer of the split at once (concurrently), so unreadable files are left out.
+    readable = [f for f in state.metrics[request.split] if f.error is None]
+    files = ctx.index.load_metrics(state, readable)
+    for epoch in sorted({f.epoch for f in files}):
+        table = ctx.sources.metrics([f for f in files if f.epoch == epoch])
         seen_columns.update(table.column_names)
         ids = np.asarray(table.column(ID_COLUMN).to_numpy())
         hits = np.flatnonzero(ids == request.example_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -57,13 +58,18 @@ def dashboard_origins(cfg: config.Config) -> list[str]:
 
 
 async def _scan_loop(ctx: ServiceContext) -> None:
+    interval = ctx.scan_interval
     while True:
         try:
-            # Half the interval: a listing request that just scanned spares this one.
-            await anyio.to_thread.run_sync(ctx.index.refresh, ctx.scan_interval / 2)
+            # Spared when a scan started by a request ran within the interval.
+            await anyio.to_thread.run_sync(ctx.index.refresh, interval)
+            # The next scan one interval after this one started, but with at least half an
+            # interval of quiet in between: a store slower than that is not listed back to back.
+            wait = ctx.index.last_scan + interval - time.monotonic()
         except Exception:
             log.exception("index scan failed")
-        await asyncio.sleep(ctx.scan_interval)
+            wait = interval
+        await asyncio.sleep(max(wait, interval / 2))
 
 
 def create_app(
@@ -107,7 +113,7 @@ def create_app(
         access=access,
         index=index,
         bus=bus,
-        sources=Sources(access, index, cache, index_max_age=min(0.25, scan_interval)),
+        sources=Sources(access, index, cache, index_max_age=scan_interval),
         db=Database(),
         scan_interval=scan_interval,
     )

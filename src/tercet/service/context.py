@@ -29,9 +29,9 @@ class ServiceContext:
 
     @property
     def index_max_age(self) -> float:
-        """How old the index may be when a listing is served (fresh enough to show a write
-        made a moment ago, without a scan per request under load)."""
-        return min(0.25, self.scan_interval)
+        """How old the index may be before a request starts a scan in the background (the
+        background task normally scans sooner; requests never wait for a rescan)."""
+        return self.scan_interval
 
     def close(self) -> None:
         """End open event streams and release DuckDB."""

@@ -1,30 +1,59 @@
 """The service's index of projects, table revisions and runs: a cache rebuilt by scanning storage.
 
-Objects are immutable, so a readable table descriptor is read once and kept by URL; a re-scan
-lists folders and reads only what is new. Runs grow (events, metrics files), so their folders are
-listed on every scan, except finished runs, which are re-listed only every few scans. Each scan is
-compared with the previous one and the differences become :class:`IndexEvent` s for the event
-stream. An unreadable object becomes an entry with ``error`` set; it never hides the others.
+A scan costs a number of requests that does not grow with the number of objects already
+indexed. Per project it sends:
+
+- one recursive listing of ``datasets/`` (paginated: one request per 1,000 files); only the
+  ``object.json`` of revision folders not seen before is read, concurrently;
+- one recursive listing of ``runs/`` on the first scan (and every
+  :data:`FINISHED_RECHECK_EVERY` scans, when finished runs are looked at again). In between, one
+  listing of the run names, plus one recursive listing per run that is still running (or of all
+  of ``runs/`` when that takes fewer requests). Only the JSON objects not read before are read,
+  concurrently; metrics files are known by name and their footers are read when a client asks
+  for their rows (:mod:`tercet.service.runs_read`).
+
+Objects are immutable, so whatever was read is kept by URL. Each scan is compared with the
+previous one and the differences become :class:`IndexEvent` s for the event stream. An unreadable
+object becomes an entry with ``error`` set; it never hides the others, and a listing that fails
+keeps the project's previous entries (with the project's ``error`` set) instead of dropping them.
+
+Scans never overlap. The background task of the app scans every ``scan_interval``; requests
+only wait for the very first scan, and otherwise at most start one in the background when the
+index is older than their ``max_age`` (:meth:`Index.current`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from tercet import storage
-from tercet.errors import ObjectNotFoundError, TercetError
+from tercet import storage, writer
+from tercet.errors import CorruptObjectError, TercetError
 from tercet.layout import NAME
 from tercet.service.models import IndexEvent, TableRevision
-from tercet.service.runs_read import RunReader, RunState
+from tercet.service.runs_read import (
+    FINISHED,
+    MetricsFile,
+    RunFiles,
+    RunReader,
+    RunState,
+    group_runs,
+    read_json_many,
+    relative_parts,
+)
 from tercet.table import Table
 
 log = logging.getLogger("tercet.service")
 
-FINISHED_RECHECK_EVERY = 20  # scans between re-listings of completed/failed runs
+FINISHED_RECHECK_EVERY = 20  # scans between looks at completed/failed runs
+LIST_PAGE = 1000  # keys per page of an object store listing (S3 ListObjectsV2)
+LIST_WORKERS = 8  # concurrent listings of single run folders
 
 
 @dataclass
@@ -36,27 +65,56 @@ class Project:
     error: str | None = None
 
 
-def _table_entry(folder: str, project: str, dataset: str) -> TableRevision:
-    try:
-        t = Table.open(folder)
-        return TableRevision(
-            url=t.url,
-            id=t.id,
-            project=project,
-            dataset=dataset,
-            table=t.table_name,
-            name=t.name,
-            parent=t.parent_url,
-            created=str(t.descriptor["created"]),
-            num_rows=t.num_rows,
-            message=t.message,
-            is_latest=False,
-            error=None,
+# -- table revisions -----------------------------------------------------------------------------
+def _check_table_descriptor(url: str, data: Any) -> dict[str, Any]:
+    """The checks ``Table.open`` makes on a descriptor it reads (this one was read in a batch)."""
+    if not isinstance(data, dict) or data.get("format") != writer.FORMAT:
+        raise CorruptObjectError(
+            f"{url} is not a Tercet table descriptor (no 'format': '{writer.FORMAT}')."
         )
-    except ObjectNotFoundError:
+    version = data.get("format_version")
+    if not isinstance(version, int) or version > writer.FORMAT_VERSION:
+        raise CorruptObjectError(
+            f"{url} has format_version {version!r}; this Tercet reads up to "
+            f"{writer.FORMAT_VERSION}. Upgrade Tercet (`pip install -U tercet`)."
+        )
+    missing = [k for k in ("id", "name", "table", "created", "schema", "num_rows") if k not in data]
+    if missing:
+        raise CorruptObjectError(f"{url} lacks the keys {missing}.")
+    return data
+
+
+def _revision(t: Table, project: str, dataset: str) -> TableRevision:
+    return TableRevision(
+        url=t.url,
+        id=t.id,
+        project=project,
+        dataset=dataset,
+        table=t.table_name,
+        name=t.name,
+        parent=t.parent_url,
+        created=str(t.descriptor["created"]),
+        num_rows=t.num_rows,
+        message=t.message,
+        is_latest=False,
+        error=None,
+    )
+
+
+def _table_entry(folder: str, project: str, dataset: str, value: Any) -> TableRevision:
+    """The index entry of the revision folder whose ``object.json`` held ``value`` (or could not
+    be read: ``value`` is the error, ``None`` when the folder has no ``object.json``)."""
+    if value is None:
         error = f"{folder} has no object.json: a write in progress, or an interrupted one."
-    except TercetError as exc:
-        error = str(exc)
+    elif isinstance(value, TercetError):
+        error = str(value)
+    else:
+        try:
+            url = storage.join(folder, "object.json")
+            t = Table(storage.normalize(folder), _check_table_descriptor(url, value))
+            return _revision(t, project, dataset)
+        except (TercetError, ValueError, TypeError, KeyError) as exc:
+            error = str(exc)
     name = storage.basename(folder)
     return TableRevision(
         url=folder,
@@ -88,6 +146,7 @@ def _mark_latest(tables: dict[str, TableRevision]) -> None:
         max(leaves, key=lambda t: (t.created, t.id)).is_latest = True
 
 
+# -- the index -----------------------------------------------------------------------------------
 class Index:
     """Projects, table revisions and runs found under the scan roots."""
 
@@ -95,11 +154,14 @@ class Index:
         self.roots = roots
         self._on_events = on_events
         self._reader = RunReader()
-        self._tables: dict[str, TableRevision] = {}  # good descriptors, by folder URL
+        self._tables: dict[str, TableRevision] = {}  # readable descriptors, by folder URL
         self._projects: dict[str, Project] = {}
         self._scan_lock = threading.Lock()
-        self._scans = 0
-        self.last_scan = 0.0
+        self._background_lock = threading.Lock()
+        self._background = False  # a scan started by a request is under way
+        self._scans = 0  # scans started
+        self.scans_done = 0
+        self.last_scan = 0.0  # time.monotonic() when the last finished scan started
         self.root_errors: list[str] = []
 
     # -- reading the snapshot ------------------------------------------------------------------
@@ -127,98 +189,255 @@ class Index:
 
     def project_of(self, url: str) -> Project | None:
         """The project whose folder holds ``url``."""
+        url = storage.normalize(url)
         for p in self._projects.values():
-            if url == p.url or url.startswith(p.url.rstrip("/") + "/"):
+            base = storage.normalize(p.url)
+            if url == base or url.startswith(base.rstrip("/") + "/"):
                 return p
         return None
 
     def read_run(self, url: str) -> RunState:
-        """A fresh read of one run folder (for runs the last scan did not see yet)."""
+        """A fresh look at one run folder (for runs the last scan did not see yet): one listing,
+        then only the objects not read before."""
         project = self.project_of(url)
-        return self._reader.read(url, project.name if project else "")
+        files = RunFiles.from_listing(url, storage.walk_files(url))
+        return self._reader.states(project.name if project else "", [files])[url]
 
-    # -- scanning ------------------------------------------------------------------------------
-    def refresh(self, max_age: float = 1.0) -> None:
-        """Scan unless the last scan is younger than ``max_age`` seconds."""
-        if time.monotonic() - self.last_scan < max_age:
+    def load_metrics(self, state: RunState, files: Sequence[MetricsFile]) -> list[MetricsFile]:
+        """The readable ones of ``files`` with their footers read (see :meth:`RunReader.load`)."""
+        return self._reader.load(state, files)
+
+    # -- keeping it fresh ----------------------------------------------------------------------
+    def refresh(self, max_age: float) -> None:
+        """Make the index at most ``max_age`` seconds old (counted from the start of the scan
+        that built it): return at once when it is, else wait for the scan under way or run one.
+        Scans never overlap; callers that find the index stale together share one scan."""
+        asked = time.monotonic()
+        if self.scans_done and asked - self.last_scan < max_age:
             return
         with self._scan_lock:
-            if time.monotonic() - self.last_scan < max_age:
-                return  # another thread scanned while this one waited
+            if self.scans_done and self.last_scan >= asked - max_age:
+                return  # a scan that started recently enough finished while this one waited
             self._scan_locked()
+
+    def current(self, max_age: float) -> None:
+        """For requests: wait only for the first scan. After that, serve what is indexed, and
+        when it is older than ``max_age`` start a scan in the background, unless one is under
+        way; so requests never cause more than one scan at a time, nor more than one per
+        ``max_age`` seconds."""
+        if not self.scans_done:
+            self.refresh(math.inf)
+            return
+        if time.monotonic() - self.last_scan < max_age or self._scan_lock.locked():
+            return
+        with self._background_lock:
+            if self._background:
+                return
+            self._background = True
+        threading.Thread(
+            target=self._background_scan, args=(max_age,), name="tercet-index-scan", daemon=True
+        ).start()
+
+    def _background_scan(self, max_age: float) -> None:
+        try:
+            self.refresh(max_age)
+        except Exception:
+            log.exception("index scan failed")
+        finally:
+            with self._background_lock:
+                self._background = False
 
     def scan(self) -> list[IndexEvent]:
         """Scan now; return (and publish) what changed since the previous scan."""
         with self._scan_lock:
             return self._scan_locked()
 
+    def add_revision(self, table: Table) -> None:
+        """Index a revision this service has just written and announce it, without a scan
+        (with one when its project is new since the last scan)."""
+        with self._scan_lock:  # a scan under way would replace the snapshot changed here
+            project = self.project_of(table.url)
+            if project is None:
+                self._scan_locked()  # announces the revision with the rest of the project
+                return
+            key = next(k for k, p in self._projects.items() if p is project)
+            tables_url = storage.parent(table.url)
+            dataset = storage.basename(storage.parent(tables_url))
+            folder = storage.join(project.url, "datasets", dataset, "tables", table.name)
+            entry = _revision(table, key, dataset)
+            if entry.url in project.tables:
+                return
+            self._tables[folder] = entry
+            tables = {url: t.model_copy() for url, t in project.tables.items()}
+            tables[entry.url] = entry.model_copy()
+            _mark_latest(tables)
+            self._projects = {**self._projects, key: replace(project, tables=tables)}
+        self._on_events([IndexEvent(kind="revision", project=key, url=entry.url)])
+
+    # -- scanning ------------------------------------------------------------------------------
     def _scan_locked(self) -> list[IndexEvent]:
         started = time.monotonic()
         first = self._scans == 0
+        recheck = self._scans % FINISHED_RECHECK_EVERY == 0
         self._scans += 1
         projects: dict[str, Project] = {}
-        self.root_errors = []
+        root_errors: list[str] = []
         for root in self.roots:
-            for name, url in self._project_folders(root):
+            for name, url, children in self._project_folders(root, root_errors):
                 key = name
                 n = 2
                 while key in projects:
                     key, n = f"{name}~{n}", n + 1
-                projects[key] = self._scan_project(key, url)
+                if isinstance(children, TercetError):
+                    # Keep what was known: a store that fails for a moment must not make every
+                    # run and revision vanish and then be announced again.
+                    before = self._projects.get(key)
+                    kept = replace(before) if before and before.url == url else None
+                    projects[key] = kept or Project(name=key, url=url)
+                    projects[key].error = str(children)
+                else:
+                    projects[key] = self._scan_project(key, url, children, recheck)
         events = [] if first else self._diff(self._projects, projects)
         self._projects = projects
-        self.last_scan = time.monotonic()
-        log.debug("scan took %.3f s", self.last_scan - started)
+        self.root_errors = root_errors
+        self.last_scan = started
+        self.scans_done += 1
+        log.debug("scan took %.3f s", time.monotonic() - started)
         if events:
             self._on_events(events)
         return events
 
-    def _project_folders(self, root: str) -> list[tuple[str, str]]:
+    def _project_folders(
+        self, root: str, errors: list[str]
+    ) -> list[tuple[str, str, list[str] | TercetError]]:
+        """``(name, url, names in its folder)`` of each project under ``root`` (or ``root``
+        itself); the error instead of the names when a project's folder cannot be listed, and
+        the projects of the last scan when ``root`` cannot be."""
         try:
             names = storage.ls(root)
-            if "datasets" in names or "runs" in names:
-                return [(storage.basename(root), root)]
-            out = []
-            for name in names:
-                if NAME.match(name):
-                    url = storage.join(root, name)
-                    children = storage.ls(url)
-                    if "datasets" in children or "runs" in children:
-                        out.append((name, url))
-            return out
         except TercetError as exc:
             log.warning("cannot scan %s: %s", root, exc)
-            self.root_errors.append(f"{root}: {exc}")
-            return []
+            errors.append(f"{root}: {exc}")
+            under = storage.normalize(root).rstrip("/") + "/"
+            return [
+                (p.name, p.url, exc)
+                for p in self._projects.values()
+                if storage.normalize(p.url).startswith(under) or p.url == root
+            ]
+        if "datasets" in names or "runs" in names:
+            return [(storage.basename(root), root, names)]
+        out: list[tuple[str, str, list[str] | TercetError]] = []
+        for name in names:
+            if NAME.match(name):
+                url = storage.join(root, name)
+                try:
+                    children = storage.ls(url)
+                except TercetError as exc:
+                    if any(p.url == url for p in self._projects.values()):
+                        out.append((name, url, exc))
+                    else:
+                        log.warning("cannot scan %s: %s", url, exc)
+                        errors.append(f"{url}: {exc}")
+                    continue
+                if "datasets" in children or "runs" in children:
+                    out.append((name, url, children))
+        return out
 
-    def _scan_project(self, name: str, url: str) -> Project:
+    def _scan_project(self, name: str, url: str, children: list[str], recheck: bool) -> Project:
         project = Project(name=name, url=url)
         previous = self._projects.get(name)
-        try:
-            datasets_url = storage.join(url, "datasets")
-            for dataset in storage.ls(datasets_url):
-                tables_url = storage.join(datasets_url, dataset, "tables")
-                for rev in storage.ls(tables_url):
-                    folder = storage.join(tables_url, rev)
-                    entry = self._tables.get(folder)
-                    if entry is None:
-                        entry = _table_entry(folder, name, dataset)
-                        if entry.error is None:
-                            self._tables[folder] = entry
-                    project.tables[entry.url] = entry.model_copy()
-            _mark_latest(project.tables)
-            runs_url = storage.join(url, "runs")
-            for run in storage.ls(runs_url):
-                run_url = storage.join(runs_url, run)
-                old = previous.runs.get(run_url) if previous else None
-                recheck = self._scans % FINISHED_RECHECK_EVERY == 0
-                if old is not None and old.status in ("completed", "failed") and not recheck:
-                    project.runs[run_url] = old
-                else:
-                    project.runs[run_url] = self._reader.read(run_url, name)
-        except TercetError as exc:
-            project.error = str(exc)
+        if previous is not None and previous.url != url:
+            previous = None
+        errors: list[str] = []
+        if "datasets" in children:
+            try:
+                project.tables = self._scan_tables(name, storage.join(url, "datasets"))
+            except TercetError as exc:
+                errors.append(str(exc))
+                project.tables = dict(previous.tables) if previous else {}
+        if "runs" in children:
+            try:
+                project.runs = self._scan_runs(name, storage.join(url, "runs"), previous, recheck)
+            except TercetError as exc:
+                errors.append(str(exc))
+                project.runs = dict(previous.runs) if previous else {}
+        project.error = "; ".join(errors) or None
         return project
+
+    def _scan_tables(self, project: str, datasets_url: str) -> dict[str, TableRevision]:
+        """Every revision folder from one recursive listing; new descriptors read together."""
+        folders: dict[str, tuple[str, bool]] = {}  # folder -> (dataset, has object.json)
+        for _, parts in relative_parts(datasets_url, storage.walk_files(datasets_url)):
+            if len(parts) < 4 or parts[1] != "tables":
+                continue
+            folder = storage.join(datasets_url, parts[0], "tables", parts[2])
+            seen = folders.get(folder, (parts[0], False))[1]
+            folders[folder] = (parts[0], seen or parts[3:] == ["object.json"])
+        new = [f for f, (_, has) in folders.items() if has and f not in self._tables]
+        values = read_json_many([storage.join(f, "object.json") for f in new])
+        tables: dict[str, TableRevision] = {}
+        for folder, (dataset, has) in folders.items():
+            entry = self._tables.get(folder)
+            if entry is None:
+                value = values.get(storage.join(folder, "object.json")) if has else None
+                entry = _table_entry(folder, project, dataset, value)
+                if entry.error is None:
+                    self._tables[folder] = entry  # only readable ones: a broken one may be fixed
+            tables[entry.url] = entry.model_copy()
+        _mark_latest(tables)
+        return tables
+
+    def _scan_runs(
+        self, project: str, runs_url: str, previous: Project | None, recheck: bool
+    ) -> dict[str, RunState]:
+        before = previous.runs if previous else {}
+        runs: dict[str, RunState] = {}
+        listed: list[RunFiles]
+        if previous is None or recheck:
+            listed = list(group_runs(runs_url, storage.walk_files(runs_url)).values())
+        else:
+            urls = [storage.join(runs_url, n) for n in storage.ls(runs_url)]
+            todo = [u for u in urls if u not in before or before[u].status not in FINISHED]
+            runs = {u: before[u] for u in urls if u in before and u not in todo}
+            pages = sum(s.listed for s in before.values()) // LIST_PAGE + 1
+            if len(todo) >= pages:
+                # Fewer requests to list all of runs/ at once than each of these on its own.
+                listed = list(group_runs(runs_url, storage.walk_files(runs_url)).values())
+            else:
+                listed, failed = self._list_runs(todo)
+                runs.update({u: before[u] for u in failed if u in before})
+        build: list[RunFiles] = []
+        for files in listed:
+            old = before.get(files.url)
+            if old is not None and old.status in FINISHED and old.signature == files.signature():
+                runs[files.url] = old  # finished and nothing new: no need to fold it again
+            else:
+                build.append(files)
+        runs.update(self._reader.states(project, build))
+        return runs
+
+    @staticmethod
+    def _list_runs(urls: list[str]) -> tuple[list[RunFiles], list[str]]:
+        """One recursive listing per run folder, a few at a time; also the URLs that failed."""
+        if not urls:
+            return [], []
+
+        def one(url: str) -> RunFiles | TercetError:
+            try:
+                return RunFiles.from_listing(url, storage.walk_files(url))
+            except TercetError as exc:
+                return exc
+
+        listed: list[RunFiles] = []
+        failed: list[str] = []
+        with ThreadPoolExecutor(min(LIST_WORKERS, len(urls))) as pool:
+            for url, files in zip(urls, pool.map(one, urls), strict=True):
+                if isinstance(files, TercetError):
+                    log.warning("cannot list %s: %s", url, files)  # the next scan tries again
+                    failed.append(url)
+                elif files.count:  # an empty folder (local disk) is not a run yet
+                    listed.append(files)
+        return listed, failed
 
     @staticmethod
     def _diff(old: dict[str, Project], new: dict[str, Project]) -> list[IndexEvent]:
@@ -232,7 +451,10 @@ class Index:
             for url, run in project.runs.items():
                 prev = before.runs.get(url) if before else None
                 if prev is None:
+                    # A run is first seen with whatever it has written by then (a fast writer's
+                    # first epoch, an imported run's every epoch): announce those too.
                     events.append(IndexEvent(kind="run", project=name, url=url))
+                    events.extend(_metrics_events(name, None, run))
                     continue
                 if prev.status != run.status:
                     events.append(IndexEvent(kind="status", project=name, url=url))
@@ -241,8 +463,10 @@ class Index:
         return events
 
 
-def _metrics_events(project: str, prev: RunState, run: RunState) -> list[IndexEvent]:
-    old_files = {f.url for fs in prev.metrics.values() for f in fs}
+def _metrics_events(project: str, prev: RunState | None, run: RunState) -> list[IndexEvent]:
+    """One event per (split, epoch) with a file ``prev`` did not have; without such a file, one
+    event without split and epoch (a projection or scalars appeared), except for a new run."""
+    old_files = {f.url for fs in prev.metrics.values() for f in fs} if prev else set()
     out: list[IndexEvent] = []
     seen: set[tuple[str, int]] = set()
     for split, files in run.metrics.items():
@@ -254,6 +478,6 @@ def _metrics_events(project: str, prev: RunState, run: RunState) -> list[IndexEv
                         kind="metrics", project=project, url=run.url, split=split, epoch=f.epoch
                     )
                 )
-    if not out:  # a projection or aggregate scalars appeared
+    if not out and prev is not None:  # a projection or aggregate scalars appeared
         out.append(IndexEvent(kind="metrics", project=project, url=run.url))
     return out

@@ -30,9 +30,9 @@ def run_info(state: RunState) -> RunInfo:
     streams = []
     for split in sorted(state.metrics):
         epochs = state.epochs(split)
-        good = [f for f in state.metrics[split] if f.error is None and f.table]
-        if epochs and good:
-            streams.append(RunStream(split=split, epochs=epochs, table=str(good[-1].table)))
+        table = state.stream_table(split)
+        if epochs and table:
+            streams.append(RunStream(split=split, epochs=epochs, table=table))
     return RunInfo(
         url=state.url,
         name=state.name,
@@ -49,10 +49,11 @@ def run_info(state: RunState) -> RunInfo:
 
 
 def _project(ctx: ServiceContext, name: str) -> Project:
-    ctx.index.refresh(ctx.index_max_age)
+    ctx.index.current(ctx.index_max_age)
     project = ctx.index.project(name)
     if project is None:
-        ctx.index.refresh(0)  # it may have appeared since the last scan
+        # It may have appeared since the last scan; rate-limited, so 404s cannot drive scans.
+        ctx.index.refresh(ctx.scan_interval)
         project = ctx.index.project(name)
     if project is None:
         known = ", ".join(p.name for p in ctx.index.projects()) or "none"
@@ -63,7 +64,7 @@ def _project(ctx: ServiceContext, name: str) -> Project:
 @router.get("/api/projects", response_model=list[ProjectInfo])
 def projects(ctx: Ctx) -> list[ProjectInfo]:
     """Every project under the project root and the extra scan URLs."""
-    ctx.index.refresh(ctx.index_max_age)
+    ctx.index.current(ctx.index_max_age)
     return [
         ProjectInfo(name=p.name, url=p.url, tables=len(p.tables), runs=len(p.runs), error=p.error)
         for p in sorted(ctx.index.projects(), key=lambda p: p.name)

@@ -25,7 +25,7 @@ def create_revision(request: RevisionRequest, ctx: Ctx) -> RevisionCreated:
     base = Table.open(ctx.access.object_url(request.base))
     had_children = bool(base.children())
     revision = base.apply_edits(request.edits.model_dump(), message=request.message)
-    ctx.index.refresh(0)  # tell event-stream clients about it now, not at the next scan
+    ctx.index.add_revision(revision)  # listed and announced now, without a scan
     return RevisionCreated(
         url=revision.url,
         id=revision.id,

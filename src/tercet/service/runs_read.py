@@ -1,40 +1,205 @@
 """Reading run folders as written by ``tercet.init()``/``collect_metrics()`` (``docs/format.md``).
 
 A run is immutable files only: ``object.json``, ``events/*.json`` folded in name order into the
-run's state, and Parquet metrics files whose footer carries the ``tercet`` key-value metadata.
-:class:`RunReader` keeps what it has read keyed by URL and re-lists folders on every
-:meth:`RunReader.refresh`, so a re-scan reads only the files that are new.
+run's state, and Parquet metrics files named ``metrics/<split>/epoch-<EEEE>-….parquet``.
+
+Reading is shaped by what an object store charges for, the number of requests:
+
+- the files of a run come from a listing the caller made (:func:`group_runs` sorts one recursive
+  listing of a ``runs/`` folder by run), never from listing each folder of each run;
+- JSON objects not read before are fetched together, concurrently (:func:`read_json_many`), and
+  kept by URL: objects are immutable, so nothing is ever read twice;
+- a metrics file's split and epoch come from its path; its footer (the input table and the column
+  roles) is read only when a client asks for that file's rows (:meth:`RunReader.load`), or, for a
+  split no input event names a table for, once for the newest file so the run's stream has a
+  table.
+
+An unreadable object becomes an error string on its run, naming the object and the reason; it
+never hides the rest of the run or other runs.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from tercet import storage, urls
-from tercet.errors import TercetError
+from tercet.errors import ObjectNotFoundError, TercetError
 from tercet.runs.state import fold
 
 EPOCH_FILE = re.compile(r"^epoch-(\d+)-.*\.parquet$")
 AGGREGATE = "aggregate"
 PROJECTIONS = "projections"
+READ_WORKERS = 32
+"""Small objects read at once. A real store's latency is hidden by requests in flight; moto on
+loopback served about 400 requests/s with anything from 4 to 64 (two cores)."""
+FOOTER_WORKERS = 8
+FINISHED = ("completed", "failed")
 
 
+# -- listings ------------------------------------------------------------------------------------
+def relative_parts(folder: str, files: Iterable[str]) -> Iterator[tuple[str, list[str]]]:
+    """``(url, path segments below folder)`` for each URL of :func:`tercet.storage.walk_files`
+    (which returns them under the normalised form of ``folder``)."""
+    base = storage.normalize(folder).rstrip("/" + os.sep)
+    local = storage.is_local(folder)
+    for url in files:
+        if not url.startswith(base) or len(url) <= len(base) + 1:
+            continue
+        rel = url[len(base) + 1 :]
+        if local and os.sep != "/":
+            rel = rel.replace(os.sep, "/")
+        yield url, rel.split("/")
+
+
+@dataclass
+class RunFiles:
+    """The files of one run folder, sorted by what they are."""
+
+    url: str
+    object: str | None = None
+    events: list[str] = field(default_factory=list)
+    metrics: dict[str, list[str]] = field(default_factory=dict)  # split -> file URLs
+    projections: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # split -> m -> URLs
+    aggregates: list[str] = field(default_factory=list)
+    count: int = 0  # every file listed, recognised or not
+
+    @classmethod
+    def from_listing(cls, run_url: str, files: Iterable[str]) -> RunFiles:
+        """The files of the run at ``run_url`` from ``storage.walk_files(run_url)``."""
+        out = cls(run_url)
+        for _, parts in relative_parts(run_url, files):
+            out.add(parts)
+        return out.sorted()
+
+    def add(self, parts: list[str]) -> None:
+        """Place one file, given by its path segments below the run folder."""
+        self.count += 1
+        url = storage.join(self.url, *parts)
+        n = len(parts)
+        if parts == ["object.json"]:
+            self.object = url
+        elif n == 2 and parts[0] == "events" and parts[1].endswith(".json"):
+            self.events.append(url)
+        elif n < 2 or parts[0] != "metrics":
+            return
+        elif n == 2 and parts[1] == AGGREGATE + ".parquet":
+            self.aggregates.append(url)
+        elif n == 3 and parts[1] == AGGREGATE:
+            if parts[2].endswith(".parquet"):
+                self.aggregates.append(url)
+        elif n == 3 and EPOCH_FILE.match(parts[2]):
+            self.metrics.setdefault(parts[1], []).append(url)
+        elif n == 5 and parts[2] == PROJECTIONS and parts[4].endswith(".parquet"):
+            self.projections.setdefault(parts[1], {}).setdefault(parts[3], []).append(url)
+
+    def sorted(self) -> RunFiles:
+        """The same files in name order (events fold in that order; epochs sort by name)."""
+        self.events.sort()
+        self.aggregates.sort()
+        self.metrics = {s: sorted(us) for s, us in sorted(self.metrics.items())}
+        self.projections = {
+            s: {m: sorted(us) for m, us in sorted(by.items())}
+            for s, by in sorted(self.projections.items())
+        }
+        return self
+
+    @property
+    def json_urls(self) -> list[str]:
+        return ([self.object] if self.object else []) + self.events
+
+    def signature(self) -> tuple[str, ...]:
+        """Every recognised file: equal signatures mean nothing new in the folder."""
+        metrics = [u for us in self.metrics.values() for u in us]
+        projections = [u for by in self.projections.values() for us in by.values() for u in us]
+        return (*self.json_urls, *metrics, *projections, *self.aggregates)
+
+
+def group_runs(runs_url: str, files: Iterable[str]) -> dict[str, RunFiles]:
+    """Sort one recursive listing of a ``runs/`` folder (``storage.walk_files``) by run name.
+    A run appears when at least one file in its folder does."""
+    out: dict[str, RunFiles] = {}
+    for _, parts in relative_parts(runs_url, files):
+        if len(parts) < 2:
+            continue  # a file directly in runs/
+        run = out.get(parts[0])
+        if run is None:
+            run = out[parts[0]] = RunFiles(storage.join(runs_url, parts[0]))
+        run.add(parts[1:])
+    return {name: run.sorted() for name, run in out.items()}
+
+
+def read_json_many(urls: Sequence[str], workers: int = READ_WORKERS) -> dict[str, Any]:
+    """Each URL's parsed JSON, the objects read concurrently with :func:`storage.read_many`.
+
+    An object that cannot be read or parsed maps to the :class:`~tercet.errors.TercetError`
+    that says why, naming it; the others are unaffected.
+    """
+    if not urls:
+        return {}
+    raw: dict[str, bytes | TercetError]
+    try:
+        raw = dict(storage.read_many(urls, workers=workers))
+    except TercetError:
+        # One object failed for a reason other than being gone: read each on its own so the
+        # failure is reported against that object only.
+        raw = dict(_read_each(urls, workers))
+    out: dict[str, Any] = {}
+    for url in urls:
+        data = raw.get(url)
+        if data is None:
+            out[url] = ObjectNotFoundError(f"No object at {url}: it does not exist or was removed.")
+        elif isinstance(data, TercetError):
+            out[url] = data
+        else:
+            try:
+                out[url] = json.loads(data)
+            except ValueError:
+                try:  # the storage layer's own message says what is damaged and what to do
+                    out[url] = storage.read_json(url)
+                except TercetError as exc:
+                    out[url] = exc
+    return out
+
+
+def _read_each(urls: Sequence[str], workers: int) -> Iterator[tuple[str, bytes | TercetError]]:
+    def one(url: str) -> tuple[str, bytes | TercetError]:
+        try:
+            return url, storage.read_bytes(url)
+        except TercetError as exc:
+            return url, exc
+
+    with ThreadPoolExecutor(max(1, min(workers, len(urls)))) as pool:
+        yield from pool.map(one, urls)
+
+
+# -- state ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MetricsFile:
-    """One per-sample metrics file and what its footer says."""
+    """One per-sample metrics file: split and epoch from its path, the rest from its footer
+    once that has been read (``loaded``)."""
 
     url: str
     split: str
     epoch: int
-    table: str | None  # absolute URL of the input revision
-    table_id: str | None
-    columns: tuple[dict[str, Any], ...]
+    table: str | None = None  # absolute URL of the input revision
+    table_id: str | None = None
+    columns: tuple[dict[str, Any], ...] = ()
     error: str | None = None
+    loaded: bool = False
+
+    @classmethod
+    def from_name(cls, url: str, split: str) -> MetricsFile:
+        """What the path says; the footer is not read."""
+        match = EPOCH_FILE.match(storage.basename(url))
+        return cls(url, split, int(match.group(1)) if match else -1)
 
     @property
     def name(self) -> str:
@@ -59,18 +224,29 @@ class RunState:
     projections: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # split -> m -> urls
     aggregates: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    signature: tuple[str, ...] = ()  # the files it was built from (RunFiles.signature)
+    listed: int = 0  # files in its folder when it was listed
 
     @property
     def error(self) -> str | None:
         return "; ".join(self.errors) if self.errors else None
 
     def epochs(self, split: str) -> list[int]:
-        """Epochs of ``split`` with at least one readable metrics file."""
+        """Epochs of ``split`` with a metrics file not known to be unreadable."""
         return sorted({f.epoch for f in self.metrics.get(split, []) if f.error is None})
 
     def files_for(self, split: str, epoch: int) -> list[MetricsFile]:
-        """The readable metrics files of one epoch, oldest first."""
-        return [f for f in self.metrics.get(split, []) if f.epoch == epoch and f.error is None]
+        """Every metrics file of one epoch, oldest first (footers not necessarily read)."""
+        return [f for f in self.metrics.get(split, []) if f.epoch == epoch]
+
+    def stream_table(self, split: str) -> str | None:
+        """The input revision of ``split``: the table of the split's latest input event, else
+        that of the newest metrics file whose footer has been read."""
+        for item in reversed(self.inputs):
+            if item.get("split") == split and item.get("table"):
+                return str(item["table"])
+        good = [f for f in self.metrics.get(split, []) if f.error is None and f.table]
+        return str(good[-1].table) if good else None
 
     def projection_names(self) -> list[str]:
         """Projection folders (``pca-2d`` …) found in any split."""
@@ -127,9 +303,8 @@ def resolve(url: str, run_url: str) -> str:
 
 
 def read_metrics_file(url: str, split: str, run_url: str) -> MetricsFile:
-    """The footer of one metrics file (the only part the index reads)."""
-    match = EPOCH_FILE.match(storage.basename(url))
-    epoch = int(match.group(1)) if match else -1
+    """One metrics file with its footer read (one ranged read of the file's end)."""
+    named = MetricsFile.from_name(url, split)
     try:
         meta = storage.read_parquet_metadata(url).metadata or {}
         raw = meta.get(b"tercet")
@@ -137,9 +312,8 @@ def read_metrics_file(url: str, split: str, run_url: str) -> MetricsFile:
         if not isinstance(info, dict):
             raise ValueError("the 'tercet' metadata is not a JSON object")
     except (TercetError, OSError, ValueError) as exc:
-        return MetricsFile(url, split, epoch, None, None, (), error=f"{url}: {exc}")
-    if isinstance(info.get("epoch"), int):
-        epoch = int(info["epoch"])
+        return replace(named, error=f"{url}: {exc}", loaded=True)
+    epoch = int(info["epoch"]) if isinstance(info.get("epoch"), int) else named.epoch
     table = info.get("table")
     raw_columns = info.get("columns")
     columns: list[Any] = raw_columns if isinstance(raw_columns, list) else []
@@ -151,102 +325,148 @@ def read_metrics_file(url: str, split: str, run_url: str) -> MetricsFile:
         table_id=str(info["table_id"]) if info.get("table_id") else None,
         columns=tuple(c for c in columns if isinstance(c, dict) and "name" in c),
         error=None if isinstance(table, str) else f"{url}: no input table in its metadata",
+        loaded=True,
     )
 
 
+# -- the reader ----------------------------------------------------------------------------------
 class RunReader:
-    """Reads runs incrementally: immutable files are read once and remembered by URL."""
+    """Builds run states from listings; every object it reads is kept by URL."""
 
-    def __init__(self) -> None:
-        self._objects: dict[str, dict[str, Any]] = {}
-        self._events: dict[str, Any] = {}
-        self._files: dict[str, MetricsFile] = {}
+    def __init__(self, workers: int = READ_WORKERS) -> None:
+        self.workers = workers
+        self._json: dict[str, Any] = {}  # URL -> parsed JSON (readable objects only)
+        self._footers: dict[str, MetricsFile] = {}  # URL -> a readable footer
+        self._bad_footers: dict[str, MetricsFile] = {}  # URL -> why its footer is unreadable
         self._lock = threading.Lock()
 
-    def _json(self, url: str, cache: dict[str, Any]) -> Any:
+    def states(
+        self, project: str, runs: Sequence[RunFiles], now: datetime | None = None
+    ) -> dict[str, RunState]:
+        """The state of each run (by URL): the JSON objects not read before are fetched in one
+        concurrent batch; footers only for splits whose table no input event names."""
         with self._lock:
-            if url in cache:
-                return cache[url]
-        data = storage.read_json(url)
-        with self._lock:
-            cache[url] = data
-        return data
+            todo = [u for r in runs for u in r.json_urls if u not in self._json]
+        failed: dict[str, TercetError] = {}
+        for url, value in read_json_many(todo, self.workers).items():
+            if isinstance(value, TercetError):
+                failed[url] = value  # not kept: the next listing tries again
+            else:
+                with self._lock:
+                    self._json[url] = value
+        states = {r.url: self._build(r, project, failed, now) for r in runs}
+        self._find_stream_tables(list(states.values()))
+        return states
 
-    def read(self, run_url: str, project: str, now: datetime | None = None) -> RunState:
-        """The current state of the run folder at ``run_url``."""
-        state = RunState(url=run_url, name=storage.basename(run_url), project=project)
+    def _build(
+        self,
+        files: RunFiles,
+        project: str,
+        failed: dict[str, TercetError],
+        now: datetime | None,
+    ) -> RunState:
+        state = RunState(
+            url=files.url,
+            name=storage.basename(files.url),
+            project=project,
+            signature=files.signature(),
+            listed=files.count,
+        )
+        metric_urls = [u for us in files.metrics.values() for u in us]
+        with self._lock:
+            values = {u: self._json[u] for u in files.json_urls if u in self._json}
+            footers = {u: self._footers.get(u) or self._bad_footers.get(u) for u in metric_urls}
         descriptor: dict[str, Any] = {}
-        try:
-            obj = self._json(storage.join(run_url, "object.json"), self._objects)
-            if not isinstance(obj, dict) or obj.get("format") != "tercet.run":
-                raise TercetError(f"{run_url}/object.json is not a Tercet run descriptor")
-            descriptor = obj
-            state.is_run = True
-            state.created = str(obj.get("created") or "")
-        except TercetError as exc:
-            state.errors.append(str(exc))
+        if files.object is None:
+            state.errors.append(
+                f"{files.url} has no object.json: a run being created, or not a Tercet run."
+            )
+        elif files.object in values:
+            obj = values[files.object]
+            if isinstance(obj, dict) and obj.get("format") == "tercet.run":
+                descriptor = obj
+                state.is_run = True
+                state.created = str(obj.get("created") or "")
+            else:
+                state.errors.append(f"{files.url}/object.json is not a Tercet run descriptor")
+        else:
+            state.errors.append(str(failed.get(files.object, "object.json was not read")))
         events: list[tuple[str, Any]] = []
-        events_url = storage.join(run_url, "events")
-        try:
-            for name in storage.ls(events_url):
-                if not name.endswith(".json"):
-                    continue
-                try:
-                    events.append((name, self._json(storage.join(events_url, name), self._events)))
-                except TercetError as exc:
-                    state.errors.append(str(exc))
-        except TercetError as exc:
-            state.errors.append(str(exc))
+        for url in files.events:
+            if url in values:
+                events.append((storage.basename(url), values[url]))
+            elif url in failed:
+                state.errors.append(str(failed[url]))
         fold_events(state, descriptor, events, now)
-        try:
-            self._read_metrics(state)
-        except TercetError as exc:
-            state.errors.append(str(exc))
+        for split, file_urls in files.metrics.items():
+            entries = [footers.get(u) or MetricsFile.from_name(u, split) for u in file_urls]
+            state.errors.extend(f.error for f in entries if f.error)
+            state.metrics[split] = entries
+        state.projections = {
+            split: {method: list(us) for method, us in by.items()}
+            for split, by in files.projections.items()
+        }
+        state.aggregates = list(files.aggregates)
         return state
 
-    def _metrics_file(self, url: str, split: str, run_url: str) -> MetricsFile:
+    def _find_stream_tables(self, states: list[RunState]) -> None:
+        """For splits without an input event, read the newest readable footer (one per split)."""
+        while True:
+            wanted: list[tuple[RunState, MetricsFile]] = []
+            for state in states:
+                for split, files in state.metrics.items():
+                    if state.stream_table(split) is not None:
+                        continue
+                    unread = [f for f in files if not f.loaded and f.error is None]
+                    if unread:
+                        wanted.append((state, unread[-1]))
+            if not wanted:
+                return
+            read = self._read_footers([(s.url, f) for s, f in wanted])
+            for state in {s.url: s for s, _ in wanted}.values():
+                self._apply(state, read)
+
+    def load(self, state: RunState, files: Sequence[MetricsFile]) -> list[MetricsFile]:
+        """``files`` (of ``state``) with their footers read, leaving out the unreadable ones,
+        whose reasons join the run's errors. Footers already read are not read again; ones that
+        failed are tried again (the object may have been restored)."""
+        todo = [(state.url, f) for f in files if not f.loaded or f.error is not None]
+        read = self._read_footers(todo)
+        if read:
+            self._apply(state, read)
+        out = [read.get(f.url, f) for f in files]
+        return [f for f in out if f.error is None]
+
+    def _read_footers(self, files: Sequence[tuple[str, MetricsFile]]) -> dict[str, MetricsFile]:
+        if not files:
+            return {}
+
+        def one(item: tuple[str, MetricsFile]) -> MetricsFile:
+            run_url, f = item
+            return read_metrics_file(f.url, f.split, run_url)
+
+        with ThreadPoolExecutor(max(1, min(FOOTER_WORKERS, len(files)))) as pool:
+            read = {f.url: f for f in pool.map(one, files)}
         with self._lock:
-            cached = self._files.get(url)
-        if cached is not None:
-            return cached
-        info = read_metrics_file(url, split, run_url)
-        if info.error is None:
-            # Only good reads are kept: a file that failed may be fixed by a later copy.
-            with self._lock:
-                self._files[url] = info
-        return info
+            for url, f in read.items():
+                if f.error is None:
+                    self._footers[url] = f
+                    self._bad_footers.pop(url, None)
+                else:
+                    self._bad_footers[url] = f
+        return read
 
-    def _read_metrics(self, state: RunState) -> None:
-        metrics_url = storage.join(state.url, "metrics")
-        for split in storage.ls(metrics_url):
-            split_url = storage.join(metrics_url, split)
-            if split == AGGREGATE:
-                state.aggregates = [
-                    storage.join(split_url, n)
-                    for n in storage.ls(split_url)
-                    if n.endswith(".parquet")
-                ]
-                continue
-            if split == AGGREGATE + ".parquet":
-                state.aggregates.append(split_url)
-                continue
-            files: list[MetricsFile] = []
-            for name in storage.ls(split_url):
-                if name == PROJECTIONS:
-                    self._read_projections(state, split, storage.join(split_url, name))
-                elif EPOCH_FILE.match(name):
-                    info = self._metrics_file(storage.join(split_url, name), split, state.url)
-                    if info.error:
-                        state.errors.append(info.error)
-                    files.append(info)
-            if files:
-                state.metrics[split] = files
-
-    def _read_projections(self, state: RunState, split: str, url: str) -> None:
-        by_method: dict[str, list[str]] = {}
-        for method in storage.ls(url):
-            names = [n for n in storage.ls(storage.join(url, method)) if n.endswith(".parquet")]
-            if names:
-                by_method[method] = [storage.join(url, method, n) for n in names]
-        if by_method:
-            state.projections[split] = by_method
+    @staticmethod
+    def _apply(state: RunState, read: dict[str, MetricsFile]) -> None:
+        """Put freshly read footers into ``state``: new lists, swapped in whole, so a request
+        reading the state meanwhile never sees a list change under it."""
+        mine = [f for fs in state.metrics.values() for f in fs if f.url in read]
+        old_errors = {f.error for f in mine}
+        errors = [e for e in state.errors if e not in old_errors]
+        for f in mine:
+            error = read[f.url].error
+            if error and error not in errors:
+                errors.append(error)
+        metrics = {s: [read.get(f.url, f) for f in fs] for s, fs in state.metrics.items()}
+        state.metrics = metrics
+        state.errors = errors

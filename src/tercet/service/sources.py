@@ -196,7 +196,7 @@ class Sources:
     def run_state(self, url: str) -> RunState:
         """The indexed state of the run a client names (read fresh when not indexed yet)."""
         absolute = self.access.object_url(url)
-        self.index.refresh(self.index_max_age)
+        self.index.current(self.index_max_age)
         state = self.index.run(absolute)
         if state is None:
             if not storage.exists(storage.join(absolute, "object.json")):
@@ -207,21 +207,31 @@ class Sources:
         return state
 
     def metrics_files(self, state: RunState, split: str, epoch: int | None) -> list[MetricsFile]:
-        """The files of ``epoch`` (the latest when None); a 404 that lists what exists."""
+        """The readable files of ``epoch`` (the latest readable one when None), footers read;
+        a 404 that lists what exists and why files could not be read."""
         if split not in state.metrics:
             have = ", ".join(sorted(state.metrics)) or "none yet"
             raise ApiError(
                 404, f"Run {state.name} has no metrics for split {split!r}; it has: {have}."
             )
-        epochs = state.epochs(split)
-        if epoch is None and epochs:
-            epoch = epochs[-1]
-        files = state.files_for(split, epoch) if epoch is not None else []
+        files: list[MetricsFile] = []
+        if epoch is not None:
+            # Every file of the epoch: one that could not be read before is tried again.
+            files = self.index.load_metrics(state, state.files_for(split, epoch))
+        else:
+            for latest in reversed(state.epochs(split)):
+                good = [f for f in state.files_for(split, latest) if f.error is None]
+                files = self.index.load_metrics(state, good)
+                if files:
+                    return files
         if not files:
+            wanted = state.files_for(split, epoch) if epoch is not None else state.metrics[split]
+            reasons = "; ".join(f.error for f in wanted if f.error)
             raise ApiError(
                 404,
                 f"Run {state.name} has no readable metrics for split {split!r} "
-                f"epoch {epoch}; epochs: {epochs}.",
+                f"epoch {epoch}; epochs: {state.epochs(split)}."
+                + (f" Unreadable: {reasons}" if reasons else ""),
             )
         return files
 
