@@ -33,8 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tercet import storage, writer
-from tercet.errors import CorruptObjectError, TercetError
+from tercet import storage
+from tercet.errors import TercetError
 from tercet.layout import NAME
 from tercet.service.models import IndexEvent, TableRevision
 from tercet.service.runs_read import (
@@ -47,7 +47,7 @@ from tercet.service.runs_read import (
     read_json_many,
     relative_parts,
 )
-from tercet.table import Table
+from tercet.table import Table, check_descriptor
 
 log = logging.getLogger("tercet.service")
 
@@ -66,22 +66,8 @@ class Project:
 
 
 # -- table revisions -----------------------------------------------------------------------------
-def _check_table_descriptor(url: str, data: Any) -> dict[str, Any]:
-    """The checks ``Table.open`` makes on a descriptor it reads (this one was read in a batch)."""
-    if not isinstance(data, dict) or data.get("format") != writer.FORMAT:
-        raise CorruptObjectError(
-            f"{url} is not a Tercet table descriptor (no 'format': '{writer.FORMAT}')."
-        )
-    version = data.get("format_version")
-    if not isinstance(version, int) or version > writer.FORMAT_VERSION:
-        raise CorruptObjectError(
-            f"{url} has format_version {version!r}; this Tercet reads up to "
-            f"{writer.FORMAT_VERSION}. Upgrade Tercet (`pip install -U tercet`)."
-        )
-    missing = [k for k in ("id", "name", "table", "created", "schema", "num_rows") if k not in data]
-    if missing:
-        raise CorruptObjectError(f"{url} lacks the keys {missing}.")
-    return data
+# Descriptors read here in a batch get the same checks ``Table.open`` makes.
+_check_table_descriptor = check_descriptor
 
 
 def _revision(t: Table, project: str, dataset: str) -> TableRevision:
