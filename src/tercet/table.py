@@ -61,10 +61,10 @@ def _read_descriptor(folder: str) -> dict[str, Any]:
             f"No table at {folder}: {url} does not exist. Check the URL, or list tables with "
             "`tercet ls`."
         ) from None
-    check_descriptor(url, data)
+    checked = check_descriptor(url, data)
     with _cache_lock:
-        _descriptor_cache[folder] = data
-    return data
+        _descriptor_cache[folder] = checked
+    return checked
 
 
 class Table:
