@@ -51,7 +51,8 @@ check: install
 	cd dashboard && npm run gen:api >/dev/null && git diff --exit-code src/api/schema.d.ts
 
 bench: install chromium
-	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@failed=""; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || failed="$$failed $$b"; done; \
+	if [ -n "$$failed" ]; then echo "missed a target or failed:$$failed"; exit 1; fi
 
 s3-server: install
 	$(PY) -m tercet.testing.s3server

@@ -575,11 +575,14 @@ _memory_lock = threading.Lock()
 
 
 @contextmanager
-def open_atomic(url: str, overwrite: bool = False) -> Iterator[Any]:
+def open_atomic(url: str, overwrite: bool = False, durable: bool = True) -> Iterator[Any]:
     """A writable binary file that becomes visible at ``url`` only when the block exits cleanly.
 
     Raises :class:`~tercet.errors.ObjectExistsError` (a ``FileExistsError``) when an object is
     already there and ``overwrite`` is false; another writer that publishes first wins.
+    ``durable=False`` skips the fsync before publishing: the file is still never seen half
+    written by another process, but may be lost if the machine crashes (fine for outputs that
+    can be made again, like bundles).
     """
     url = normalize(url)
     if is_local(url):
@@ -591,7 +594,8 @@ def open_atomic(url: str, overwrite: bool = False) -> Iterator[Any]:
             with open(tmp, "wb") as fh:
                 yield fh
                 fh.flush()
-                os.fsync(fh.fileno())
+                if durable:
+                    os.fsync(fh.fileno())
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)

@@ -122,7 +122,8 @@ def export_bundle(
     }
     progress.start("Exporting", sum(len(n.files) for n in objects) + len(included))
     try:
-        with storage.open_atomic(output, overwrite=overwrite) as out:
+        # A bundle can be exported again: publish atomically, but skip the fsync.
+        with storage.open_atomic(output, overwrite=overwrite, durable=False) as out:
             _write(out, manifest, objects, edits, included, progress)
     except ObjectExistsError:
         raise ShareError(
