@@ -23,8 +23,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -116,52 +114,14 @@ def table_bench(root: str, rows: pa.Table, compare_fsspec: bool = False) -> dict
     return out
 
 
-def write_runs(root: str, n: int) -> None:
-    """``n`` finished runs with one small metrics file each, written with 8 threads."""
-    import json
-
-    from tercet import layout, storage
-
-    table = pa.table({"example_id": np.arange(100), "loss": np.ones(100, np.float32)})
-
-    def one(i: int) -> None:
-        run_url = storage.join(root, "fleet", "runs", f"run-{i:05d}")
-        when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=i)
-        storage.write_json(
-            storage.join(run_url, "object.json"),
-            {"format": "tercet.run", "format_version": 1, "id": f"{i:032x}", "name": f"run-{i:05d}",
-             "project": "fleet", "created": when.isoformat(), "parameters": {"i": i}},
-        )  # fmt: skip
-        events: list[dict[str, Any]] = [
-            {"type": "status", "status": "running"},
-            {"type": "parameters", "parameters": {"i": i}},
-            {"type": "status", "status": "completed"},
-        ]
-        for k, event in enumerate(events):
-            stamp = layout.unique_suffix(when + timedelta(microseconds=k))
-            storage.write_json(
-                storage.join(run_url, "events", f"{stamp}.json"),
-                {"time": when.isoformat(), **event},
-            )
-        meta = {
-            "table": "../../datasets/d/tables/t0", "table_id": "x", "epoch": 0, "split": "train",
-            "columns": [{"name": "loss", "type": "float", "role": "loss"}],
-        }  # fmt: skip
-        data = table.replace_schema_metadata({"tercet": json.dumps(meta)})
-        name = f"epoch-0000-{layout.unique_suffix(when)}.parquet"
-        storage.write_parquet(storage.join(run_url, "metrics", "train", name), data)
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(one, range(n)))
-
-
 def runs_bench(root: str) -> dict[str, float]:
     import tercet
     from tercet.service.index import Index
+    from tercet.testing.fleet import write_fleet
 
     out: dict[str, float] = {}
     started = time.perf_counter()
-    write_runs(root, RUNS)
+    write_fleet(root, RUNS)
     out[f"write {RUNS} runs (8 threads)"] = time.perf_counter() - started
     listed: list[Any] = []
     out[f"tercet.list_runs ({RUNS})"] = timed(
@@ -174,7 +134,7 @@ def runs_bench(root: str) -> dict[str, float]:
 
         files = storage.walk_files(storage.join(root, "fleet", "runs"))
         got = storage.read_many([f for f in files if f.endswith(".json")])
-        assert len(got) == 4 * RUNS, len(got)
+        assert len(got) == 5 * RUNS, len(got)  # object.json and four events a run
 
     out["1 listing + concurrent JSON reads"] = timed(one_listing, repeat=1)
     index = Index([root], on_events=lambda events: None)
@@ -196,7 +156,6 @@ def main() -> int:
         server = S3Server(process=True).start()
         try:
             os.environ.update(server.env())
-            os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
             bucket = server.create_bucket("tercet-bench")
             print(f"moto on {server.endpoint_url}; {ROWS:,} rows, {RUNS:,} runs, "
                   f"median of {REPEAT}", flush=True)  # fmt: skip

@@ -305,75 +305,10 @@ def run_all(http: httpx.Client, source: dict[str, Any], parquet: str, args: Any)
 INDEX_TARGET_S3 = 30.0  # seconds for the first S3 index of 1,000 runs
 
 
-def write_fleet(root: str, runs: int, first: int = 0, running: int = 0) -> None:
-    """Runs ``first``..``first + runs - 1`` of project ``fleet`` as ``tercet.init()`` and
-    ``write_metrics()`` leave them: object.json; running, parameters, input and (except for the
-    last ``running`` ones) completed events; one metrics file; one file of logged scalars. Written
-    with 8 threads; the input table is created with the first batch."""
-    import json
-    from concurrent.futures import ThreadPoolExecutor
-    from datetime import UTC, datetime, timedelta
-
-    import tercet
-    from tercet import layout, storage
-
-    if first == 0:
-        tercet.Table.create({"v": np.arange(100)}, project="fleet", dataset="d", name="t",
-                            root=root)  # fmt: skip
-    metrics = pa.table({"example_id": np.arange(100), "loss": np.ones(100, np.float32)})
-    scalars = pa.table(
-        {
-            "step": pa.array([0], pa.int64()),
-            "epoch": pa.array([0], pa.int64()),
-            "name": ["train/loss"],
-            "value": [1.0],
-            "time": pa.array([datetime.now(UTC)], pa.timestamp("us", tz="UTC")),
-        }
-    )
-    table_url = "../../datasets/d/tables/t"
-
-    def one(i: int) -> None:
-        name = f"run-{i:05d}"
-        run_url = storage.join(root, "fleet", "runs", name)
-        when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=i)
-        storage.write_json(
-            storage.join(run_url, "object.json"),
-            {"format": "tercet.run", "format_version": 1, "id": f"{i:032x}", "name": name,
-             "project": "fleet", "created": when.isoformat(), "parameters": {"i": i}},
-        )  # fmt: skip
-        events: list[dict[str, Any]] = [
-            {"type": "status", "status": "running"},
-            {"type": "parameters", "parameters": {"lr": 0.1}},
-            {"type": "input", "table": table_url, "table_id": "x", "split": "train"},
-        ]
-        if i < first + runs - running:
-            events.append({"type": "status", "status": "completed"})
-        for k, event in enumerate(events):
-            stamp = layout.unique_suffix(when + timedelta(microseconds=k))
-            storage.write_json(
-                storage.join(run_url, "events", f"{stamp}.json"),
-                {"time": (when + timedelta(microseconds=k)).isoformat(), **event},
-            )
-        meta = {
-            "format": "tercet.metrics", "format_version": 1, "run": name, "table": table_url,
-            "table_id": "x", "epoch": 0, "split": "train",
-            "columns": [{"name": "loss", "type": "float32", "role": "loss"}],
-        }  # fmt: skip
-        data = metrics.replace_schema_metadata({"tercet": json.dumps(meta)})
-        stamp = layout.unique_suffix(when)
-        metrics_url = storage.join(run_url, "metrics", "train", f"epoch-0000-{stamp}.parquet")
-        storage.write_parquet(metrics_url, data)
-        storage.write_parquet(
-            storage.join(run_url, "metrics", "aggregate", f"{stamp}.parquet"), scalars
-        )
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(one, range(first, first + runs)))
-
-
 def index_pass(root: str, runs: int) -> dict[str, float]:
     """First scan, rescans and a rescan after one new run, in seconds."""
     from tercet.service.index import Index
+    from tercet.testing.fleet import write_fleet
 
     out: dict[str, float] = {}
     index = Index([root], on_events=lambda events: None)
@@ -416,6 +351,7 @@ def counted_pass(root: str, endpoint: str) -> dict[str, float]:
 def index_section(runs: int) -> bool:
     """Index ``runs`` runs on local disk and on S3; print both side by side."""
     import tercet.service.index  # noqa: F401  (imported before anything runs)
+    from tercet.testing.fleet import write_fleet
     from tercet.testing.s3server import S3Server
 
     results: dict[str, dict[str, float]] = {}
@@ -426,7 +362,6 @@ def index_section(runs: int) -> bool:
         server = S3Server(process=True).start()
         try:
             os.environ.update(server.env())
-            os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
             bucket = server.create_bucket("tercet-bench-index")
             for name, root in (("local", str(Path(tmp) / "root")), ("s3", f"{bucket}/root")):
                 print(f"... writing {runs:,} runs on {name}", flush=True)

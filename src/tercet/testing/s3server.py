@@ -137,6 +137,8 @@ class S3Server:
             "AWS_ACCESS_KEY_ID": ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
             "AWS_DEFAULT_REGION": REGION,
+            # No credentials lookup through the EC2 metadata endpoint (a network probe).
+            "AWS_EC2_METADATA_DISABLED": "true",
         }
 
     def storage_options(self) -> dict[str, Any]:
