@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import UTC, datetime
+from typing import Any
 
 from tercet import config, storage, urls
-from tercet.errors import InvalidNameError
+from tercet.errors import CorruptObjectError, InvalidNameError, TercetError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -20,6 +21,30 @@ def check_name(name: str, what: str = "name") -> str:
             "'-', starting with a letter or digit (it becomes a folder name)."
         )
     return name
+
+
+def check_format(
+    data: Any,
+    where: str,
+    kind: str,
+    fmt: str,
+    newest: int,
+    error: type[TercetError] = CorruptObjectError,
+    damaged: str = "",
+) -> dict[str, Any]:
+    """Return ``data`` if it is a ``kind`` descriptor (``object.json``) of format ``fmt`` at a
+    version this Tercet reads; else raise ``error`` saying where (``damaged`` is added to the
+    message of a descriptor that is not one at all)."""
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise error(f"{where} is not a Tercet {kind} descriptor (no 'format': '{fmt}').{damaged}")
+    version = data.get("format_version")
+    if not isinstance(version, int) or version > newest:
+        raise error(
+            f"{where} has {kind} format_version {version!r}; this Tercet reads up to {newest}. "
+            "Upgrade Tercet (`pip install -U tercet`)."
+        )
+    checked: dict[str, Any] = data
+    return checked
 
 
 def root_url(root: str | None = None) -> str:

@@ -30,20 +30,10 @@ _cache_lock = threading.Lock()
 def check_descriptor(url: str, data: Any) -> dict[str, Any]:
     """Raise :class:`CorruptObjectError` unless ``data`` (read from ``url``) is a table
     descriptor this version of Tercet can read."""
-    if not isinstance(data, dict) or data.get("format") != writer.FORMAT:
-        raise CorruptObjectError(
-            f"{url} is not a Tercet table descriptor (no 'format': '{writer.FORMAT}')."
-        )
-    version = data.get("format_version")
-    if not isinstance(version, int) or version > writer.FORMAT_VERSION:
-        raise CorruptObjectError(
-            f"{url} has format_version {version!r}; this Tercet reads up to "
-            f"{writer.FORMAT_VERSION}. Upgrade Tercet (`pip install -U tercet`)."
-        )
+    checked = layout.check_format(data, url, "table", writer.FORMAT, writer.FORMAT_VERSION)
     missing = [k for k in ("id", "name", "table", "created", "schema", "num_rows") if k not in data]
     if missing:
         raise CorruptObjectError(f"{url} lacks the keys {missing}.")
-    checked: dict[str, Any] = data
     return checked
 
 

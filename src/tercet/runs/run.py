@@ -105,17 +105,10 @@ class Run:
                 f"No run at {folder}: {object_url} does not exist. List runs with `tercet run ls "
                 "<project>`."
             ) from None
-        if not isinstance(descriptor, dict) or descriptor.get("format") != FORMAT:
-            raise RunError(
-                f"{object_url} is not a Tercet run descriptor (no 'format': '{FORMAT}')."
-            )
-        version = descriptor.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise RunError(
-                f"{object_url} has format_version {version!r}; this Tercet reads up to "
-                f"{FORMAT_VERSION}. Upgrade Tercet (`pip install -U tercet`)."
-            )
-        return cls(folder, descriptor)
+        checked = layout.check_format(
+            descriptor, object_url, "run", FORMAT, FORMAT_VERSION, error=RunError
+        )
+        return cls(folder, checked)
 
     @classmethod
     def create(

@@ -17,7 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tercet import storage, urls, writer
+from tercet import layout, storage, urls, writer
 from tercet.errors import (
     AliasNotSetError,
     CorruptObjectError,
@@ -98,20 +98,12 @@ def read_descriptor(kind: Kind, folder: str) -> dict[str, Any]:
         data = storage.read_json(url)
     except ObjectNotFoundError:
         raise ShareError(f"No {kind} at {folder}: {url} does not exist.") from None
-    expected, newest = (
+    fmt, newest = (
         (writer.FORMAT, writer.FORMAT_VERSION)
         if kind == "table"
         else (RUN_FORMAT, RUN_FORMAT_VERSION)
     )
-    if not isinstance(data, dict) or data.get("format") != expected:
-        raise ShareError(f"{url} is not a Tercet {kind} descriptor (no 'format': '{expected}').")
-    version = data.get("format_version")
-    if not isinstance(version, int) or version > newest:
-        raise ShareError(
-            f"{url} has format_version {version!r}; this Tercet handles {kind}s up to version "
-            f"{newest}. Upgrade Tercet (`pip install -U tercet`)."
-        )
-    return data
+    return layout.check_format(data, url, kind, fmt, newest, error=ShareError)
 
 
 def _files(kind: Kind, folder: str) -> list[str]:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO
 
-from tercet import storage, writer
+from tercet import layout, storage, writer
 from tercet.errors import ShareError, StorageError
 from tercet.runs import run as runs_run
 from tercet.share import fsio
@@ -215,11 +215,6 @@ def _check_descriptor(kind: str, raw: bytes, where: str) -> None:
         if kind == "table"
         else (runs_run.FORMAT, runs_run.FORMAT_VERSION)
     )
-    if not isinstance(data, dict) or data.get("format") != fmt:
-        raise ShareError(f"{where} is not a Tercet {kind} descriptor. The bundle is damaged.")
-    version = data.get("format_version")
-    if not isinstance(version, int) or version > newest:
-        raise ShareError(
-            f"{where} has {kind} format_version {version!r}; this Tercet reads up to {newest}. "
-            "Upgrade Tercet (`pip install -U tercet`) to import it."
-        )
+    layout.check_format(
+        data, where, kind, fmt, newest, error=ShareError, damaged=" The bundle is damaged."
+    )
