@@ -31,17 +31,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-CHROMIUM = os.environ.get("TERCET_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PROJECT = "bench"
 TARGETS = {"run-100k": 1500.0, "scatter-1m": 3000.0}
 CLASSES = [f"class {i}" for i in range(10)]
@@ -241,10 +230,12 @@ def main() -> None:
             ["tercet:scatter2d:first-frame"],
         ),
     }
+    from tercet.testing import chromium as system_chromium
+
     rows = []
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            browser = system_chromium.launch(p)
             for name, (url, marks) in scenarios.items():
                 cold = measure(browser, url, marks)  # the service's caches are cold here
                 runs = [measure(browser, url, marks) for _ in range(args.repeat)]

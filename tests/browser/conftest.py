@@ -8,7 +8,6 @@ test gets a fresh browser context (its own storage) in one browser per session. 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -19,21 +18,12 @@ from urllib.parse import quote
 
 import pytest
 
+from tercet.testing import chromium as system_chromium
+
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "dashboard"
 STATIC = REPO / "src" / "tercet" / "static"
 ARTIFACTS = Path(__file__).parent / "artifacts"
-CHROMIUM = os.environ.get("TERCET_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DEMO_PROJECT = "digits-demo"
 
 
@@ -63,12 +53,12 @@ def ensure_dashboard_built() -> None:
 
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install -y chromium")
+    if not Path(system_chromium.CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {system_chromium.CHROMIUM}: apt-get install -y chromium")
     sync_api = pytest.importorskip("playwright.sync_api")
     ensure_dashboard_built()
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = system_chromium.launch(p)
         yield browser
         browser.close()
 
