@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,11 +31,10 @@ from typing import Any
 
 from tercet import storage, urls
 from tercet.errors import ObjectNotFoundError, TercetError
+from tercet.runs.metrics import AGGREGATE, METRICS, PROJECTIONS
+from tercet.runs.metrics import FILE_NAME as EPOCH_FILE
 from tercet.runs.state import fold
 
-EPOCH_FILE = re.compile(r"^epoch-(\d+)-.*\.parquet$")
-AGGREGATE = "aggregate"
-PROJECTIONS = "projections"
 READ_WORKERS = 32
 """Small objects read at once. A real store's latency is hidden by requests in flight; moto on
 loopback served about 400 requests/s with anything from 4 to 64 (two cores)."""
@@ -88,7 +86,7 @@ class RunFiles:
             self.object = url
         elif n == 2 and parts[0] == "events" and parts[1].endswith(".json"):
             self.events.append(url)
-        elif n < 2 or parts[0] != "metrics":
+        elif n < 2 or parts[0] != METRICS:
             return
         elif n == 2 and parts[1] == AGGREGATE + ".parquet":
             self.aggregates.append(url)
