@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -204,7 +202,3 @@ def _to_pil(image: Any) -> Any:
         scale = 255.0 if hi <= 1.0 and lo >= 0.0 else 1.0
         arr = np.clip(arr * scale, 0, 255).astype(np.uint8)
     return Image.fromarray(arr)
-
-
-def _local(path: str) -> Path:
-    return Path(os.path.expanduser(path))

@@ -12,7 +12,6 @@ import os
 import posixpath
 import re
 import threading
-from typing import Any
 
 import yaml
 
@@ -171,12 +170,3 @@ def relative_to(url: str, base: str) -> str:
     if u_rest.split("/", 1)[0] != b_rest.split("/", 1)[0]:
         return url  # another bucket
     return posixpath.relpath(u_rest, b_rest)
-
-
-def aliases_in(url: str) -> list[str]:
-    match = ALIAS_URL.match(url)
-    return [match.group(1)] if match else []
-
-
-def describe(url: str) -> dict[str, Any]:
-    return {"url": url, "alias": aliases_in(url), "absolute": is_absolute(url)}

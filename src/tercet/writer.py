@@ -14,11 +14,9 @@ import pyarrow.compute as pc
 
 from tercet import layout, storage, urls
 from tercet.errors import ObjectExistsError, SchemaError
-from tercet.schema import ID_COLUMN, WEIGHT_COLUMN, Column, Schema, make_value_map
+from tercet.schema import ID_COLUMN, WEIGHT_COLUMN, Schema, make_value_map
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from tercet.table import Table
 
 FORMAT = "tercet.table"
@@ -307,8 +305,4 @@ def create(
     return w.table
 
 
-def from_pandas(df: pd.DataFrame, **kwargs: Any) -> Table:
-    return create(df, **kwargs)
-
-
-__all__ = ["Column", "TableWriter", "create", "prepare", "to_arrow"]
+__all__ = ["TableWriter", "create", "prepare", "to_arrow"]
