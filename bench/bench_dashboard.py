@@ -81,7 +81,7 @@ def write_run(root: Path, table: Any) -> str:
     """
     from datetime import UTC, datetime
 
-    from tercet import layout, storage, urls
+    from tercet import format, storage
 
     run_url = storage.join(str(root), PROJECT, "runs", "bench-run")
     now = datetime.now(UTC)
@@ -92,11 +92,11 @@ def write_run(root: Path, table: Any) -> str:
     )  # fmt: skip
     events = [
         {"type": "status", "status": "running"},
-        {"type": "input", "table": urls.relative_to(table.url, run_url), "split": "train"},
+        {"type": "input", "table": storage.relative_to(table.url, run_url), "split": "train"},
         {"type": "status", "status": "completed"},
     ]
     for event in events:
-        stamp = layout.unique_suffix(datetime.now(UTC))
+        stamp = format.unique_suffix(datetime.now(UTC))
         storage.write_json(
             storage.join(run_url, "events", f"{stamp}.json"), {"time": now.isoformat(), **event}
         )
@@ -122,13 +122,13 @@ def write_run(root: Path, table: Any) -> str:
     }
     columns = [{"name": f.name, "type": str(f.type), "role": roles[f.name]} for f in metrics.schema]
     header = {
-        "table": urls.relative_to(table.url, run_url),
+        "table": storage.relative_to(table.url, run_url),
         "table_id": table.id,
         "epoch": 0,
         "split": "train",
         "columns": columns,
     }
-    name = f"epoch-0000-{layout.unique_suffix(datetime.now(UTC))}.parquet"
+    name = f"epoch-0000-{format.unique_suffix(datetime.now(UTC))}.parquet"
     path = Path(run_url) / "metrics" / "train" / name
     path.parent.mkdir(parents=True)
     pq.write_table(metrics.replace_schema_metadata({"tercet": json.dumps(header)}), path)

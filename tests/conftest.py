@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import tercet
+from tercet import storage
 
 pytest_plugins = ["tests.fixtures.service", "tests.fixtures.s3", "tests.fixtures.demo"]
 
@@ -47,3 +50,20 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def root(isolated: Path) -> Path:
     """The project root of this test."""
     return isolated
+
+
+StoragePatch = Callable[[str, Callable[..., Any]], None]
+
+
+@pytest.fixture
+def patch_storage(monkeypatch: pytest.MonkeyPatch) -> StoragePatch:
+    """Replace a function of :mod:`tercet.storage` wherever it is bound: the package face that
+    other modules call, and each storage module that calls it internally."""
+
+    def patch(name: str, replacement: Callable[..., Any]) -> None:
+        original = getattr(storage, name)
+        for module_name, module in list(sys.modules.items()):
+            if module_name.startswith("tercet.storage") and getattr(module, name, None) is original:
+                monkeypatch.setattr(module, name, replacement)
+
+    return patch

@@ -12,6 +12,7 @@ import pytest
 import tercet
 from tercet import storage
 from tercet.errors import RunError
+from tercet.runs import folder
 from tercet.runs import metrics as metrics_mod
 
 
@@ -72,10 +73,10 @@ def test_pca_projects_every_epoch_with_the_first_epochs_fit() -> None:
     fit_url = run.metric_files("train", 0)[0]["url"]
     mean, components = _pca(_read_embedding(fit_url), 3)
     for f in run.metric_files():
-        projected = storage.read_parquet(metrics_mod.projection_url(f["url"], "pca", 3))
+        projected = storage.read_parquet(folder.projection_url(f["url"], "pca", 3))
         expected = (_read_embedding(f["url"]) - mean) @ components.T
         np.testing.assert_allclose(_points(projected, 3), expected, rtol=1e-4, atol=1e-4)
-        header = metrics_mod.read_header(metrics_mod.projection_url(f["url"], "pca", 3))
+        header = metrics_mod.read_header(folder.projection_url(f["url"], "pca", 3))
         assert header["fit"]["split"] == "train" and header["fit"]["epoch"] == 0
         assert (header["split"], header["epoch"]) == (f["split"], f["epoch"])
 
@@ -84,7 +85,7 @@ def test_projection_files_follow_the_format() -> None:
     run, tables = _run_with_embeddings(epochs=1)
     run.reduce_embeddings(method="pca", dims=2, progress=False)
     f = run.metric_files("val")[0]
-    url = metrics_mod.projection_url(f["url"], "pca", 2)
+    url = folder.projection_url(f["url"], "pca", 2)
     assert url == storage.join(run.url, "metrics", "val", "projections", "pca-2d", f["name"])
     table = storage.read_parquet(url)
     assert table.schema.names == ["example_id", "proj_x", "proj_y"]
@@ -105,7 +106,7 @@ def test_a_later_call_projects_only_new_files_with_the_same_fit() -> None:
     reopened = tercet.Run.open(run.url)  # a new process: no fitted reducer in memory
     job = reopened.reduce_embeddings(progress=False)
     new = run.metric_files("train", 5)[0]["url"]
-    assert job.files == [metrics_mod.projection_url(new, "pca", 3)]
+    assert job.files == [folder.projection_url(new, "pca", 3)]
     mean, components = _pca(_read_embedding(run.metric_files("train", 0)[0]["url"]), 3)
     expected = (_read_embedding(new) - mean) @ components.T
     got = _points(storage.read_parquet(job.files[0]), 3)

@@ -19,7 +19,7 @@ import pytest
 import tercet
 from tercet import storage
 from tercet.errors import InvalidNameError, RunError
-from tercet.runs import run as run_mod
+from tercet.runs import lifecycle, scalars
 from tercet.runs import state as state_mod
 
 
@@ -89,7 +89,7 @@ def test_log_writes_long_format_scalars_with_steps_and_epochs() -> None:
     tercet.log({"epoch": 1, "loss": 0.25})
     tercet.log({"acc": 0.9}, step=10)
     table = run.aggregates()
-    assert table.schema == run_mod.AGGREGATE_SCHEMA
+    assert table.schema == scalars.SCHEMA
     rows = [(r["step"], r["epoch"], r["name"], r["value"]) for r in table.to_pylist()]
     assert rows == [
         (0, None, "loss", 1.0),
@@ -129,7 +129,7 @@ def test_a_run_silent_for_ten_minutes_reads_stale() -> None:
     run = tercet.init(project="p", heartbeat=False)
     descriptor = run.descriptor
     events = state_mod.read_events(run.url)
-    now = state_mod._parse_time(events[-1]["time"])
+    now = state_mod.parse_time(events[-1]["time"])
     assert now is not None
     fresh = state_mod.fold(descriptor, events, now=now + timedelta(minutes=9))
     old = state_mod.fold(descriptor, events, now=now + timedelta(minutes=11))
@@ -139,7 +139,7 @@ def test_a_run_silent_for_ten_minutes_reads_stale() -> None:
 def test_heartbeats_are_written_and_logs_flushed_in_the_background(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(run_mod, "LOG_FLUSH_SECONDS", 0.05)
+    monkeypatch.setattr(scalars, "FLUSH_SECONDS", 0.05)
     run = tercet.init(project="p", heartbeat=False)
     run.log({"loss": 1.0})
     run.start_heartbeat(interval=0.05)
@@ -246,7 +246,7 @@ def test_process_check_ignores_other_hosts_and_live_processes() -> None:
 
 def test_aggregate_table_is_empty_but_typed_before_any_log() -> None:
     run = tercet.init(project="p")
-    assert run.aggregates().schema == run_mod.AGGREGATE_SCHEMA
+    assert run.aggregates().schema == scalars.SCHEMA
     assert run.aggregates().num_rows == 0
     assert isinstance(run.aggregates(), pa.Table)
 
@@ -256,7 +256,7 @@ def test_forked_children_do_not_close_the_parents_run() -> None:
     pid = os.fork()
     if pid == 0:  # the child exits through atexit-free os._exit, like DataLoader workers
         try:
-            run_mod._at_exit()
+            lifecycle._at_exit()
         finally:
             os._exit(0)
     os.waitpid(pid, 0)

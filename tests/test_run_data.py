@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 import tercet
 from tercet.errors import RunError
-from tercet.runs.data import TableDataset, TableSampler
+from tercet.torch import TableDataset, TableSampler
 
 
 def _table(n: int = 20) -> tercet.Table:

@@ -16,6 +16,7 @@ import yaml
 
 from tercet import storage
 from tercet.errors import ObjectNotFoundError, StorageError
+from tercet.storage import s3
 from tercet.testing.faults import FaultProxy
 from tercet.testing.s3server import S3Server
 
@@ -93,7 +94,7 @@ def test_a_lost_write_response_is_not_a_false_conflict(proxy: FaultProxy, s3_buc
 def test_a_lost_multipart_completion_is_not_a_false_conflict(
     proxy: FaultProxy, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(storage, "PART_SIZE", 5 * 2**20)
+    monkeypatch.setattr(s3, "PART_SIZE", 5 * 2**20)
     data = np.random.default_rng(2).bytes(6 * 2**20)
     url = f"{s3_bucket}/big.bin"
     proxy.drop_responses(1, match="POST")
@@ -124,7 +125,7 @@ def test_responses_slower_than_the_timeout_are_retried(proxy: FaultProxy, s3_buc
 def test_server_dying_mid_write_fails_cleanly_and_shows_nothing(
     proxy: FaultProxy, s3_bucket: str, s3_env: S3Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(storage, "PART_SIZE", 5 * 2**20)
+    monkeypatch.setattr(s3, "PART_SIZE", 5 * 2**20)
     _set_retries(1)
     url = f"{s3_bucket}/p/rows/part-0.parquet"
     proxy.go_down_after(2, match="uploadId=")  # two parts land, then the server is gone
@@ -156,7 +157,7 @@ def test_server_down_is_never_mistaken_for_a_missing_object(
 def test_a_store_without_conditional_writes_still_refuses_overwrites(
     proxy: FaultProxy, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(storage, "_NO_CONDITIONAL_WRITES", set())
+    monkeypatch.setattr(s3, "NO_CONDITIONAL_WRITES", set())
     url = f"{s3_bucket}/p/object.json"
     proxy.throttle(1, status=501, code="NotImplemented", match="PUT")  # an older Ceph or MinIO
     storage.write_bytes(url, b"first")

@@ -13,6 +13,7 @@ import yaml
 
 from tercet import storage
 from tercet.errors import ObjectExistsError, StorageError
+from tercet.storage import options, s3
 from tercet.testing.s3server import S3Server
 
 pytestmark = pytest.mark.s3
@@ -68,8 +69,8 @@ def test_options_native_arrow_cannot_express_fall_back_to_fsspec(s3_bucket: str)
 
 def test_config_timeouts_keep_the_default_retries(s3_env: S3Server) -> None:
     _write_config({"storage_options": {"s3": {"config_kwargs": {"connect_timeout": 3}}}})
-    opts = storage._options("s3")
-    assert opts["config_kwargs"] == {"connect_timeout": 3, "retries": storage.DEFAULT_S3_RETRIES}
+    opts = options.options("s3")
+    assert opts["config_kwargs"] == {"connect_timeout": 3, "retries": options.DEFAULT_S3_RETRIES}
     assert opts["endpoint_url"] == s3_env.endpoint_url
     assert opts["use_listings_cache"] is False
 
@@ -104,7 +105,7 @@ def test_another_clients_objects_are_listed_at_once(s3_bucket: str, s3_env: S3Se
 def test_an_aborted_big_write_leaves_no_upload_behind(
     s3_bucket: str, s3_env: S3Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(storage, "PART_SIZE", 5 * 2**20)
+    monkeypatch.setattr(s3, "PART_SIZE", 5 * 2**20)
     url = f"{s3_bucket}/big.bin"
     with pytest.raises(KeyboardInterrupt), storage.open_atomic(url) as fh:
         fh.write(b"z" * (6 * 2**20))

@@ -21,6 +21,7 @@ from tercet import Table, storage
 from tercet.errors import StorageError
 from tercet.service.index import Index
 from tercet.service.models import IndexEvent
+from tests.conftest import StoragePatch
 from tests.fixtures.service import (
     StartService,
     make_table,
@@ -37,12 +38,12 @@ READS = ("read_bytes", "read_parquet_metadata", "read_parquet", "exists", "file_
 class StorageSpy:
     """Counts calls of the storage functions the index and the service use."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, patch_storage: StoragePatch) -> None:
         self.calls: Counter[str] = Counter()
         self.walked: list[str] = []
         self._lock = threading.Lock()
         for name in (*LISTINGS, *READS, "read_many", "read_json"):
-            monkeypatch.setattr(storage, name, self._wrap(name, getattr(storage, name)))
+            patch_storage(name, self._wrap(name, getattr(storage, name)))
 
     def _wrap(self, name: str, real: Callable[..., Any]) -> Callable[..., Any]:
         def spy(*args: Any, **kwargs: Any) -> Any:
@@ -84,13 +85,13 @@ def json_objects(runs: int) -> int:
 
 
 def test_scan_requests_do_not_grow_with_the_runs(
-    backend_root: str, monkeypatch: pytest.MonkeyPatch
+    backend_root: str, patch_storage: StoragePatch
 ) -> None:
     costs: dict[int, dict[str, Counter[str]]] = {}
     for n in (3, 12):
         root = storage.join(backend_root, f"n{n}")
         table = write_project(root, n)
-        spy = StorageSpy(monkeypatch)
+        spy = StorageSpy(patch_storage)
         events: list[IndexEvent] = []
         index = Index([root], on_events=events.extend)
         index.scan()
@@ -133,7 +134,9 @@ def test_scan_requests_do_not_grow_with_the_runs(
     assert listings(big["rescan"]) <= 5  # ... and the run names, to find new ones
 
 
-def test_finished_runs_are_not_listed_again(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_finished_runs_are_not_listed_again(
+    root: Path, monkeypatch: pytest.MonkeyPatch, patch_storage: StoragePatch
+) -> None:
     """A rescan lists the run names, and the runs still running each on its own (or all of
     runs/ at once when that takes fewer requests: here one page holds five files)."""
     import tercet.service.index as index_module
@@ -141,7 +144,7 @@ def test_finished_runs_are_not_listed_again(root: Path, monkeypatch: pytest.Monk
     write_project(str(root), 6)
     index = Index([str(root)], on_events=lambda events: None)
     index.scan()
-    spy = StorageSpy(monkeypatch)
+    spy = StorageSpy(patch_storage)
     monkeypatch.setattr(index_module, "LIST_PAGE", 5)
     for _ in range(3):
         index.scan()
@@ -154,14 +157,14 @@ def test_finished_runs_are_not_listed_again(root: Path, monkeypatch: pytest.Monk
 
 
 def test_footers_are_read_when_rows_are_asked_for(
-    root: Path, start_service: StartService, monkeypatch: pytest.MonkeyPatch
+    root: Path, start_service: StartService, patch_storage: StoragePatch
 ) -> None:
     table = make_table(n=12)
     for i in range(5):
         run = write_run(root, "demo", f"r{i}", inputs={"train": table.url}, status="completed")
         for epoch in range(3):
             write_metrics(run, "train", epoch, table.url, table.id, {"example_id": np.arange(12)})
-    spy = StorageSpy(monkeypatch)
+    spy = StorageSpy(patch_storage)
     service = start_service()
     listed = service.client.get("/api/projects/demo/runs").json()
     assert [s["epochs"] for r in listed for s in r["streams"]] == [[0, 1, 2]] * 5
@@ -176,13 +179,13 @@ def test_footers_are_read_when_rows_are_asked_for(
 
 
 def test_a_run_without_input_events_gets_its_table_from_one_footer(
-    root: Path, start_service: StartService, monkeypatch: pytest.MonkeyPatch
+    root: Path, start_service: StartService, patch_storage: StoragePatch
 ) -> None:
     table = make_table(n=12)
     run = write_run(root, "demo", "legacy", status="completed")  # no input event
     for epoch in range(3):
         write_metrics(run, "train", epoch, table.url, table.id, {"example_id": np.arange(12)})
-    spy = StorageSpy(monkeypatch)
+    spy = StorageSpy(patch_storage)
     service = start_service()
     (listed,) = service.client.get("/api/projects/demo/runs").json()
     assert listed["streams"] == [{"split": "train", "epochs": [0, 1, 2], "table": table.url}]
@@ -190,7 +193,7 @@ def test_a_run_without_input_events_gets_its_table_from_one_footer(
 
 
 def test_one_unreadable_object_does_not_hide_the_others(
-    root: Path, monkeypatch: pytest.MonkeyPatch
+    root: Path, patch_storage: StoragePatch
 ) -> None:
     """A read that fails for a reason other than a missing object (a store refusing one key)
     is reported on its run; the batch it was read in still serves every other run."""
@@ -204,7 +207,7 @@ def test_one_unreadable_object_does_not_hide_the_others(
             raise StorageError(f"Cannot read {url}: AccessDenied.")
         return real(url)
 
-    monkeypatch.setattr(storage, "read_bytes", read_bytes)
+    patch_storage("read_bytes", read_bytes)
     index = Index([str(root)], on_events=lambda events: None)
     index.scan()
     project = index.project("demo")
@@ -228,7 +231,7 @@ def test_requests_do_not_drive_scans(root: Path, start_service: StartService) ->
 
 
 def test_a_stale_index_starts_one_scan_in_the_background(
-    root: Path, monkeypatch: pytest.MonkeyPatch
+    root: Path, patch_storage: StoragePatch
 ) -> None:
     write_project(str(root), 3)
     index = Index([str(root)], on_events=lambda events: None)
@@ -239,7 +242,7 @@ def test_a_stale_index_starts_one_scan_in_the_background(
         time.sleep(0.2)
         return real(url, suffix)
 
-    monkeypatch.setattr(storage, "walk_files", slow_walk)
+    patch_storage("walk_files", slow_walk)
     started = time.monotonic()
     for _ in range(50):
         index.current(max_age=0.0)  # always stale: each call would like a scan
@@ -251,9 +254,7 @@ def test_a_stale_index_starts_one_scan_in_the_background(
     assert index.scans_done == 2  # one scan for all fifty
 
 
-def test_a_failing_listing_keeps_what_was_indexed(
-    root: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failing_listing_keeps_what_was_indexed(root: Path, patch_storage: StoragePatch) -> None:
     """A store that fails for a moment leaves the entries in place with the project's error
     set, and nothing is announced again when it is back."""
     write_project(str(root), 3)
@@ -275,20 +276,20 @@ def test_a_failing_listing_keeps_what_was_indexed(
             raise StorageError(f"Cannot list {url}: the store is down.")
         return real_ls(url)
 
-    monkeypatch.setattr(storage, "walk_files", walk)
+    patch_storage("walk_files", walk)
     index.scan()  # the tables' listing fails
     project = index.project("p")
     assert project is not None and "the store is down" in str(project.error)
     assert project.tables.keys() == known.tables.keys()
     assert project.runs.keys() == known.runs.keys()
-    monkeypatch.setattr(storage, "ls", ls)
+    patch_storage("ls", ls)
     index.scan()  # the root's listing fails
     project = index.project("p")
     assert project is not None and "the store is down" in str(project.error)
     assert project.runs.keys() == known.runs.keys()
     assert index.root_errors and "the store is down" in index.root_errors[0]
-    monkeypatch.setattr(storage, "ls", real_ls)
-    monkeypatch.setattr(storage, "walk_files", real_walk)
+    patch_storage("ls", real_ls)
+    patch_storage("walk_files", real_walk)
     index.scan()
     project = index.project("p")
     assert project is not None and project.error is None

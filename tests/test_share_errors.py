@@ -17,6 +17,7 @@ import tercet
 from tercet import share, storage
 from tercet.errors import ShareError
 from tercet.share.manifest import AliasEntry
+from tests.conftest import StoragePatch
 from tests.test_share import MachineA, train_on_a, use_machine
 
 Edit = Callable[[str, bytes], bytes | None]
@@ -281,7 +282,7 @@ def test_alias_value_is_asked_for_when_interactive(
 def test_import_interrupted_midway_leaves_nothing_behind(
     bundle: Path,
     machine_b: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    patch_storage: StoragePatch,
     fault: BaseException,
     after: int,
 ) -> None:
@@ -296,7 +297,7 @@ def test_import_interrupted_midway_leaves_nothing_behind(
             raise fault
         real(url, data, overwrite)
 
-    monkeypatch.setattr(storage, "write_bytes", flaky)
+    patch_storage("write_bytes", flaky)
     expected = ShareError if isinstance(fault, Exception) else KeyboardInterrupt
     with pytest.raises(expected) as info:
         share.import_bundle(str(bundle))
@@ -304,13 +305,17 @@ def test_import_interrupted_midway_leaves_nothing_behind(
         assert "No space left" in str(info.value) and "was removed" in str(info.value)
     assert calls["n"] > after
     assert snapshot(machine_b) == before
-    monkeypatch.setattr(storage, "write_bytes", real)
+    patch_storage("write_bytes", real)
     share.import_bundle(str(bundle))  # and a later import goes through
 
 
 @pytest.mark.s3
 def test_interrupted_import_into_s3_leaves_nothing_behind(
-    bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+    bundle: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    patch_storage: StoragePatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     pytest.importorskip("s3fs")
     use_machine(monkeypatch, tmp_path / "B")
@@ -324,7 +329,7 @@ def test_interrupted_import_into_s3_leaves_nothing_behind(
             raise OSError("connection reset")
         real(url, data, overwrite)
 
-    monkeypatch.setattr(storage, "write_bytes", flaky)
+    patch_storage("write_bytes", flaky)
     with pytest.raises(ShareError, match="connection reset.*was removed"):
         share.import_bundle(str(bundle))
     assert storage.walk_files(s3_root) == []

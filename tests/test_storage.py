@@ -15,6 +15,7 @@ import pytest
 
 from tercet import storage
 from tercet.errors import CorruptObjectError, ObjectExistsError, ObjectNotFoundError, StorageError
+from tercet.storage import s3
 
 
 def _table(n: int = 50) -> pa.Table:
@@ -107,7 +108,7 @@ def test_failed_write_leaves_nothing_visible(backend_root: str) -> None:
 def test_large_object_goes_up_in_parts_and_round_trips(
     backend_root: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(storage, "PART_SIZE", 5 * 2**20)  # S3's smallest part
+    monkeypatch.setattr(s3, "PART_SIZE", 5 * 2**20)  # S3's smallest part
     data = np.random.default_rng(1).bytes(11 * 2**20 + 17)
     url = storage.join(backend_root, "big", "blob.bin")
     with storage.open_atomic(url) as fh:
@@ -121,7 +122,7 @@ def test_large_object_goes_up_in_parts_and_round_trips(
 def test_large_failed_write_leaves_nothing_visible(
     backend_root: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(storage, "PART_SIZE", 5 * 2**20)
+    monkeypatch.setattr(s3, "PART_SIZE", 5 * 2**20)
     url = storage.join(backend_root, "big", "half.bin")
     with pytest.raises(RuntimeError), storage.open_atomic(url) as fh:
         fh.write(b"y" * (11 * 2**20))  # two parts already uploaded on S3

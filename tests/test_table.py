@@ -19,6 +19,7 @@ from tercet.errors import (
     ObjectNotFoundError,
     SchemaError,
 )
+from tercet.tables import table as table_mod
 
 
 def make_df(n: int = 10) -> pd.DataFrame:
@@ -138,7 +139,7 @@ def test_corrupt_object_json_is_reported_and_siblings_survive() -> None:
     t2 = t.set_values("x", [0], [5])
     broken = Path(t2.url) / "object.json"
     broken.write_text('{"format": "tercet.table", "id": ')
-    tercet.table._descriptor_cache.clear()
+    table_mod._descriptor_cache.clear()
     with pytest.raises(CorruptObjectError, match=r"object.json:.*not valid JSON"):
         tercet.Table.open(t2.url)
     # The damaged revision is skipped; the source stays readable and is its own latest.
@@ -167,7 +168,7 @@ def test_newer_format_version_asks_to_upgrade() -> None:
     data = json.loads(obj.read_text())
     data["format_version"] = 99
     obj.write_text(json.dumps(data))
-    tercet.table._descriptor_cache.clear()
+    table_mod._descriptor_cache.clear()
     with pytest.raises(CorruptObjectError, match="Upgrade Tercet"):
         tercet.Table.open(t.url)
 

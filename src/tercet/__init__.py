@@ -6,7 +6,16 @@ and look at both side by side in the dashboard (``tercet ui``).
 
 from __future__ import annotations
 
-from tercet import config, errors, share, storage, urls
+# Submodules bound as attributes (``tercet.storage.join``), but not part of ``__all__``.
+from tercet import aliases as aliases
+from tercet import config as config
+from tercet import errors as errors
+from tercet import format as format
+from tercet import layout as layout
+from tercet import share as share
+from tercet import storage as storage
+from tercet import urls as urls
+from tercet._version import __version__
 from tercet.errors import (
     AliasError,
     AliasNotSetError,
@@ -23,8 +32,7 @@ from tercet.errors import (
     TercetError,
     UnknownExampleError,
 )
-from tercet.layout import list_projects
-from tercet.layout import project_url as project_url
+from tercet.layout import list_projects, project_url
 from tercet.runs import (
     BoxCollector,
     ClassificationCollector,
@@ -39,11 +47,7 @@ from tercet.runs import (
     log,
 )
 from tercet.schema import Column, Schema
-from tercet.table import Edit, Table, list_tables
-from tercet.urls import aliases
-from tercet.writer import TableWriter
-
-__version__ = "0.1.0"
+from tercet.tables import Edit, Table, TableWriter, list_tables
 
 __all__ = [
     "AliasError",
@@ -73,17 +77,11 @@ __all__ = [
     "UnknownExampleError",
     "__version__",
     "active_run",
-    "aliases",
     "collect_metrics",
-    "config",
-    "errors",
     "init",
     "list_projects",
     "list_runs",
     "list_tables",
     "log",
     "project_url",
-    "share",
-    "storage",
-    "urls",
 ]

@@ -17,6 +17,7 @@ import platformdirs
 import yaml
 
 from tercet.errors import ConfigError
+from tercet.localfile import replace_local_file
 
 ENV_PREFIX = "TERCET_"
 
@@ -269,8 +270,6 @@ def load(path: Path | None = None, environ: dict[str, str] | None = None) -> Con
 
 def save_file_values(updates: dict[str, Any], remove: list[str] | None = None) -> Path:
     """Change keys in the user config file (dotted keys; ``None`` values are removed)."""
-    from tercet import storage  # local import: storage imports config
-
     path = config_path()
     data = read_file(path)
     for key, value in updates.items():
@@ -288,7 +287,7 @@ def save_file_values(updates: dict[str, Any], remove: list[str] | None = None) -
     if data.get("aliases") == {}:
         data.pop("aliases")
     text = yaml.safe_dump(data, sort_keys=True)
-    storage.replace_local_file(path, text.encode("utf-8"), mode=0o600)
+    replace_local_file(path, text.encode("utf-8"), mode=0o600)
     return path
 
 

@@ -25,10 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from tercet import layout, storage, urls
-from tercet.errors import ObjectNotFoundError
+from tercet import aliases, format, layout, storage
 from tercet.runs import ClassificationCollector, EmbeddingCollector, Run, init
-from tercet.table import Table
+from tercet.tables.table import Table
 
 DEFAULT_PROJECT = "digits-demo"
 DATASET = "digits"
@@ -109,20 +108,7 @@ def write_images(data_dir: str) -> tuple[np.ndarray, np.ndarray]:
 
 def write_project_alias(project_url: str, data_dir: str) -> None:
     """Record ``<DIGITS_DATA>`` in the project's ``aliases.yaml`` (it travels with the project)."""
-    import yaml
-
-    url = storage.join(project_url, "aliases.yaml")
-    try:
-        current = yaml.safe_load(storage.read_bytes(url)) or {}
-    except ObjectNotFoundError:
-        current = {}
-    if not isinstance(current, dict) or current.get(ALIAS) == data_dir:
-        return
-    current[ALIAS] = data_dir
-    text = yaml.safe_dump(current, sort_keys=True).encode("utf-8")
-    storage.write_bytes(url, text, overwrite=True)  # a settings file, not an immutable object
-    # Forget a cached "this project has no aliases" from before the file existed.
-    urls.aliases._project_cache.pop(project_url, None)
+    aliases.set_project_alias(project_url, ALIAS, data_dir)
 
 
 def create_tables(
@@ -131,8 +117,8 @@ def create_tables(
     """The ``train`` and ``val`` tables, with 3% of training labels flipped; reused if present."""
     tables = layout.dataset_tables_url(project, DATASET, root)
     train_url, val_url = storage.join(tables, "train"), storage.join(tables, "val")
-    if storage.exists(storage.join(train_url, "object.json")) and storage.exists(
-        storage.join(val_url, "object.json")
+    if storage.exists(format.descriptor_url(train_url)) and storage.exists(
+        format.descriptor_url(val_url)
     ):
         train = Table.open(train_url)
         flags = train.to_arrow(["example_id", "injected_noise"])

@@ -845,8 +845,16 @@ export interface components {
             num_rows: number;
             /** Message */
             message: string;
-            /** Is Latest */
+            /**
+             * Is Latest
+             * @description The newest revision of its table (``latest`` of all).
+             */
             is_latest: boolean;
+            /**
+             * Latest
+             * @description URL of the latest revision derived from this one: its newest leaf descendant, itself when it has none (what ``Table.latest()`` returns).
+             */
+            latest: string;
             /** Error */
             error: string | null;
         };

@@ -27,7 +27,7 @@ def _root(
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
 ) -> None:
     if version:
-        from tercet import __version__
+        from tercet._version import __version__
 
         typer.echo(__version__)
         raise typer.Exit()

@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from tercet import config, urls
+from tercet import aliases, config
 
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 alias_app = typer.Typer(
@@ -40,7 +40,7 @@ def config_path() -> None:
 @alias_app.command("list")
 def alias_list() -> None:
     """List aliases with their values and where each is set."""
-    entries = urls.aliases.list()
+    entries = aliases.list()
     if not entries:
         typer.echo("No aliases set. Add one with `tercet alias set NAME VALUE`.")
         return
@@ -59,15 +59,15 @@ def alias_set(
     value: str = typer.Argument(..., help="Folder or URL it stands for (path, s3://…)."),
 ) -> None:
     """Save an alias in the user config file."""
-    urls.check_alias_name(name)
-    path = config.save_file_values({f"aliases.{name}": urls._clean_value(value)})
-    typer.echo(f"<{name}> = {urls._clean_value(value)}  (saved in {path})")
+    aliases.check_alias_name(name)
+    path = config.save_file_values({f"aliases.{name}": aliases.clean_value(value)})
+    typer.echo(f"<{name}> = {aliases.clean_value(value)}  (saved in {path})")
 
 
 @alias_app.command("unset")
 def alias_unset(name: str = typer.Argument(..., help="Alias name.")) -> None:
     """Remove an alias from the user config file."""
-    urls.check_alias_name(name)
+    aliases.check_alias_name(name)
     if name not in config.load().aliases:
         typer.echo(f"<{name}> is not set in the config file; nothing to do.")
         raise typer.Exit(0)

@@ -88,7 +88,7 @@ def run_ls(
         state = run.state()
         params = ", ".join(f"{k}={v}" for k, v in list(state["parameters"].items())[:6])
         out.add_row(
-            run.name, state["status"], run._d["created"][:19], ", ".join(run.splits), params
+            run.name, state["status"], run.created.isoformat()[:19], ", ".join(run.splits), params
         )
     Console().print(out)
 

@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from tercet import layout
-from tercet.table import Table, list_tables
+from tercet.tables.table import Table, list_tables
 
 table_app = typer.Typer(help="Inspect table revisions.", no_args_is_help=True)
 
@@ -28,9 +28,11 @@ def ls(
     out = RichTable(title=f"Tables in {project}")
     for col in ("dataset", "revision", "rows", "created", "parent", "message"):
         out.add_column(col)
-    for t in sorted(list_tables(project, root), key=lambda t: (t.dataset, t._d["created"])):
+    for t in sorted(list_tables(project, root), key=lambda t: (t.dataset, t.created)):
         parent = t.parent_url.rsplit("/", 1)[-1] if t.parent_url else ""
-        out.add_row(t.dataset, t.name, str(t.num_rows), t._d["created"][:19], parent, t.message)
+        out.add_row(
+            t.dataset, t.name, str(t.num_rows), t.created.isoformat()[:19], parent, t.message
+        )
     console.print(out)
 
 

@@ -6,12 +6,15 @@ The three lines a training script adds::
     tercet.log({"loss": loss}, epoch=epoch)
     tercet.collect_metrics(val.map(to_tensor), [ClassificationCollector()], model, epoch=epoch)
 
-Nothing here imports torch until it is used.
+Nothing here imports torch until it is used. The modules, from the bottom up: ``folder`` (the
+run-folder grammar), ``state`` (events folded), ``metrics`` and ``scalars`` (the files),
+``run`` (:class:`Run`), ``collectors``/``collect`` and ``reduce`` (what writes metrics and
+projections), ``lifecycle`` (the active run).
 """
 
 from __future__ import annotations
 
-from tercet.runs.collect import CollectResult, collect_metrics
+from tercet.runs.collect import CollectResult
 from tercet.runs.collectors import (
     Batch,
     BoxCollector,
@@ -21,9 +24,11 @@ from tercet.runs.collectors import (
     EmbeddingCollector,
     FunctionCollector,
 )
-from tercet.runs.metrics import MetricsFile, MetricSpec
+from tercet.runs.folder import MetricsFile
+from tercet.runs.lifecycle import active_run, collect_metrics, init, log
+from tercet.runs.metrics import MetricSpec
 from tercet.runs.reduce import ReductionJob, reduce_embeddings
-from tercet.runs.run import Run, active_run, init, list_runs, log
+from tercet.runs.run import Run, list_runs
 from tercet.runs.state import RunInput, RunState
 
 __all__ = [

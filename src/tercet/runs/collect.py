@@ -1,4 +1,8 @@
-"""``collect_metrics``: one inference pass over a table, written as one immutable metrics file."""
+"""One inference pass over a table, written as one immutable metrics file into a run.
+
+The public entry point is :func:`tercet.collect_metrics` (:mod:`tercet.runs.lifecycle`), which
+defaults the run to the active one.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +12,21 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import numpy as np
 
 from tercet.errors import RunError
+from tercet.runs import folder
 from tercet.runs import metrics as metrics_mod
 from tercet.runs.collectors import (
     Batch,
     CollectContext,
     Collector,
+    RunTarget,
     TableColumns,
     as_collectors,
 )
-from tercet.runs.run import Run, require_run
 from tercet.schema import ID_COLUMN
+from tercet.tables.table import Table
 
 if TYPE_CHECKING:
-    from tercet.runs.data import TableDataset
-    from tercet.table import Table
+    from tercet.torch import TableDataset
 
 
 class CollectResult(TypedDict):
@@ -42,7 +47,7 @@ def collect_metrics(
     *,
     epoch: int | None = None,
     split: str | None = None,
-    run: Run | None = None,
+    run: RunTarget,
     batch_size: int = 256,
     num_workers: int = 0,
     inputs: Callable[[Any], Any] | None = None,
@@ -52,55 +57,14 @@ def collect_metrics(
     log_aggregates: bool = True,
     wait: bool = False,
 ) -> CollectResult:
-    """Run ``model`` over every sample of a table and write per-sample metrics into the run.
-
-    Batched, under ``torch.no_grad()``, on the model's device, with the model in eval mode (its
-    train/eval mode is restored afterwards). Writes one immutable Parquet file per call, keyed by
-    ``example_id`` and the table revision, and logs the collectors' aggregates (mean loss,
-    accuracy …) as ``<split>/<name>`` for this epoch.
-
-    Parameters
-    ----------
-    data
-        A table (its latest revision, as row dicts) or a :class:`TableDataset` such as
-        ``table.map(transform)``: samples are in table order either way.
-    collectors
-        :class:`Collector` objects, or functions ``fn(batch, outputs) -> dict``.
-    model
-        A ``torch.nn.Module`` (or any callable taking the batch's inputs).
-    epoch
-        Defaults to one past the last epoch collected for this split.
-    split
-        Name of the split (``train``, ``val`` …); defaults to the table's name.
-    run
-        Defaults to the active run (:func:`tercet.init`).
-    batch_size, num_workers, collate_fn
-        For the ``DataLoader`` that feeds the model.
-    inputs
-        Picks the model input from a collated batch; by default the first item of a tuple/list,
-        the ``"input"``/``"image"`` entry of a dict, or the batch itself.
-    device
-        Defaults to the device of the model's first parameter.
-    progress
-        Show a progress bar.
-    wait
-        Return only once the file is written. By default its last part is written (and synced
-        to disk) on the run's writer thread while training goes on; the next call for the same
-        split, :meth:`Run.wait`, reading the run's metrics and :meth:`Run.close` wait for it.
-
-    Returns
-    -------
-    CollectResult
-        URL of the new metrics file, rows written and aggregates.
-    """
+    """One collection pass into ``run``: see :func:`tercet.collect_metrics`, whose parameters
+    these are (``run`` given, not defaulted to the active run)."""
     import torch
     from torch.utils.data import DataLoader
     from torch.utils.data.dataloader import default_collate
 
-    from tercet.runs.data import TableDataset, as_dataset
-    from tercet.table import Table
+    from tercet.torch import TableDataset, as_dataset
 
-    run = require_run(run)
     if isinstance(data, TableDataset):
         dataset: TableDataset[Any] = data
     elif isinstance(data, Table):
@@ -110,8 +74,12 @@ def collect_metrics(
             "collect_metrics reads a tercet Table or table.map(...); received "
             f"{type(data).__name__}."
         )
+    if not isinstance(dataset.table, Table):
+        raise RunError(
+            f"collect_metrics reads a tercet Table; the dataset holds {type(dataset.table)}."
+        )
     table = dataset.table
-    split = metrics_mod.check_split(split or table.table_name)
+    split = folder.check_split(split or table.table_name)
     # The previous file of this split is on disk before a new pass starts: a crash in this pass
     # leaves every earlier epoch readable.
     run.wait(split)
@@ -187,7 +155,7 @@ def collect_metrics(
     run.add_input(table, split)
     if log_aggregates and aggregates:
         # Buffered like any logged scalar (written within seconds): one fsync less per pass.
-        run._log({f"{split}/{k}": v for k, v in aggregates.items()}, None, epoch, advance=False)
+        run.log_summary({f"{split}/{k}": v for k, v in aggregates.items()}, epoch)
     return {
         "url": url,
         "split": split,

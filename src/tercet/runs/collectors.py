@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -19,10 +19,32 @@ import pyarrow as pa
 from tercet.errors import RunError
 from tercet.runs.metrics import MetricSpec
 from tercet.schema import ValueMap
+from tercet.tables.table import Table
 
-if TYPE_CHECKING:
-    from tercet.runs.run import Run
-    from tercet.table import Table
+
+class RunTarget(Protocol):
+    """What a collection pass writes into (:class:`tercet.Run` is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
+
+    def wait(self, key: str | None = None) -> None: ...
+
+    def next_epoch(self, split: str) -> int: ...
+
+    def metrics_url(self, split: str, epoch: int) -> str: ...
+
+    def metrics_header(self, table: Table, split: str, epoch: int) -> dict[str, Any]: ...
+
+    def write_in_background(self, key: str, task: Callable[[], Any]) -> None: ...
+
+    def add_input(self, table: Table | str, split: str | None = None) -> None: ...
+
+    def log_summary(self, values: Mapping[str, Any], epoch: int | None) -> None: ...
+
 
 PRED_BOX_TYPE = pa.struct(
     [("x0", pa.float32()), ("y0", pa.float32()), ("x1", pa.float32()), ("y1", pa.float32()),
@@ -38,7 +60,7 @@ class CollectContext:
     split: str
     epoch: int
     model: Any
-    run: Run
+    run: RunTarget
 
 
 class TableColumns:

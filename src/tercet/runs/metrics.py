@@ -10,35 +10,20 @@ that table by ``example_id`` and the dashboard knows what each column means.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from tercet import layout, storage
-from tercet.errors import CorruptObjectError, RunError
+from tercet import format, storage
+from tercet.errors import CorruptObjectError, RunError, TercetError
+from tercet.runs import folder
 from tercet.schema import ID_COLUMN, Column, ValueMap, infer_role
 
-METRICS = "metrics"
-AGGREGATE = "aggregate"
-PROJECTIONS = "projections"
-FORMAT = "tercet.metrics"
-FORMAT_VERSION = 1
 METADATA_KEY = b"tercet"
 ROW_GROUP = 64 * 1024
-FILE_NAME = re.compile(r"^epoch-(\d{4,})-(\d{8}T\d{12})-([0-9a-f]+)\.parquet$")
-
-
-class MetricsFile(TypedDict):
-    """One metrics file of a run, as found by listing (no file is opened)."""
-
-    url: str
-    name: str
-    split: str
-    epoch: int
 
 
 @dataclass
@@ -50,65 +35,120 @@ class MetricSpec:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def file_name(epoch: int) -> str:
-    if epoch < 0:
-        raise RunError(f"epoch must be ≥ 0; received {epoch}.")
-    return f"epoch-{epoch:04d}-{layout.unique_suffix()}.parquet"
+def parse_header(
+    metadata: Mapping[bytes, bytes] | None, where: str, strict: bool = True
+) -> dict[str, Any]:
+    """The ``tercet`` header in a Parquet file's key-value metadata (read from ``where``).
 
-
-def split_url(run_url: str, split: str) -> str:
-    return storage.join(run_url, METRICS, check_split(split))
-
-
-def check_split(split: str) -> str:
-    layout.check_name(split, "split")
-    if split == AGGREGATE:
-        raise RunError(f"{AGGREGATE!r} is reserved for logged scalars; name the split otherwise.")
-    return split
-
-
-def projection_url(metrics_url: str, method: str, dims: int) -> str:
-    folder = storage.parent(metrics_url)
-    return storage.join(folder, PROJECTIONS, f"{method}-{dims}d", storage.basename(metrics_url))
-
-
-def list_files(run_url: str, split: str | None = None) -> list[MetricsFile]:
-    """Metrics files of a run, by split, then epoch, then creation time."""
-    base = storage.join(run_url, METRICS)
-    splits = [split] if split is not None else storage.ls(base)
-    out: list[MetricsFile] = []
-    for s in splits:
-        if s == AGGREGATE or not layout.NAME.match(s):
-            continue
-        folder = storage.join(base, s)
-        for name in storage.ls(folder):
-            match = FILE_NAME.match(name)
-            if match:
-                out.append(
-                    {"url": storage.join(folder, name), "name": name, "split": s,
-                     "epoch": int(match.group(1))}
-                )  # fmt: skip
-    out.sort(key=lambda f: (f["split"], f["epoch"], f["name"]))
-    return out
-
-
-def read_header(url: str) -> dict[str, Any]:
-    """The ``tercet`` key-value metadata of a metrics or projection file."""
-    meta = storage.read_parquet_metadata(url).metadata or {}
-    raw = meta.get(METADATA_KEY)
-    if raw is None:
-        raise CorruptObjectError(
-            f"{url} has no 'tercet' metadata: it is not a Tercet metrics file."
-        )
+    None, or one that is not a JSON object, is a :class:`CorruptObjectError`, or ``{}`` when not
+    ``strict`` (logged-scalar parts have none).
+    """
+    raw = (metadata or {}).get(METADATA_KEY)
     try:
-        header = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CorruptObjectError(
-            f"{url}: its 'tercet' metadata is not valid JSON ({exc})."
-        ) from exc
-    if not isinstance(header, dict):
-        raise CorruptObjectError(f"{url}: its 'tercet' metadata is not a JSON object.")
-    return header
+        if raw is None:
+            raise CorruptObjectError(
+                f"{where} has no 'tercet' metadata: it is not a Tercet metrics file."
+            )
+        try:
+            parsed = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CorruptObjectError(
+                f"{where}: its 'tercet' metadata is not valid JSON ({exc})."
+            ) from exc
+        if not isinstance(parsed, dict):
+            raise CorruptObjectError(f"{where}: its 'tercet' metadata is not a JSON object.")
+    except CorruptObjectError:
+        if strict:
+            raise
+        return {}
+    return parsed
+
+
+def read_header(url: str, strict: bool = True) -> dict[str, Any]:
+    """The ``tercet`` header of the metrics or projection file at ``url`` (see
+    :func:`parse_header`); a file that cannot be read raises either way."""
+    return parse_header(storage.read_parquet_metadata(url).metadata, url, strict)
+
+
+def header(
+    *,
+    run: str,
+    table: str,
+    table_id: str,
+    table_name: str,
+    dataset: str,
+    split: str,
+    epoch: int,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The ``tercet`` metadata of a new metrics or projection file; ``table`` as the run
+    stores it (:func:`tercet.runs.folder.store_url`)."""
+    return {
+        "format": format.METRICS_FORMAT,
+        "format_version": format.METRICS_FORMAT_VERSION,
+        "run": run,
+        "table": table,
+        "table_id": table_id,
+        "table_name": table_name,
+        "dataset": dataset,
+        "split": split,
+        "epoch": epoch,
+        "created": format.now().isoformat(),
+        **extra,
+    }
+
+
+@dataclass(frozen=True)
+class MetricsFileInfo:
+    """One per-sample metrics file: split and epoch from its path, the rest from its footer
+    once that has been read (``loaded``); ``error`` says why a footer cannot be used."""
+
+    url: str
+    split: str
+    epoch: int
+    table: str | None = None  # absolute URL of the input revision
+    table_id: str | None = None
+    columns: tuple[dict[str, Any], ...] = ()
+    error: str | None = None
+    loaded: bool = False
+
+    @classmethod
+    def from_name(cls, url: str, split: str) -> MetricsFileInfo:
+        """What the path says; the footer is not read."""
+        epoch = folder.epoch_of(storage.basename(url))
+        return cls(url, split, -1 if epoch is None else epoch)
+
+    @property
+    def name(self) -> str:
+        return storage.basename(self.url)
+
+
+def read_info(url: str, split: str, run_url: str) -> MetricsFileInfo:
+    """A metrics file with its footer read (one ranged read of the file's end); never raises:
+    a footer that cannot be used becomes ``error``."""
+    named = MetricsFileInfo.from_name(url, split)
+    try:
+        info = read_header(url)
+    except TercetError as exc:
+        return MetricsFileInfo(url, split, named.epoch, error=str(exc), loaded=True)
+    epoch = int(info["epoch"]) if isinstance(info.get("epoch"), int) else named.epoch
+    table = info.get("table")
+    raw_columns = info.get("columns")
+    columns: list[Any] = raw_columns if isinstance(raw_columns, list) else []
+    try:
+        absolute = folder.expand_url(table, run_url) if isinstance(table, str) else None
+    except TercetError:
+        absolute = table  # an alias not set here: the URL as stored, which fails when used
+    return MetricsFileInfo(
+        url=url,
+        split=split,
+        epoch=epoch,
+        table=absolute,
+        table_id=str(info["table_id"]) if info.get("table_id") else None,
+        columns=tuple(c for c in columns if isinstance(c, dict) and "name" in c),
+        error=None if isinstance(table, str) else f"{url}: no input table in its metadata",
+        loaded=True,
+    )
 
 
 def to_arrow(name: str, values: Any) -> pa.Array | pa.ChunkedArray:

@@ -15,19 +15,33 @@ import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 
-from tercet import storage
+from tercet import format, storage
 from tercet.errors import RunError
+from tercet.runs import folder
 from tercet.runs import metrics as metrics_mod
-from tercet.runs.metrics import MetricsFile, MetricSpec
+from tercet.runs.folder import MetricsFile
+from tercet.runs.metrics import MetricSpec
 from tercet.schema import ID_COLUMN
 
-if TYPE_CHECKING:
-    from tercet.runs.run import Run
+
+class Run(Protocol):
+    """What a reduction reads and keeps on a run (:class:`tercet.Run` is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def reducers(self) -> dict[tuple[Any, ...], Any]: ...
+
+    def metric_files(
+        self, split: str | None = None, epoch: int | None = None
+    ) -> list[MetricsFile]: ...
+
 
 METHODS = ("pca", "umap", "pacmap")
 AXES = ("x", "y", "z")
@@ -295,7 +309,7 @@ def _plan(
     targets = [
         f for f in with_column
         if (wanted is None or f["split"] in wanted)
-        and not storage.exists(metrics_mod.projection_url(f["url"], method, dims))
+        and not storage.exists(folder.projection_url(f["url"], method, dims))
     ]  # fmt: skip
     return _Plan(method, dims, column, fit, targets, headers, max_fit_samples, seed, options)
 
@@ -316,7 +330,7 @@ def _reducer(run: Run, plan: _Plan) -> tuple[Reducer, np.ndarray | None]:
     cached = run.reducers.get(key)
     if cached is not None:
         return cached, None
-    fit_projection = metrics_mod.projection_url(plan.fit["url"], plan.method, plan.dims)
+    fit_projection = folder.projection_url(plan.fit["url"], plan.method, plan.dims)
     if plan.method == "pca" and storage.exists(fit_projection):
         stored = metrics_mod.read_header(fit_projection).get("reducer")
         if isinstance(stored, dict) and stored.get("column") == plan.column:
@@ -381,8 +395,8 @@ def _write_projection(run: Run, plan: _Plan, source: MetricsFile, ids: np.ndarra
     }
     out.update(
         {
-            "format": metrics_mod.FORMAT,
-            "format_version": metrics_mod.FORMAT_VERSION,
+            "format": format.METRICS_FORMAT,
+            "format_version": format.METRICS_FORMAT_VERSION,
             "kind": "projection",
             "method": plan.method,
             "dims": plan.dims,
@@ -403,7 +417,7 @@ def _write_projection(run: Run, plan: _Plan, source: MetricsFile, ids: np.ndarra
     specs = {
         n: MetricSpec("projection", None, {"axis": a}) for n, a in zip(names, AXES, strict=False)
     }
-    url = metrics_mod.projection_url(source["url"], plan.method, plan.dims)
+    url = folder.projection_url(source["url"], plan.method, plan.dims)
     metrics_mod.write_table(url, table, out, specs)
     return url
 

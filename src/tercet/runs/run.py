@@ -8,56 +8,39 @@ rewritten, so a process killed at any instant leaves a run that opens and reads 
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import json
 import os
-import signal
-import sys
 import threading
-import time
 import traceback
+import uuid
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import PurePath
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
-from tercet import layout, storage, urls
+from tercet import aliases, format, layout, storage
 from tercet.errors import ObjectExistsError, ObjectNotFoundError, RunError, StorageError
-from tercet.runs import metrics as metrics_mod
-from tercet.runs import names, state
-from tercet.runs.metrics import MetricsFile, MetricSpec
+from tercet.runs import collect, folder, names, reduce, scalars, state
+from tercet.runs.background import BackgroundWrites
+from tercet.runs.folder import MetricsFile
+from tercet.runs.heartbeat import Heartbeat
+from tercet.runs.metrics import MetricSpec, MetricsWriter
+from tercet.runs.metrics import header as metrics_header
 from tercet.runs.state import RunInput, RunState
 from tercet.schema import ID_COLUMN
+from tercet.tables import source
+from tercet.tables.table import Table
 
 if TYPE_CHECKING:
     from tercet.runs.collect import CollectResult
     from tercet.runs.collectors import Collector
     from tercet.runs.reduce import ReductionJob
-    from tercet.table import Table
 
-FORMAT = "tercet.run"
-FORMAT_VERSION = 1
 HEARTBEAT_SECONDS = 120.0
-LOG_FLUSH_SECONDS = 10.0
-LOG_FLUSH_ROWS = 10_000
-
-AGGREGATE_SCHEMA = pa.schema(
-    [
-        ("step", pa.int64()),
-        ("epoch", pa.int64()),
-        ("name", pa.string()),
-        ("value", pa.float64()),
-        ("time", pa.timestamp("us", tz="UTC")),
-    ]
-)
-
-_LogRow = tuple[int, int | None, str, float, datetime]
 
 
 class Run:
@@ -80,35 +63,28 @@ class Run:
         self._closed = False
         self._pid = os.getpid()
         self._lock = threading.RLock()
-        self._log_rows: list[_LogRow] = []
-        self._last_flush = time.monotonic()
-        self._step = -1
+        self._scalars = scalars.ScalarLog(url)
         self._recorded_inputs: set[tuple[str, str | None]] = set()
         self._epochs: dict[str, int] = {}
-        self._heartbeat: _Heartbeat | None = None
-        self._writes: dict[str, Future[Any]] = {}
-        self._writer: ThreadPoolExecutor | None = None
+        self._heartbeat: Heartbeat | None = None
+        self._writes = BackgroundWrites(descriptor.get("name", "run"))
         self.reducers: dict[tuple[Any, ...], Any] = {}  # fitted reducers, reused by later calls
 
     # -- creating and opening ------------------------------------------------------------------
     @classmethod
     def open(cls, url: str) -> Run:
         """Open the run at ``url`` (its folder or its ``object.json``; aliases allowed)."""
-        folder = urls.expand(url)
-        if storage.basename(folder) == "object.json":
-            folder = storage.parent(folder)
-        object_url = storage.join(folder, "object.json")
+        run_folder = format.object_folder(aliases.expand(url))
+        object_url = format.descriptor_url(run_folder)
         try:
             descriptor = storage.read_json(object_url)
         except ObjectNotFoundError:
             raise ObjectNotFoundError(
-                f"No run at {folder}: {object_url} does not exist. List runs with `tercet run ls "
-                "<project>`."
+                f"No run at {run_folder}: {object_url} does not exist. List runs with `tercet run "
+                "ls <project>`."
             ) from None
-        checked = layout.check_format(
-            descriptor, object_url, "run", FORMAT, FORMAT_VERSION, error=RunError
-        )
-        return cls(folder, checked)
+        checked = format.check_descriptor("run", descriptor, object_url, error=RunError)
+        return cls(run_folder, checked)
 
     @classmethod
     def create(
@@ -123,31 +99,29 @@ class Run:
         Most scripts call :func:`tercet.init` instead, which also makes the run active.
         """
         if name is not None:
-            layout.check_name(name, "run name")
+            format.check_name(name, "run name")
         runs = layout.runs_url(project, root)
         params = _jsonable(dict(parameters or {}))
         for candidate in names.candidates(name):
-            if not layout.NAME.match(candidate):
+            if not format.NAME.match(candidate):
                 break
-            folder = storage.join(runs, candidate)
-            object_url = storage.join(folder, "object.json")
+            run_folder = storage.join(runs, candidate)
+            object_url = format.descriptor_url(run_folder)
             if storage.exists(object_url):
                 continue
-            descriptor = {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "id": _uuid(),
-                "name": candidate,
-                "project": project,
-                "created": layout.now().isoformat(),
-                "parameters": params,
-            }
+            descriptor = format.run_descriptor(
+                id=uuid.uuid4().hex,
+                name=candidate,
+                project=project,
+                created=format.now(),
+                parameters=params,
+            )
             try:
                 # Immutable write: of two processes racing for one name, exactly one gets it.
                 storage.write_json(object_url, descriptor)
             except ObjectExistsError:
                 continue
-            run = cls(folder, descriptor)
+            run = cls(run_folder, dict(descriptor))
             run._owner = True
             run._event("status", status="running", **state.process_identity())
             return run
@@ -172,7 +146,7 @@ class Run:
 
     @property
     def project_url(self) -> str:
-        return layout.project_of(self.url, 2)  # <project>/runs/<run>
+        return folder.project_of(self.url)
 
     @property
     def descriptor(self) -> dict[str, Any]:
@@ -182,6 +156,12 @@ class Run:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def is_owner(self) -> bool:
+        """True in the process that created this run (not in forked DataLoader workers), which
+        alone writes its status."""
+        return self._owner and self._pid == os.getpid()
 
     def __repr__(self) -> str:
         return f"Run({self.url!r})"
@@ -218,9 +198,9 @@ class Run:
         return sorted({f["split"] for f in self.metric_files()})
 
     def _event(self, kind: str, **fields: Any) -> None:
-        name, when = state.event_name()
+        name, when = folder.event_name()
         event = {"type": kind, "time": when.isoformat(), **fields}
-        storage.write_json(storage.join(self.url, state.EVENTS, name), event)
+        storage.write_json(storage.join(folder.events_folder(self.url), name), event)
 
     def set_parameters(self, parameters: Mapping[str, Any]) -> None:
         """Add or change parameters (hyperparameters, config); later values win."""
@@ -229,17 +209,10 @@ class Run:
     def stored_url(self, url: str) -> str:
         """``url`` as this run stores it: relative to the run folder inside the project, else
         through an alias when one applies."""
-        absolute = storage.normalize(url)
-        project = self.project_url
-        inside = absolute == project or absolute.startswith(project.rstrip("/") + "/")
-        if inside and storage.protocol(absolute) == storage.protocol(self.url):
-            return urls.relative_to(absolute, self.url).replace("\\", "/")
-        return urls.contract(absolute, project_url=project)
+        return folder.store_url(url, self.url)
 
     def add_input(self, table: Table | str, split: str | None = None) -> None:
         """Record that this run read ``table`` (a revision) as ``split``; repeats are ignored."""
-        from tercet.table import Table
-
         revision = table if isinstance(table, Table) else Table.open(table)
         key = (revision.url, split)
         with self._lock:
@@ -263,77 +236,28 @@ class Run:
         epoch
             The epoch these values belong to, if any.
         """
-        self._log(values, step, epoch, advance=True)
+        self._scalars.log(values, step, epoch, advance=True)
 
-    def _log(self, values: Mapping[str, Any], step: int | None, epoch: int | None,
-             advance: bool) -> None:  # fmt: skip
-        values = dict(values)
-        if epoch is None and "epoch" in values:
-            epoch = int(_scalar("epoch", values.pop("epoch")))
-        if step is None and "step" in values:
-            step = int(_scalar("step", values.pop("step")))
-        rows = [(name, _scalar(name, v)) for name, v in values.items()]
-        now = datetime.now(UTC)
-        with self._lock:
-            if step is None:
-                step = self._step + 1 if advance else max(self._step, 0)
-            self._step = max(self._step, step)
-            for name, value in rows:
-                self._log_rows.append((step, epoch, str(name), value, now))
-            due = (
-                len(self._log_rows) >= LOG_FLUSH_ROWS
-                or time.monotonic() - self._last_flush >= LOG_FLUSH_SECONDS
-            )
-        if due:
-            self.flush()
+    def log_summary(self, values: Mapping[str, Any], epoch: int | None) -> None:
+        """Record values that sum up an epoch (what :func:`tercet.collect_metrics` computes) at
+        the current step, without moving to the next one."""
+        self._scalars.log(values, None, epoch, advance=False)
 
     def flush(self) -> None:
         """Write logged scalars that are still buffered (done every few seconds and on close)."""
-        with self._lock:
-            rows, self._log_rows = self._log_rows, []
-            self._last_flush = time.monotonic()
-        if not rows:
-            return
-        steps, epochs, keys, values, times = zip(*rows, strict=True)
-        table = pa.table(
-            [
-                pa.array(steps, pa.int64()),
-                pa.array(epochs, pa.int64()),
-                pa.array(keys, pa.string()),
-                pa.array(values, pa.float64()),
-                pa.array(times, pa.timestamp("us", tz="UTC")),
-            ],
-            schema=AGGREGATE_SCHEMA,
-        )
-        url = storage.join(
-            self.url,
-            metrics_mod.METRICS,
-            metrics_mod.AGGREGATE,
-            f"{layout.unique_suffix()}.parquet",
-        )
-        try:
-            storage.write_parquet(url, table)
-        except BaseException:
-            with self._lock:
-                self._log_rows[:0] = rows  # keep them for the next attempt
-            raise
+        self._scalars.flush()
 
     def aggregates(self) -> pa.Table:
         """Every logged scalar in long form: ``step``, ``epoch``, ``name``, ``value``, ``time``."""
         if self._owner and not self._closed:
             self.flush()
-        folder = storage.join(self.url, metrics_mod.METRICS, metrics_mod.AGGREGATE)
-        files = [storage.join(folder, n) for n in storage.ls(folder) if n.endswith(".parquet")]
-        if not files:
-            return AGGREGATE_SCHEMA.empty_table()
-        table = storage.read_parquet(files).cast(AGGREGATE_SCHEMA)
-        return table.sort_by([("step", "ascending"), ("time", "ascending")])
+        return scalars.read(self.url)
 
     # -- per-sample metrics --------------------------------------------------------------------
     def metric_files(self, split: str | None = None, epoch: int | None = None) -> list[MetricsFile]:
         """Metrics files, sorted by split, epoch and time (a listing; no file is opened)."""
         self.wait()
-        files = metrics_mod.list_files(self.url, split)
+        files = folder.list_metrics_files(self.url, split)
         return [f for f in files if epoch is None or f["epoch"] == epoch]
 
     def metrics(self, split: str, epoch: int | None = None,
@@ -360,28 +284,12 @@ class Run:
     def write_in_background(self, key: str, task: Callable[[], Any]) -> None:
         """Run ``task`` (publishing a file) on the run's writer thread, after the previous task
         with the same ``key`` finished; :meth:`wait` re-raises its error."""
-        self.wait(key)
-        with self._lock:
-            if self._writer is None:
-                self._writer = ThreadPoolExecutor(
-                    1, thread_name_prefix=f"tercet-writer-{self.name}"
-                )
-            self._writes[key] = self._writer.submit(task)
+        self._writes.submit(key, task)
 
     def wait(self, key: str | None = None) -> None:
         """Block until metrics files still being written in the background are written (all, or
         those of one split); raises the error of a write that failed."""
-        with self._lock:
-            keys = list(self._writes) if key is None else [key]
-            pending = [self._writes.pop(k) for k in keys if k in self._writes]
-        errors = []
-        for future in pending:
-            try:
-                future.result()
-            except BaseException as exc:
-                errors.append(exc)
-        if errors:
-            raise errors[0]
+        self._writes.wait(key)
 
     def next_epoch(self, split: str) -> int:
         """The epoch number ``collect_metrics`` uses when none is given: one past the last."""
@@ -395,21 +303,19 @@ class Run:
         """A fresh, unique URL for a metrics file of ``split`` and ``epoch``."""
         with self._lock:
             self._epochs[split] = max(self._epochs.get(split, -1), epoch)
-        return storage.join(metrics_mod.split_url(self.url, split), metrics_mod.file_name(epoch))
+        return storage.join(folder.metrics_folder(self.url, split), folder.metrics_file_name(epoch))
 
     def metrics_header(self, table: Table, split: str, epoch: int) -> dict[str, Any]:
-        return {
-            "format": metrics_mod.FORMAT,
-            "format_version": metrics_mod.FORMAT_VERSION,
-            "run": self.name,
-            "table": self.stored_url(table.url),
-            "table_id": table.id,
-            "table_name": table.table_name,
-            "dataset": table.dataset,
-            "split": split,
-            "epoch": epoch,
-            "created": layout.now().isoformat(),
-        }
+        """The metadata of a new metrics file of this run, read from ``table``."""
+        return metrics_header(
+            run=self.name,
+            table=self.stored_url(table.url),
+            table_id=table.id,
+            table_name=table.table_name,
+            dataset=table.dataset,
+            split=split,
+            epoch=epoch,
+        )
 
     def write_metrics(
         self,
@@ -439,18 +345,16 @@ class Run:
         str
             URL of the new metrics file.
         """
-        from tercet import writer
-
-        split = metrics_mod.check_split(split or table.table_name)
+        split = folder.check_split(split or table.table_name)
         epoch = self.next_epoch(split) if epoch is None else int(epoch)
-        columns = _as_columns(data, writer.to_arrow)
+        columns = _as_columns(data)
         if ID_COLUMN not in columns:
             raise RunError(f"Metrics need an {ID_COLUMN!r} column naming the rows they describe.")
         specs = {
             k: v if isinstance(v, MetricSpec) else MetricSpec(v) for k, v in (roles or {}).items()
         }
         url = self.metrics_url(split, epoch)
-        out = metrics_mod.MetricsWriter(url, self.metrics_header(table, split, epoch), specs)
+        out = MetricsWriter(url, self.metrics_header(table, split, epoch), specs)
         try:
             out.write(columns)
             out.close()
@@ -463,9 +367,7 @@ class Run:
     def collect_metrics(self, data: Any, collectors: Collector | Sequence[Collector], model: Any,
                         **kwargs: Any) -> CollectResult:  # fmt: skip
         """:func:`tercet.collect_metrics` into this run."""
-        from tercet.runs.collect import collect_metrics
-
-        return collect_metrics(data, collectors, model, run=self, **kwargs)
+        return collect.collect_metrics(data, collectors, model, run=self, **kwargs)
 
     # -- projections ---------------------------------------------------------------------------
     def reduce_embeddings(self, method: str = "pca", dims: int = 3, **kwargs: Any) -> ReductionJob:
@@ -473,9 +375,7 @@ class Run:
 
         See :func:`tercet.runs.reduce.reduce_embeddings` for the options.
         """
-        from tercet.runs.reduce import reduce_embeddings
-
-        return reduce_embeddings(self, method=method, dims=dims, **kwargs)
+        return reduce.reduce_embeddings(self, method=method, dims=dims, **kwargs)
 
     def projections(self, split: str, method: str = "pca", dims: int = 3,
                     epoch: int | None = None) -> pa.Table:  # fmt: skip
@@ -483,7 +383,7 @@ class Run:
         all epochs with an ``epoch`` column unless ``epoch`` is given."""
         parts = []
         for f in self.metric_files(split, epoch):  # waits for files still being written
-            url = metrics_mod.projection_url(f["url"], method, dims)
+            url = folder.projection_url(f["url"], method, dims)
             if not storage.exists(url):
                 continue
             t = storage.read_parquet(url)
@@ -516,9 +416,7 @@ class Run:
         except BaseException as exc:
             write_error = exc
             status, error = "failed", f"writing metrics failed: {type(exc).__name__}: {exc}"
-        if self._writer is not None:
-            self._writer.shutdown(wait=False)
-            self._writer = None
+        self._writes.shutdown()
         try:
             self.flush()
         finally:
@@ -526,9 +424,6 @@ class Run:
             if error is not None:
                 fields["error"] = error
             self._event("status", **fields)
-            global _active
-            if _active is self:
-                _active = None
         if write_error is not None:
             raise write_error
 
@@ -536,7 +431,9 @@ class Run:
         """Write a heartbeat event every ``interval`` seconds from a daemon thread, so readers can
         tell a live run from one whose process died (started by :func:`tercet.init`)."""
         if self._heartbeat is None:
-            self._heartbeat = _Heartbeat(self, interval)
+            self._heartbeat = Heartbeat(
+                f"tercet-heartbeat-{self.name}", self._tick, interval, scalars.FLUSH_SECONDS
+            )
             self._heartbeat.start()
 
     def _tick(self, heartbeat: bool) -> None:
@@ -544,9 +441,7 @@ class Run:
             return
         if heartbeat:
             self._event("heartbeat")
-        with self._lock:
-            pending = bool(self._log_rows)
-        if pending:
+        if self._scalars.pending:
             self.flush()
 
     def __enter__(self) -> Run:
@@ -561,165 +456,27 @@ class Run:
         if exc_type is None:
             self.close("completed")
         else:
-            self.close("failed", error=_describe(exc_type, exc))
-
-
-class _Heartbeat(threading.Thread):
-    def __init__(self, run: Run, interval: float) -> None:
-        super().__init__(name=f"tercet-heartbeat-{run.name}", daemon=True)
-        self._run = run
-        self._interval = interval
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        tick = min(LOG_FLUSH_SECONDS, self._interval)
-        last_beat = time.monotonic()
-        while not self._stop_event.wait(tick):
-            beat = time.monotonic() - last_beat >= self._interval
-            try:
-                self._run._tick(heartbeat=beat)
-            except Exception:
-                continue  # a storage hiccup must not kill the thread: the next tick tries again
-            if beat:
-                last_beat = time.monotonic()
-
-    def stop(self) -> None:
-        self._stop_event.set()
-
-
-# -- the active run --------------------------------------------------------------------------------
-_active: Run | None = None
-_hooks_installed = False
-_previous_excepthook: Callable[..., Any] | None = None
-
-
-def init(
-    project: str = "default",
-    run: str | None = None,
-    parameters: Mapping[str, Any] | None = None,
-    root: str | None = None,
-    heartbeat: bool = True,
-) -> Run:
-    """Start a run and make it the active one.
-
-    Parameters
-    ----------
-    project
-        Project folder under the root (created when missing).
-    run
-        Run name; ``name-2``, ``name-3`` … when taken, a readable generated name when omitted.
-    parameters
-        Hyperparameters and settings to record (JSON-able values).
-    root
-        Project root URL; defaults to the configured ``root``.
-    heartbeat
-        Write a heartbeat event every two minutes, so a killed process reads as ``stale``.
-
-    Returns
-    -------
-    Run
-        The new run. An uncaught exception marks it ``failed``; interpreter exit marks it
-        ``completed`` unless it was closed before. A previous active run is closed as completed.
-    """
-    global _active
-    previous = _active
-    if previous is not None and not previous.closed and previous._pid == os.getpid():
-        previous.close("completed")
-    new = Run.create(project, run, parameters, root)
-    if heartbeat:
-        new.start_heartbeat()
-    _install_hooks()
-    _active = new
-    return new
-
-
-def active_run() -> Run | None:
-    """The run started last by :func:`init` in this process, unless it was closed."""
-    run = _active
-    if run is None or run.closed or run._pid != os.getpid():
-        return None
-    return run
-
-
-def require_run(run: Run | None = None) -> Run:
-    found = run or active_run()
-    if found is None:
-        raise RunError("No active run: call tercet.init(project=...) first, or pass run=.")
-    return found
-
-
-def log(values: Mapping[str, Any], step: int | None = None, epoch: int | None = None) -> None:
-    """Log scalars on the active run (see :meth:`Run.log`)."""
-    require_run().log(values, step=step, epoch=epoch)
+            self.close("failed", error=describe_exception(exc_type, exc))
 
 
 def list_runs(project: str, root: str | None = None) -> list[Run]:
     """Every readable run of a project, oldest first."""
-    folder = layout.runs_url(project, root)
+    runs = layout.runs_url(project, root)
     out = []
-    for name in storage.ls(folder):
-        if not layout.NAME.match(name):
+    for name in storage.ls(runs):
+        if not format.NAME.match(name):
             continue
         try:
-            out.append(Run.open(storage.join(folder, name)))
+            out.append(Run.open(storage.join(runs, name)))
         except (RunError, StorageError):
             continue  # a folder without object.json yet, or a damaged one
-    return sorted(out, key=lambda r: (r._d.get("created", ""), r.name))
-
-
-def _install_hooks() -> None:
-    global _hooks_installed, _previous_excepthook
-    if _hooks_installed:
-        return
-    _hooks_installed = True
-    atexit.register(_at_exit)
-    _previous_excepthook = sys.excepthook
-    sys.excepthook = _excepthook
-    if threading.current_thread() is threading.main_thread():
-        try:
-            if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-                signal.signal(signal.SIGTERM, _on_sigterm)
-        except (ValueError, OSError):
-            pass  # not allowed here (embedded interpreters); the heartbeat still reveals the death
-
-
-def _own_open_run() -> Run | None:
-    run = _active
-    if run is None or run.closed or not run._owner or run._pid != os.getpid():
-        return None  # forked DataLoader workers inherit _active but do not own it
-    return run
-
-
-def _excepthook(
-    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
-) -> None:
-    run = _own_open_run()
-    if run is not None:
-        with contextlib.suppress(Exception):  # reporting the original error matters more
-            run.close("failed", error=_describe(exc_type, exc, tb))
-    hook = _previous_excepthook or sys.__excepthook__
-    hook(exc_type, exc, tb)
-
-
-def _at_exit() -> None:
-    run = _own_open_run()
-    if run is not None:
-        with contextlib.suppress(Exception):
-            run.close("completed")
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    run = _own_open_run()
-    if run is not None:
-        with contextlib.suppress(Exception):
-            run.close("failed", error="terminated by SIGTERM")
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
+    return sorted(out, key=lambda r: (r.descriptor.get("created", ""), r.name))
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def _describe(exc_type: type[BaseException], exc: BaseException | None,
+def describe_exception(exc_type: type[BaseException], exc: BaseException | None,
               tb: TracebackType | None = None) -> str:  # fmt: skip
+    """The error text a failed run records: type, message and the last frames."""
     if exc_type is KeyboardInterrupt:
         return "interrupted (KeyboardInterrupt)"
     head = f"{exc_type.__name__}: {exc}" if exc is not None else exc_type.__name__
@@ -727,24 +484,6 @@ def _describe(exc_type: type[BaseException], exc: BaseException | None,
         return head
     trace = "".join(traceback.format_tb(tb)[-5:])
     return f"{head}\n{trace}"[:8000]
-
-
-def _scalar(name: str, value: Any) -> float:
-    if isinstance(value, bool | int | float | np.number | np.bool_):
-        return float(value)
-    item = getattr(value, "item", None)
-    size = getattr(value, "size", None)
-    numel = getattr(value, "numel", None)
-    count = numel() if callable(numel) else size
-    if callable(item) and count in (1, None):
-        try:
-            return float(item())
-        except (TypeError, ValueError):
-            pass
-    raise RunError(
-        f"tercet.log: {name!r} must be a number (int, float, NumPy scalar or one-element tensor); "
-        f"received {type(value).__name__}."
-    )
 
 
 def _default(value: Any) -> Any:
@@ -771,14 +510,8 @@ def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _uuid() -> str:
-    import uuid
-
-    return uuid.uuid4().hex
-
-
-def _as_columns(data: Any, to_arrow: Callable[[Any], pa.Table]) -> dict[str, Any]:
+def _as_columns(data: Any) -> dict[str, Any]:
     if isinstance(data, Mapping):
         return dict(data)
-    table = to_arrow(data)
+    table = source.to_arrow(data)
     return {name: table.column(name) for name in table.column_names}

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
 
-from tercet import layout, storage, urls
+from tercet import format, storage
 from tercet.errors import StorageError
+from tercet.runs import folder
 
 STALE_AFTER = timedelta(minutes=10)
-EVENTS = "events"
 STATUSES = ("running", "completed", "failed", "stale")
 
 
@@ -44,25 +43,6 @@ class RunState(TypedDict):
     last_seen: str | None
     host: str | None
     pid: int | None
-
-
-_stamp_lock = threading.Lock()
-_last_stamp: datetime | None = None
-
-
-def event_name() -> tuple[str, datetime]:
-    """A file name (and its time) that sorts after every event this process wrote before.
-
-    Two events in the same microsecond would otherwise be ordered by their random suffix, and a
-    ``completed`` status could sort before the heartbeat written just ahead of it.
-    """
-    global _last_stamp
-    with _stamp_lock:
-        when = layout.now()
-        if _last_stamp is not None and when <= _last_stamp:
-            when = _last_stamp + timedelta(microseconds=1)
-        _last_stamp = when
-    return f"{layout.unique_suffix(when)}.json", when
 
 
 def process_identity() -> dict[str, Any]:
@@ -122,9 +102,9 @@ def _is_zombie(pid: int) -> bool:
 
 def read_events(run_url: str) -> list[dict[str, Any]]:
     """Every readable event of a run, in name (= time) order."""
-    folder = storage.join(run_url, EVENTS)
-    names = [n for n in storage.ls(folder) if n.endswith(".json")]
-    file_urls = [storage.join(folder, n) for n in names]
+    events = folder.events_folder(run_url)
+    names = [n for n in storage.ls(events) if n.endswith(".json")]
+    file_urls = [storage.join(events, n) for n in names]
 
     def load(url: str) -> dict[str, Any] | None:
         try:
@@ -133,8 +113,7 @@ def read_events(run_url: str) -> list[dict[str, Any]]:
             return None  # removed under us, or damaged by hand: one event cannot spoil the run
         if not isinstance(data, dict):
             return None
-        data.setdefault("time", _time_from_name(storage.basename(url)))
-        return data
+        return with_time(storage.basename(url), data)
 
     if storage.is_local(run_url) or len(file_urls) < 8:
         loaded = [load(u) for u in file_urls]
@@ -145,15 +124,12 @@ def read_events(run_url: str) -> list[dict[str, Any]]:
     return [e for e in loaded if e is not None]
 
 
-def _time_from_name(name: str) -> str | None:
-    try:
-        when = datetime.strptime(name[:22], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-    return when.isoformat()
+def with_time(name: str, event: Mapping[str, Any]) -> dict[str, Any]:
+    """``event`` (read from the file ``name``) with a ``time``: its own, else its name's."""
+    return {"time": format.time_of_name(name), **event}
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
@@ -189,7 +165,6 @@ def fold(
     }
     running_event: Mapping[str, Any] = descriptor
     seen_inputs: set[tuple[str, str | None]] = set()
-    project_url = layout.project_of(run_url, 2) if run_url else None
     for event in events:
         kind = event.get("type")
         if isinstance(event.get("time"), str):
@@ -217,7 +192,7 @@ def fold(
             seen_inputs.add(key)
             table = key[0]
             if run_url is not None:
-                table = urls.expand(table, base=run_url, project_url=project_url)
+                table = folder.expand_url(table, run_url)
             table_id = event.get("table_id")
             state["inputs"].append(
                 {
@@ -227,8 +202,8 @@ def fold(
                 }
             )
     if state["status"] == "running":
-        last = _parse_time(state["last_seen"])
-        current = now or layout.now()
+        last = parse_time(state["last_seen"])
+        current = now or format.now()
         silent = last is not None and current - last > stale_after
         if silent or (check_process and process_gone(running_event)):
             state["status"] = "stale"

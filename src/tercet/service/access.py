@@ -11,26 +11,17 @@ from __future__ import annotations
 
 import os
 
-from tercet import storage, urls
+from tercet import format, storage
+from tercet.aliases import expand, is_alias_url
+from tercet.aliases import values as alias_values
 from tercet.errors import TercetError
 from tercet.service.errors import ApiError
+from tercet.storage import is_under
 
 
 def _canonical(url: str) -> str:
     url = storage.normalize(url)
     return os.path.realpath(url) if storage.is_local(url) else url
-
-
-def is_under(url: str, root: str) -> bool:
-    """True when ``url`` (canonical) is ``root`` or inside it."""
-    if storage.is_local(url) != storage.is_local(root):
-        return False
-    if storage.is_local(url):
-        try:
-            return os.path.commonpath([url, root]) == root
-        except ValueError:
-            return False
-    return url == root or url.startswith(root.rstrip("/") + "/")
 
 
 class Access:
@@ -44,19 +35,17 @@ class Access:
         if not isinstance(url, str) or not url.strip() or "\x00" in url:
             raise ApiError(422, "The URL is empty or holds a NUL character.")
         try:
-            return urls.expand(url.strip(), base=base, project_url=project_url)
+            return expand(url.strip(), base=base, project_url=project_url)
         except TercetError as exc:
             raise ApiError(422, str(exc)) from None
 
     def object_url(self, url: str) -> str:
         """Absolute URL of an object (table revision, run) named by a client; 403 outside roots."""
-        if not urls.is_absolute(url) and not urls.is_alias_url(url):
+        if not storage.is_absolute(url) and not is_alias_url(url):
             raise ApiError(
                 422, f"{url!r} is not an absolute URL: use the 'url' field of a listing."
             )
-        absolute = self._expand(url)
-        if absolute.endswith("/object.json") or absolute.endswith(os.sep + "object.json"):
-            absolute = storage.parent(absolute)
+        absolute = format.object_folder(self._expand(url))
         canonical = _canonical(absolute)
         if not any(is_under(canonical, _canonical(r)) for r in self.project_roots):
             raise ApiError(403, f"{url} is outside the project roots this service serves.")
@@ -80,9 +69,9 @@ class Access:
         count only where they point inside a project root: a crafted ``aliases.yaml`` cannot
         open ``/``.
         """
-        user = set(urls.aliases.values().values())
+        user = set(alias_values().values())
         try:
-            project = set(urls.aliases.values(project_url).values()) - user
+            project = set(alias_values(project_url).values()) - user
         except TercetError:
             project = set()
         roots = [_canonical(r) for r in self.project_roots]
@@ -91,7 +80,7 @@ class Access:
 
     def file_url(self, url: str, base: str | None, project_url: str | None) -> str:
         """Absolute URL of a data file named by a client; 403 unless under a file root."""
-        if base is None and not urls.is_absolute(url) and not urls.is_alias_url(url):
+        if base is None and not storage.is_absolute(url) and not is_alias_url(url):
             raise ApiError(
                 422, f"{url!r} is a relative URL: pass base=<url of the object that holds it>."
             )

@@ -13,7 +13,8 @@ import anyio.to_thread
 from fastapi import FastAPI, Security
 from fastapi.middleware.cors import CORSMiddleware
 
-from tercet import __version__, config
+from tercet import config
+from tercet._version import __version__
 from tercet.service import analysis, errors, events, files, navigation, revisions, rows
 from tercet.service.access import Access
 from tercet.service.auth import TokenMiddleware, bearer_scheme, load_or_create_token, query_scheme

@@ -18,8 +18,9 @@ from urllib.parse import parse_qsl
 from fastapi.security import APIKeyQuery, HTTPBearer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tercet import config, storage
+from tercet import config
 from tercet.errors import ConfigError
+from tercet.localfile import replace_local_file
 from tercet.service.errors import _json
 
 PUBLIC_PATHS = frozenset({"/api/health"})
@@ -55,7 +56,7 @@ def load_or_create_token(cfg: config.Config) -> str:
             f"Cannot read the service token {path}: {exc}. Delete it to make a new one."
         ) from exc
     token = secrets.token_urlsafe(32)
-    storage.replace_local_file(path, (token + "\n").encode("ascii"), mode=0o600)
+    replace_local_file(path, (token + "\n").encode("ascii"), mode=0o600)
     return token
 
 

@@ -33,21 +33,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tercet import storage
+from tercet import format, storage
 from tercet.errors import TercetError
-from tercet.layout import NAME
+from tercet.runs.folder import RunFiles, group_runs
+from tercet.runs.metrics import MetricsFileInfo
 from tercet.service.models import IndexEvent, TableRevision
-from tercet.service.runs_read import (
-    FINISHED,
-    MetricsFile,
-    RunFiles,
-    RunReader,
-    RunState,
-    group_runs,
-    read_json_many,
-    relative_parts,
-)
-from tercet.table import Table, check_descriptor
+from tercet.service.runs_read import FINISHED, RunEntry, RunReader
+from tercet.tables.table import Table
 
 log = logging.getLogger("tercet.service")
 
@@ -61,15 +53,11 @@ class Project:
     name: str
     url: str
     tables: dict[str, TableRevision] = field(default_factory=dict)
-    runs: dict[str, RunState] = field(default_factory=dict)
+    runs: dict[str, RunEntry] = field(default_factory=dict)
     error: str | None = None
 
 
 # -- table revisions -----------------------------------------------------------------------------
-# Descriptors read here in a batch get the same checks ``Table.open`` makes.
-_check_table_descriptor = check_descriptor
-
-
 def _revision(t: Table, project: str, dataset: str) -> TableRevision:
     return TableRevision(
         url=t.url,
@@ -83,6 +71,7 @@ def _revision(t: Table, project: str, dataset: str) -> TableRevision:
         num_rows=t.num_rows,
         message=t.message,
         is_latest=False,
+        latest=t.url,
         error=None,
     )
 
@@ -96,8 +85,9 @@ def _table_entry(folder: str, project: str, dataset: str, value: Any) -> TableRe
         error = str(value)
     else:
         try:
-            url = storage.join(folder, "object.json")
-            t = Table(storage.normalize(folder), _check_table_descriptor(url, value))
+            url = format.descriptor_url(folder)
+            # Descriptors read here in a batch get the same checks ``Table.open`` makes.
+            t = Table(storage.normalize(folder), format.check_descriptor("table", value, url))
             return _revision(t, project, dataset)
         except (TercetError, ValueError, TypeError, KeyError) as exc:
             error = str(exc)
@@ -107,29 +97,31 @@ def _table_entry(folder: str, project: str, dataset: str, value: Any) -> TableRe
         id="",
         project=project,
         dataset=dataset,
-        table=name.split(".", 1)[0],
+        table=format.table_of(name),
         name=name,
         parent=None,
         created="",
         num_rows=0,
         message="",
         is_latest=False,
+        latest=folder,
         error=error,
     )
 
 
 def _mark_latest(tables: dict[str, TableRevision]) -> None:
-    """Per table, the newest revision without children is the latest (as ``Table.latest()``)."""
+    """Each revision's ``latest`` (its newest leaf descendant, as ``Table.latest()``), and per
+    table the revision that is the latest of all (``is_latest``): :mod:`tercet.format`'s rule."""
     good = [t for t in tables.values() if t.error is None]
-    parents = {t.parent for t in good if t.parent}
-    groups: dict[tuple[str, str], list[TableRevision]] = {}
-    for t in good:
-        if t.url not in parents:
-            groups.setdefault((t.dataset, t.table), []).append(t)
+    revisions = [format.Revision(t.url, t.parent, t.created, t.id) for t in good]
+    latest = format.latest_of_each(revisions)
+    groups: dict[tuple[str, str], list[format.Revision]] = {}
+    for t, r in zip(good, revisions, strict=True):
+        groups.setdefault((t.dataset, t.table), []).append(r)
+    newest = {leaf.url for leaf in map(format.newest_leaf, groups.values()) if leaf is not None}
     for t in tables.values():
-        t.is_latest = False
-    for leaves in groups.values():
-        max(leaves, key=lambda t: (t.created, t.id)).is_latest = True
+        t.latest = latest.get(t.url, t.url)
+        t.is_latest = t.url in newest
 
 
 # -- the index -----------------------------------------------------------------------------------
@@ -159,7 +151,7 @@ class Index:
         """The project called ``name`` in the last scan."""
         return self._projects.get(name)
 
-    def run(self, url: str) -> RunState | None:
+    def run(self, url: str) -> RunEntry | None:
         """The state of the run at ``url`` as of the last scan."""
         for p in self._projects.values():
             if url in p.runs:
@@ -182,14 +174,16 @@ class Index:
                 return p
         return None
 
-    def read_run(self, url: str) -> RunState:
+    def read_run(self, url: str) -> RunEntry:
         """A fresh look at one run folder (for runs the last scan did not see yet): one listing,
         then only the objects not read before."""
         project = self.project_of(url)
         files = RunFiles.from_listing(url, storage.walk_files(url))
         return self._reader.states(project.name if project else "", [files])[url]
 
-    def load_metrics(self, state: RunState, files: Sequence[MetricsFile]) -> list[MetricsFile]:
+    def load_metrics(
+        self, state: RunEntry, files: Sequence[MetricsFileInfo]
+    ) -> list[MetricsFileInfo]:
         """The readable ones of ``files`` with their footers read (see :meth:`RunReader.load`)."""
         return self._reader.load(state, files)
 
@@ -247,9 +241,8 @@ class Index:
                 self._scan_locked()  # announces the revision with the rest of the project
                 return
             key = next(k for k, p in self._projects.items() if p is project)
-            tables_url = storage.parent(table.url)
-            dataset = storage.basename(storage.parent(tables_url))
-            folder = storage.join(project.url, "datasets", dataset, "tables", table.name)
+            dataset = format.dataset_of(table.url)
+            folder = storage.join(format.tables_folder(project.url, dataset), table.name)
             entry = _revision(table, key, dataset)
             if entry.url in project.tables:
                 return
@@ -310,11 +303,11 @@ class Index:
                 for p in self._projects.values()
                 if storage.normalize(p.url).startswith(under) or p.url == root
             ]
-        if "datasets" in names or "runs" in names:
+        if format.DATASETS in names or format.RUNS in names:
             return [(storage.basename(root), root, names)]
         out: list[tuple[str, str, list[str] | TercetError]] = []
         for name in names:
-            if NAME.match(name):
+            if format.NAME.match(name):
                 url = storage.join(root, name)
                 try:
                     children = storage.ls(url)
@@ -325,7 +318,7 @@ class Index:
                         log.warning("cannot scan %s: %s", url, exc)
                         errors.append(f"{url}: {exc}")
                     continue
-                if "datasets" in children or "runs" in children:
+                if format.DATASETS in children or format.RUNS in children:
                     out.append((name, url, children))
         return out
 
@@ -335,15 +328,15 @@ class Index:
         if previous is not None and previous.url != url:
             previous = None
         errors: list[str] = []
-        if "datasets" in children:
+        if format.DATASETS in children:
             try:
-                project.tables = self._scan_tables(name, storage.join(url, "datasets"))
+                project.tables = self._scan_tables(name, storage.join(url, format.DATASETS))
             except TercetError as exc:
                 errors.append(str(exc))
                 project.tables = dict(previous.tables) if previous else {}
-        if "runs" in children:
+        if format.RUNS in children:
             try:
-                project.runs = self._scan_runs(name, storage.join(url, "runs"), previous, recheck)
+                project.runs = self._scan_runs(name, format.runs_folder(url), previous, recheck)
             except TercetError as exc:
                 errors.append(str(exc))
                 project.runs = dict(previous.runs) if previous else {}
@@ -353,19 +346,19 @@ class Index:
     def _scan_tables(self, project: str, datasets_url: str) -> dict[str, TableRevision]:
         """Every revision folder from one recursive listing; new descriptors read together."""
         folders: dict[str, tuple[str, bool]] = {}  # folder -> (dataset, has object.json)
-        for _, parts in relative_parts(datasets_url, storage.walk_files(datasets_url)):
-            if len(parts) < 4 or parts[1] != "tables":
+        for _, parts in storage.relative_parts(datasets_url, storage.walk_files(datasets_url)):
+            if len(parts) < 4 or parts[1] != format.TABLES:
                 continue
-            folder = storage.join(datasets_url, parts[0], "tables", parts[2])
+            folder = storage.join(datasets_url, parts[0], format.TABLES, parts[2])
             seen = folders.get(folder, (parts[0], False))[1]
-            folders[folder] = (parts[0], seen or parts[3:] == ["object.json"])
+            folders[folder] = (parts[0], seen or parts[3:] == [format.OBJECT_JSON])
         new = [f for f, (_, has) in folders.items() if has and f not in self._tables]
-        values = read_json_many([storage.join(f, "object.json") for f in new])
+        values = storage.read_json_many([format.descriptor_url(f) for f in new])
         tables: dict[str, TableRevision] = {}
         for folder, (dataset, has) in folders.items():
             entry = self._tables.get(folder)
             if entry is None:
-                value = values.get(storage.join(folder, "object.json")) if has else None
+                value = values.get(format.descriptor_url(folder)) if has else None
                 entry = _table_entry(folder, project, dataset, value)
                 if entry.error is None:
                     self._tables[folder] = entry  # only readable ones: a broken one may be fixed
@@ -375,9 +368,9 @@ class Index:
 
     def _scan_runs(
         self, project: str, runs_url: str, previous: Project | None, recheck: bool
-    ) -> dict[str, RunState]:
+    ) -> dict[str, RunEntry]:
         before = previous.runs if previous else {}
-        runs: dict[str, RunState] = {}
+        runs: dict[str, RunEntry] = {}
         listed: list[RunFiles]
         if previous is None or recheck:
             listed = list(group_runs(runs_url, storage.walk_files(runs_url)).values())
@@ -449,7 +442,7 @@ class Index:
         return events
 
 
-def _metrics_events(project: str, prev: RunState | None, run: RunState) -> list[IndexEvent]:
+def _metrics_events(project: str, prev: RunEntry | None, run: RunEntry) -> list[IndexEvent]:
     """One event per (split, epoch) with a file ``prev`` did not have; without such a file, one
     event without split and epoch (a projection or scalars appeared), except for a new run."""
     old_files = {f.url for fs in prev.metrics.values() for f in fs} if prev else set()

@@ -300,7 +300,11 @@ class TableRevision(BaseModel):
     created: str
     num_rows: int
     message: str
-    is_latest: bool
+    is_latest: bool = Field(description="The newest revision of its table (``latest`` of all).")
+    latest: str = Field(
+        description="URL of the latest revision derived from this one: its newest leaf "
+        "descendant, itself when it has none (what ``Table.latest()`` returns)."
+    )
     error: str | None
 
 

@@ -6,13 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from tercet import __version__, storage
+from tercet import format, storage
+from tercet._version import __version__
 from tercet.service.context import ServiceContext, get_ctx
 from tercet.service.errors import ApiError
 from tercet.service.index import Project
 from tercet.service.models import Health, ProjectInfo, RunInfo, RunInput, RunStream, TableRevision
-from tercet.service.runs_read import RunState
-from tercet.table import Table
+from tercet.service.runs_read import RunEntry
+from tercet.tables.table import Table
 
 public = APIRouter(tags=["navigation"])
 router = APIRouter(tags=["navigation"])
@@ -25,7 +26,7 @@ def health() -> Health:
     return Health(status="ok", version=__version__)
 
 
-def run_info(state: RunState) -> RunInfo:
+def run_info(state: RunEntry) -> RunInfo:
     """The API's view of a run's state."""
     streams = []
     for split in sorted(state.metrics):
@@ -91,11 +92,11 @@ def get_object(
 ) -> dict[str, Any]:
     """A table revision's ``object.json`` (plus its absolute ``url``), or a run's folded state."""
     absolute = ctx.access.object_url(url)
-    descriptor_url = storage.join(absolute, "object.json")
+    descriptor_url = format.descriptor_url(absolute)
     descriptor = storage.read_json(descriptor_url) if storage.exists(descriptor_url) else None
     if not isinstance(descriptor, dict):
         raise ApiError(404, f"No Tercet object at {url}.")
-    if descriptor.get("format") == "tercet.run":
+    if descriptor.get("format") == format.RUN_FORMAT:
         return run_info(ctx.sources.run_state(absolute)).model_dump()
     table = Table.open(absolute)
     return {**table.descriptor, "url": table.url, "parent_url": table.parent_url}

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 
 from tercet.service.context import ServiceContext, get_ctx
 from tercet.service.models import RevisionCreated, RevisionRequest
-from tercet.table import Table
+from tercet.tables.table import Table
 
 router = APIRouter(tags=["revisions"])
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]

@@ -1,14 +1,15 @@
-"""Reading run folders as written by ``tercet.init()``/``collect_metrics()`` (``docs/format.md``).
+"""The index's view of runs: their states built from listings, with what was read kept by URL.
 
-A run is immutable files only: ``object.json``, ``events/*.json`` folded in name order into the
-run's state, and Parquet metrics files named ``metrics/<split>/epoch-<EEEE>-….parquet``.
+What a run folder holds and how it is read is :mod:`tercet.runs` (``folder`` sorts a listing,
+``state`` folds the events, ``metrics`` reads a footer); this module only decides *when* to read,
+shaped by what an object store charges for, the number of requests:
 
-Reading is shaped by what an object store charges for, the number of requests:
-
-- the files of a run come from a listing the caller made (:func:`group_runs` sorts one recursive
-  listing of a ``runs/`` folder by run), never from listing each folder of each run;
-- JSON objects not read before are fetched together, concurrently (:func:`read_json_many`), and
-  kept by URL: objects are immutable, so nothing is ever read twice;
+- the files of a run come from a listing the caller made
+  (:func:`tercet.runs.folder.group_runs` sorts one recursive listing of a ``runs/`` folder by
+  run), never from listing each folder of each run;
+- JSON objects not read before are fetched together, concurrently
+  (:func:`tercet.storage.read_json_many`), and kept by URL: objects are immutable, so nothing is
+  ever read twice;
 - a metrics file's split and epoch come from its path; its footer (the input table and the column
   roles) is read only when a client asks for that file's rows (:meth:`RunReader.load`), or, for a
   split no input event names a table for, once for the newest file so the run's stream has a
@@ -20,20 +21,18 @@ never hides the rest of the run or other runs.
 
 from __future__ import annotations
 
-import json
-import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from tercet import storage, urls
-from tercet.errors import ObjectNotFoundError, TercetError
-from tercet.runs.metrics import AGGREGATE, METRICS, PROJECTIONS
-from tercet.runs.metrics import FILE_NAME as EPOCH_FILE
-from tercet.runs.state import fold
+from tercet import format, storage
+from tercet.errors import TercetError
+from tercet.runs.folder import RunFiles
+from tercet.runs.metrics import MetricsFileInfo, read_info
+from tercet.runs.state import fold, with_time
 
 READ_WORKERS = 32
 """Small objects read at once. A real store's latency is hidden by requests in flight; moto on
@@ -42,171 +41,11 @@ FOOTER_WORKERS = 8
 FINISHED = ("completed", "failed")
 
 
-# -- listings ------------------------------------------------------------------------------------
-def relative_parts(folder: str, files: Iterable[str]) -> Iterator[tuple[str, list[str]]]:
-    """``(url, path segments below folder)`` for each URL of :func:`tercet.storage.walk_files`
-    (which returns them under the normalised form of ``folder``)."""
-    base = storage.normalize(folder).rstrip("/" + os.sep)
-    local = storage.is_local(folder)
-    for url in files:
-        if not url.startswith(base) or len(url) <= len(base) + 1:
-            continue
-        rel = url[len(base) + 1 :]
-        if local and os.sep != "/":
-            rel = rel.replace(os.sep, "/")
-        yield url, rel.split("/")
-
-
-@dataclass
-class RunFiles:
-    """The files of one run folder, sorted by what they are."""
-
-    url: str
-    object: str | None = None
-    events: list[str] = field(default_factory=list)
-    metrics: dict[str, list[str]] = field(default_factory=dict)  # split -> file URLs
-    projections: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # split -> m -> URLs
-    aggregates: list[str] = field(default_factory=list)
-    count: int = 0  # every file listed, recognised or not
-
-    @classmethod
-    def from_listing(cls, run_url: str, files: Iterable[str]) -> RunFiles:
-        """The files of the run at ``run_url`` from ``storage.walk_files(run_url)``."""
-        out = cls(run_url)
-        for _, parts in relative_parts(run_url, files):
-            out.add(parts)
-        return out.sorted()
-
-    def add(self, parts: list[str]) -> None:
-        """Place one file, given by its path segments below the run folder."""
-        self.count += 1
-        url = storage.join(self.url, *parts)
-        n = len(parts)
-        if parts == ["object.json"]:
-            self.object = url
-        elif n == 2 and parts[0] == "events" and parts[1].endswith(".json"):
-            self.events.append(url)
-        elif n < 2 or parts[0] != METRICS:
-            return
-        elif n == 2 and parts[1] == AGGREGATE + ".parquet":
-            self.aggregates.append(url)
-        elif n == 3 and parts[1] == AGGREGATE:
-            if parts[2].endswith(".parquet"):
-                self.aggregates.append(url)
-        elif n == 3 and EPOCH_FILE.match(parts[2]):
-            self.metrics.setdefault(parts[1], []).append(url)
-        elif n == 5 and parts[2] == PROJECTIONS and parts[4].endswith(".parquet"):
-            self.projections.setdefault(parts[1], {}).setdefault(parts[3], []).append(url)
-
-    def sorted(self) -> RunFiles:
-        """The same files in name order (events fold in that order; epochs sort by name)."""
-        self.events.sort()
-        self.aggregates.sort()
-        self.metrics = {s: sorted(us) for s, us in sorted(self.metrics.items())}
-        self.projections = {
-            s: {m: sorted(us) for m, us in sorted(by.items())}
-            for s, by in sorted(self.projections.items())
-        }
-        return self
-
-    @property
-    def json_urls(self) -> list[str]:
-        return ([self.object] if self.object else []) + self.events
-
-    def signature(self) -> tuple[str, ...]:
-        """Every recognised file: equal signatures mean nothing new in the folder."""
-        metrics = [u for us in self.metrics.values() for u in us]
-        projections = [u for by in self.projections.values() for us in by.values() for u in us]
-        return (*self.json_urls, *metrics, *projections, *self.aggregates)
-
-
-def group_runs(runs_url: str, files: Iterable[str]) -> dict[str, RunFiles]:
-    """Sort one recursive listing of a ``runs/`` folder (``storage.walk_files``) by run name.
-    A run appears when at least one file in its folder does."""
-    out: dict[str, RunFiles] = {}
-    for _, parts in relative_parts(runs_url, files):
-        if len(parts) < 2:
-            continue  # a file directly in runs/
-        run = out.get(parts[0])
-        if run is None:
-            run = out[parts[0]] = RunFiles(storage.join(runs_url, parts[0]))
-        run.add(parts[1:])
-    return {name: run.sorted() for name, run in out.items()}
-
-
-def read_json_many(urls: Sequence[str], workers: int = READ_WORKERS) -> dict[str, Any]:
-    """Each URL's parsed JSON, the objects read concurrently with :func:`storage.read_many`.
-
-    An object that cannot be read or parsed maps to the :class:`~tercet.errors.TercetError`
-    that says why, naming it; the others are unaffected.
-    """
-    if not urls:
-        return {}
-    raw: dict[str, bytes | TercetError]
-    try:
-        raw = dict(storage.read_many(urls, workers=workers))
-    except TercetError:
-        # One object failed for a reason other than being gone: read each on its own so the
-        # failure is reported against that object only.
-        raw = dict(_read_each(urls, workers))
-    out: dict[str, Any] = {}
-    for url in urls:
-        data = raw.get(url)
-        if data is None:
-            out[url] = ObjectNotFoundError(f"No object at {url}: it does not exist or was removed.")
-        elif isinstance(data, TercetError):
-            out[url] = data
-        else:
-            try:
-                out[url] = json.loads(data)
-            except ValueError:
-                try:  # the storage layer's own message says what is damaged and what to do
-                    out[url] = storage.read_json(url)
-                except TercetError as exc:
-                    out[url] = exc
-    return out
-
-
-def _read_each(urls: Sequence[str], workers: int) -> Iterator[tuple[str, bytes | TercetError]]:
-    def one(url: str) -> tuple[str, bytes | TercetError]:
-        try:
-            return url, storage.read_bytes(url)
-        except TercetError as exc:
-            return url, exc
-
-    with ThreadPoolExecutor(max(1, min(workers, len(urls)))) as pool:
-        yield from pool.map(one, urls)
-
-
 # -- state ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class MetricsFile:
-    """One per-sample metrics file: split and epoch from its path, the rest from its footer
-    once that has been read (``loaded``)."""
-
-    url: str
-    split: str
-    epoch: int
-    table: str | None = None  # absolute URL of the input revision
-    table_id: str | None = None
-    columns: tuple[dict[str, Any], ...] = ()
-    error: str | None = None
-    loaded: bool = False
-
-    @classmethod
-    def from_name(cls, url: str, split: str) -> MetricsFile:
-        """What the path says; the footer is not read."""
-        match = EPOCH_FILE.match(storage.basename(url))
-        return cls(url, split, int(match.group(1)) if match else -1)
-
-    @property
-    def name(self) -> str:
-        return storage.basename(self.url)
-
-
 @dataclass
-class RunState:
-    """Everything the index and the API need to know about one run."""
+class RunEntry:
+    """Everything the index and the API need to know about one run: its folded state (the runs
+    module's own fold), the files it has, and why any of them could not be read."""
 
     url: str
     name: str
@@ -218,7 +57,7 @@ class RunState:
     inputs: list[dict[str, str | None]] = field(default_factory=list)
     failure: str | None = None
     last_seen: str | None = None
-    metrics: dict[str, list[MetricsFile]] = field(default_factory=dict)  # split -> files
+    metrics: dict[str, list[MetricsFileInfo]] = field(default_factory=dict)  # split -> files
     projections: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # split -> m -> urls
     aggregates: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -233,7 +72,7 @@ class RunState:
         """Epochs of ``split`` with a metrics file not known to be unreadable."""
         return sorted({f.epoch for f in self.metrics.get(split, []) if f.error is None})
 
-    def files_for(self, split: str, epoch: int) -> list[MetricsFile]:
+    def files_for(self, split: str, epoch: int) -> list[MetricsFileInfo]:
         """Every metrics file of one epoch, oldest first (footers not necessarily read)."""
         return [f for f in self.metrics.get(split, []) if f.epoch == epoch]
 
@@ -259,16 +98,8 @@ class RunState:
         return (self.status, files, proj, tuple(self.aggregates))
 
 
-def _time_from_name(name: str) -> str | None:
-    # Event files are named <YYYYmmddTHHMMSSffffff>-<uid>.json; events without "time" use it.
-    try:
-        return datetime.strptime(name[:22], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC).isoformat()
-    except ValueError:
-        return None
-
-
 def fold_events(
-    state: RunState,
+    state: RunEntry,
     descriptor: dict[str, Any],
     events: list[tuple[str, Any]],
     now: datetime | None = None,
@@ -279,7 +110,7 @@ def fold_events(
         if not isinstance(event, dict):
             state.errors.append(f"event {name} is not a JSON object")
             continue
-        good.append({"time": _time_from_name(name), **event})
+        good.append(with_time(name, event))
     try:
         folded = fold(descriptor, good, run_url=state.url, now=now)
     except TercetError as exc:  # an input URL with an alias that is not set here
@@ -292,41 +123,6 @@ def fold_events(
     state.last_seen = folded["last_seen"]
 
 
-def resolve(url: str, run_url: str) -> str:
-    """Absolute URL of a URL stored in a run (relative ones are relative to the run folder)."""
-    try:
-        return urls.expand(url, base=run_url, project_url=storage.parent(storage.parent(run_url)))
-    except TercetError:
-        return url
-
-
-def read_metrics_file(url: str, split: str, run_url: str) -> MetricsFile:
-    """One metrics file with its footer read (one ranged read of the file's end)."""
-    named = MetricsFile.from_name(url, split)
-    try:
-        meta = storage.read_parquet_metadata(url).metadata or {}
-        raw = meta.get(b"tercet")
-        info = json.loads(raw) if raw else {}
-        if not isinstance(info, dict):
-            raise ValueError("the 'tercet' metadata is not a JSON object")
-    except (TercetError, OSError, ValueError) as exc:
-        return replace(named, error=f"{url}: {exc}", loaded=True)
-    epoch = int(info["epoch"]) if isinstance(info.get("epoch"), int) else named.epoch
-    table = info.get("table")
-    raw_columns = info.get("columns")
-    columns: list[Any] = raw_columns if isinstance(raw_columns, list) else []
-    return MetricsFile(
-        url=url,
-        split=split,
-        epoch=epoch,
-        table=resolve(table, run_url) if isinstance(table, str) else None,
-        table_id=str(info["table_id"]) if info.get("table_id") else None,
-        columns=tuple(c for c in columns if isinstance(c, dict) and "name" in c),
-        error=None if isinstance(table, str) else f"{url}: no input table in its metadata",
-        loaded=True,
-    )
-
-
 # -- the reader ----------------------------------------------------------------------------------
 class RunReader:
     """Builds run states from listings; every object it reads is kept by URL."""
@@ -334,19 +130,19 @@ class RunReader:
     def __init__(self, workers: int = READ_WORKERS) -> None:
         self.workers = workers
         self._json: dict[str, Any] = {}  # URL -> parsed JSON (readable objects only)
-        self._footers: dict[str, MetricsFile] = {}  # URL -> a readable footer
-        self._bad_footers: dict[str, MetricsFile] = {}  # URL -> why its footer is unreadable
+        self._footers: dict[str, MetricsFileInfo] = {}  # URL -> a readable footer
+        self._bad_footers: dict[str, MetricsFileInfo] = {}  # URL -> why its footer is unreadable
         self._lock = threading.Lock()
 
     def states(
         self, project: str, runs: Sequence[RunFiles], now: datetime | None = None
-    ) -> dict[str, RunState]:
+    ) -> dict[str, RunEntry]:
         """The state of each run (by URL): the JSON objects not read before are fetched in one
         concurrent batch; footers only for splits whose table no input event names."""
         with self._lock:
             todo = [u for r in runs for u in r.json_urls if u not in self._json]
         failed: dict[str, TercetError] = {}
-        for url, value in read_json_many(todo, self.workers).items():
+        for url, value in storage.read_json_many(todo, self.workers).items():
             if isinstance(value, TercetError):
                 failed[url] = value  # not kept: the next listing tries again
             else:
@@ -362,8 +158,8 @@ class RunReader:
         project: str,
         failed: dict[str, TercetError],
         now: datetime | None,
-    ) -> RunState:
-        state = RunState(
+    ) -> RunEntry:
+        state = RunEntry(
             url=files.url,
             name=storage.basename(files.url),
             project=project,
@@ -380,13 +176,12 @@ class RunReader:
                 f"{files.url} has no object.json: a run being created, or not a Tercet run."
             )
         elif files.object in values:
-            obj = values[files.object]
-            if isinstance(obj, dict) and obj.get("format") == "tercet.run":
-                descriptor = obj
+            try:
+                descriptor = format.check_descriptor("run", values[files.object], files.object)
                 state.is_run = True
-                state.created = str(obj.get("created") or "")
-            else:
-                state.errors.append(f"{files.url}/object.json is not a Tercet run descriptor")
+                state.created = str(descriptor.get("created") or "")
+            except TercetError as exc:
+                state.errors.append(str(exc))
         else:
             state.errors.append(str(failed.get(files.object, "object.json was not read")))
         events: list[tuple[str, Any]] = []
@@ -397,7 +192,7 @@ class RunReader:
                 state.errors.append(str(failed[url]))
         fold_events(state, descriptor, events, now)
         for split, file_urls in files.metrics.items():
-            entries = [footers.get(u) or MetricsFile.from_name(u, split) for u in file_urls]
+            entries = [footers.get(u) or MetricsFileInfo.from_name(u, split) for u in file_urls]
             state.errors.extend(f.error for f in entries if f.error)
             state.metrics[split] = entries
         state.projections = {
@@ -407,10 +202,10 @@ class RunReader:
         state.aggregates = list(files.aggregates)
         return state
 
-    def _find_stream_tables(self, states: list[RunState]) -> None:
+    def _find_stream_tables(self, states: list[RunEntry]) -> None:
         """For splits without an input event, read the newest readable footer (one per split)."""
         while True:
-            wanted: list[tuple[RunState, MetricsFile]] = []
+            wanted: list[tuple[RunEntry, MetricsFileInfo]] = []
             for state in states:
                 for split, files in state.metrics.items():
                     if state.stream_table(split) is not None:
@@ -424,7 +219,7 @@ class RunReader:
             for state in {s.url: s for s, _ in wanted}.values():
                 self._apply(state, read)
 
-    def load(self, state: RunState, files: Sequence[MetricsFile]) -> list[MetricsFile]:
+    def load(self, state: RunEntry, files: Sequence[MetricsFileInfo]) -> list[MetricsFileInfo]:
         """``files`` (of ``state``) with their footers read, leaving out the unreadable ones,
         whose reasons join the run's errors. Footers already read are not read again; ones that
         failed are tried again (the object may have been restored)."""
@@ -435,13 +230,15 @@ class RunReader:
         out = [read.get(f.url, f) for f in files]
         return [f for f in out if f.error is None]
 
-    def _read_footers(self, files: Sequence[tuple[str, MetricsFile]]) -> dict[str, MetricsFile]:
+    def _read_footers(
+        self, files: Sequence[tuple[str, MetricsFileInfo]]
+    ) -> dict[str, MetricsFileInfo]:
         if not files:
             return {}
 
-        def one(item: tuple[str, MetricsFile]) -> MetricsFile:
+        def one(item: tuple[str, MetricsFileInfo]) -> MetricsFileInfo:
             run_url, f = item
-            return read_metrics_file(f.url, f.split, run_url)
+            return read_info(f.url, f.split, run_url)
 
         with ThreadPoolExecutor(max(1, min(FOOTER_WORKERS, len(files)))) as pool:
             read = {f.url: f for f in pool.map(one, files)}
@@ -455,7 +252,7 @@ class RunReader:
         return read
 
     @staticmethod
-    def _apply(state: RunState, read: dict[str, MetricsFile]) -> None:
+    def _apply(state: RunEntry, read: dict[str, MetricsFileInfo]) -> None:
         """Put freshly read footers into ``state``: new lists, swapped in whole, so a request
         reading the state meanwhile never sees a list change under it."""
         mine = [f for fs in state.metrics.values() for f in fs if f.url in read]

@@ -17,15 +17,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tercet import storage
+from tercet import format, storage
+from tercet.runs.metrics import MetricsFileInfo
 from tercet.schema import ID_COLUMN, infer_role, make_value_map
 from tercet.service.access import Access
 from tercet.service.cache import ByteLRU
 from tercet.service.errors import ApiError
 from tercet.service.index import Index
 from tercet.service.models import ColumnInfo, ColumnType, RunSource, TableSource, ValueMapEntry
-from tercet.service.runs_read import MetricsFile, RunState
-from tercet.table import Table
+from tercet.service.runs_read import RunEntry
+from tercet.tables.table import Table
 
 ROW = "__tercet_row"
 PROJECTION_COLUMNS = ("proj_x", "proj_y", "proj_z")
@@ -193,20 +194,22 @@ class Sources:
         return data
 
     # -- runs --------------------------------------------------------------------------------
-    def run_state(self, url: str) -> RunState:
+    def run_state(self, url: str) -> RunEntry:
         """The indexed state of the run a client names (read fresh when not indexed yet)."""
         absolute = self.access.object_url(url)
         self.index.current(self.index_max_age)
         state = self.index.run(absolute)
         if state is None:
-            if not storage.exists(storage.join(absolute, "object.json")):
+            if not storage.exists(format.descriptor_url(absolute)):
                 raise ApiError(404, f"No run at {url}: its object.json does not exist.")
             state = self.index.read_run(absolute)
         if not state.is_run:
             raise ApiError(404, f"No run at {url}: {state.error}.")
         return state
 
-    def metrics_files(self, state: RunState, split: str, epoch: int | None) -> list[MetricsFile]:
+    def metrics_files(
+        self, state: RunEntry, split: str, epoch: int | None
+    ) -> list[MetricsFileInfo]:
         """The readable files of ``epoch`` (the latest readable one when None), footers read;
         a 404 that lists what exists and why files could not be read."""
         if split not in state.metrics:
@@ -214,7 +217,7 @@ class Sources:
             raise ApiError(
                 404, f"Run {state.name} has no metrics for split {split!r}; it has: {have}."
             )
-        files: list[MetricsFile] = []
+        files: list[MetricsFileInfo] = []
         if epoch is not None:
             # Every file of the epoch: one that could not be read before is tried again.
             files = self.index.load_metrics(state, state.files_for(split, epoch))
@@ -235,7 +238,7 @@ class Sources:
             )
         return files
 
-    def metrics(self, files: list[MetricsFile]) -> pa.Table:
+    def metrics(self, files: list[MetricsFileInfo]) -> pa.Table:
         """The raw metrics rows of one epoch's files (later files win for repeated ids)."""
         key = ("metrics", tuple(f.url for f in files))
 
@@ -283,7 +286,11 @@ class Sources:
         return data
 
     def _join(
-        self, key: Hashable, base: SourceData, files: list[MetricsFile], projection: tuple[str, ...]
+        self,
+        key: Hashable,
+        base: SourceData,
+        files: list[MetricsFileInfo],
+        projection: tuple[str, ...],
     ) -> SourceData:
         metrics = self.metrics(files)
         label = base.first("label")

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from tercet.share.aliases_check import AliasStatus, check_aliases
 from tercet.share.export import export_bundle
-from tercet.share.fsio import Progress
 from tercet.share.importer import ImportedObject, ImportResult, import_bundle
 from tercet.share.manifest import BUNDLE_FORMAT_VERSION, Manifest
+from tercet.share.progress import Progress
 from tercet.share.verify import scan
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Literal, TypedDict
 
-from tercet import storage, urls
+from tercet import storage
+from tercet.aliases import clean_value as clean_alias_value
+from tercet.aliases import list as configured_aliases
 from tercet.errors import AliasError, ShareError
 from tercet.share import datarefs, graph, verify
 from tercet.share.manifest import AliasEntry
@@ -56,7 +58,7 @@ def check_aliases(targets: Sequence[str]) -> list[AliasStatus]:
         for name, entry in datarefs.plan(g).aliases.items():
             _merge(needed, name, entry)
         projects = [storage.join(n.root, n.project) for n in g.objects.values()]
-    configured = urls.aliases.list(projects[0] if projects else None)
+    configured = configured_aliases(projects[0] if projects else None)
     out: list[AliasStatus] = []
     for name in sorted(set(needed) | set(refs)):
         found = needed.get(name)
@@ -103,7 +105,7 @@ AskAlias = Callable[[str, AliasEntry], "str | None"]
 
 def clean_value(name: str, value: str) -> str:
     try:
-        return urls._clean_value(value)
+        return clean_alias_value(value)
     except AliasError as exc:
         raise ShareError(f"--alias {name}={value!r}: {exc}") from None
 
@@ -123,7 +125,7 @@ def resolve(
     does not hold the sample files the manifest names.
     """
     needed = {n: e for n, e in aliases.items() if not e["included"]}
-    configured = urls.aliases.list(project_url)
+    configured = configured_aliases(project_url)
     out: dict[str, tuple[str, str]] = {}
     missing: list[str] = []
     for name, entry in sorted(needed.items()):

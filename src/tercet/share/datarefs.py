@@ -25,7 +25,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tercet import storage, urls
+from tercet import format, storage
+from tercet.aliases import ALIAS_URL, check_alias_name, expand
+from tercet.aliases import values as alias_values
 from tercet.errors import AliasNotSetError, ShareError
 from tercet.share.graph import Graph, ObjectNode
 from tercet.share.manifest import DATA, LOCAL_DATA, AbsoluteEntry, AliasEntry
@@ -72,7 +74,7 @@ def carriers(node: ObjectNode) -> list[Carrier]:
             out.append(Carrier(node, name, present, _distinct(table.column(c) for c in present)))
     inline = inline_values(d, columns)
     if inline:
-        out.append(Carrier(node, "object.json", columns, sorted(set(inline))))
+        out.append(Carrier(node, format.OBJECT_JSON, columns, sorted(set(inline))))
     return out
 
 
@@ -118,7 +120,7 @@ def plan(
     relativize
         ``(folder URL, ALIAS)`` pairs: absolute URLs under the folder become ``<ALIAS>/…``.
     """
-    pairs = [(storage.normalize(f), urls.check_alias_name(a)) for f, a in relativize or []]
+    pairs = [(storage.normalize(f), check_alias_name(a)) for f, a in relativize or []]
     rules = sorted(pairs, key=lambda r: -len(r[0]))
     builder = _Builder(include, rules)
     all_carriers: list[Carrier] = []
@@ -162,7 +164,7 @@ class _Builder:
             return posixpath.relpath(path, node.path)
 
         for value in carrier.values:
-            match = urls.ALIAS_URL.match(value)
+            match = ALIAS_URL.match(value)
             if match:
                 new = self._aliased(node, match.group(1), match.group(2) or "", value, None, up)
             else:
@@ -173,7 +175,7 @@ class _Builder:
     def _plain(
         self, node: ObjectNode, value: str, root: str, up: str, bundled: Callable[[str], str]
     ) -> str:
-        absolute = urls.expand(value, base=node.url)
+        absolute = expand(value, base=node.url)
         scheme = storage.protocol(absolute)
         if scheme in _PORTABLE:
             self.remote += 1
@@ -209,7 +211,7 @@ class _Builder:
             if value is None:
                 project_url = storage.join(node.root, node.project)
                 if project_url not in self.alias_values:
-                    self.alias_values[project_url] = urls.aliases.values(project_url)
+                    self.alias_values[project_url] = alias_values(project_url)
                 value = self.alias_values[project_url].get(alias)
             wanted = self.include_all or alias in self.include_aliases
             entry = self.aliases.setdefault(

@@ -22,8 +22,7 @@ from typing import IO, NamedTuple
 
 from tercet import storage
 from tercet.errors import ObjectExistsError, ObjectNotFoundError, ShareError, StorageError
-from tercet.share import datarefs, fsio, graph, rewrite, tarstream
-from tercet.share.fsio import NoProgress, Progress
+from tercet.share import checksums, datarefs, graph, rewrite, tarstream
 from tercet.share.manifest import (
     BUNDLE_FORMAT,
     BUNDLE_FORMAT_VERSION,
@@ -35,6 +34,8 @@ from tercet.share.manifest import (
     header,
     member_name,
 )
+from tercet.share.progress import NoProgress, Progress
+from tercet.storage import files as storage_files
 
 SPOOL_LIMIT = 64 << 20  # rewritten files larger than this go to a temp file, not memory
 READ_WHOLE = 4 << 20  # files up to this size are read whole, ahead, on a worker thread
@@ -226,7 +227,7 @@ def _write(
         if item.edit is not None:
             return _Loaded(item, None, 0, "")
         try:
-            data = fsio.read_if_small(item.url, READ_WHOLE)
+            data = storage_files.read_if_small(item.url, READ_WHOLE)
         except ObjectNotFoundError:
             raise _missing(item) from None
         except OSError as exc:
@@ -272,10 +273,10 @@ def _missing(item: _Item) -> ShareError:
 
 def _add_large(tar: tarstream.TarWriter, item: _Item) -> FileEntry:
     try:
-        size = fsio.size(item.url)
-        with fsio.open_read(item.url) as fh:
-            reader = fsio.HashingReader(fh)
-            tar.add_stream(item.member, size, reader, fsio.CHUNK)  # type: ignore[arg-type]
+        size = storage_files.size(item.url)
+        with storage_files.open_read(item.url) as fh:
+            reader = checksums.HashingReader(fh)
+            tar.add_stream(item.member, size, reader, storage_files.CHUNK)  # type: ignore[arg-type]
     except ObjectNotFoundError:
         raise _missing(item) from None
     except OSError as exc:
@@ -294,10 +295,10 @@ def _add_rewritten(
         tar.add_bytes(item.member, data)
         return {"name": item.member, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT) as spool:
-        with fsio.open_read(item.url) as src:
+        with storage_files.open_read(item.url) as src:
             rewrite.edit_parquet(src, spool, edit, columns)  # type: ignore[arg-type]
         size = spool.tell()
         spool.seek(0)
-        reader = fsio.HashingReader(spool)  # type: ignore[arg-type]
-        tar.add_stream(item.member, size, reader, fsio.CHUNK)  # type: ignore[arg-type]
+        reader = checksums.HashingReader(spool)  # type: ignore[arg-type]
+        tar.add_stream(item.member, size, reader, storage_files.CHUNK)  # type: ignore[arg-type]
     return {"name": item.member, "size": size, "sha256": reader.hexdigest()}

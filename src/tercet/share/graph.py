@@ -12,12 +12,11 @@ Any of them may also be aliased or absolute; the walk resolves all three forms.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from tercet import layout, storage, urls, writer
+from tercet import aliases, format, storage
 from tercet.errors import (
     AliasNotSetError,
     CorruptObjectError,
@@ -25,13 +24,10 @@ from tercet.errors import (
     ShareError,
     StorageError,
 )
+from tercet.runs import folder as run_folder
 from tercet.runs import metrics as runs_metrics
-from tercet.runs.run import FORMAT as RUN_FORMAT
-from tercet.runs.run import FORMAT_VERSION as RUN_FORMAT_VERSION
-from tercet.share.manifest import object_path_kind
 
-METADATA_KEY = runs_metrics.METADATA_KEY
-Kind = Literal["table", "run"]
+Kind = format.ObjectKind
 
 
 @dataclass
@@ -72,9 +68,7 @@ class Graph:
 
 def locate(url: str) -> tuple[Kind, str, str, str]:
     """Kind, folder URL, root URL and root-relative path of the object at ``url``."""
-    folder = urls.expand(url)
-    if storage.basename(folder) == "object.json":
-        folder = storage.parent(folder)
+    folder = format.object_folder(aliases.expand(url))
     parts: list[str] = []
     root = folder
     for depth in (3, 5):
@@ -82,7 +76,7 @@ def locate(url: str) -> tuple[Kind, str, str, str]:
         for _ in range(depth):
             parts.insert(0, storage.basename(root))
             root = storage.parent(root)
-        kind = object_path_kind("/".join(parts))
+        kind = format.object_kind("/".join(parts))
         if kind is not None and (kind == "run") == (depth == 3):
             return kind, folder, root, "/".join(parts)
     raise ShareError(
@@ -93,17 +87,17 @@ def locate(url: str) -> tuple[Kind, str, str, str]:
 
 
 def read_descriptor(kind: Kind, folder: str) -> dict[str, Any]:
-    url = storage.join(folder, "object.json")
+    url = format.descriptor_url(folder)
     try:
         data = storage.read_json(url)
     except ObjectNotFoundError:
         raise ShareError(f"No {kind} at {folder}: {url} does not exist.") from None
     fmt, newest = (
-        (writer.FORMAT, writer.FORMAT_VERSION)
+        (format.TABLE_FORMAT, format.TABLE_FORMAT_VERSION)
         if kind == "table"
-        else (RUN_FORMAT, RUN_FORMAT_VERSION)
+        else (format.RUN_FORMAT, format.RUN_FORMAT_VERSION)
     )
-    return layout.check_format(data, url, kind, fmt, newest, error=ShareError)
+    return format.check_format(data, url, kind, fmt, newest, error=ShareError)
 
 
 def _files(kind: Kind, folder: str) -> list[str]:
@@ -112,7 +106,7 @@ def _files(kind: Kind, folder: str) -> list[str]:
     for url in storage.walk_files(folder):
         name = url[len(prefix) :].replace("\\", "/")
         # A revision's row cache is derived data, rebuilt on demand: not worth shipping.
-        if kind == "table" and name.startswith("cache/"):
+        if kind == "table" and name.startswith(format.CACHE + "/"):
             continue
         out.append(name)
     return out
@@ -123,7 +117,7 @@ def _run_refs(folder: str, files: list[str]) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for name in files:
         url = storage.join(folder, name)
-        if name.startswith("events/") and name.endswith(".json"):
+        if name.startswith(run_folder.EVENTS + "/") and name.endswith(".json"):
             try:
                 event = storage.read_json(url)
             except CorruptObjectError:
@@ -131,22 +125,11 @@ def _run_refs(folder: str, files: list[str]) -> list[tuple[str, str]]:
             is_input = isinstance(event, dict) and event.get("type") == "input"
             if is_input and isinstance(event.get("table"), str):
                 found.append((name, event["table"]))
-        elif name.startswith("metrics/") and name.endswith(".parquet"):
-            meta = storage.read_parquet_metadata(url).metadata or {}
-            header = _parse_header(meta.get(METADATA_KEY))
+        elif name.startswith(run_folder.METRICS + "/") and name.endswith(".parquet"):
+            header = runs_metrics.read_header(url, strict=False)
             if isinstance(header.get("table"), str):
                 found.append((name, header["table"]))
     return found
-
-
-def _parse_header(raw: bytes | None) -> dict[str, Any]:
-    if raw is None:
-        return {}
-    try:
-        header = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return {}
-    return header if isinstance(header, dict) else {}
 
 
 def walk(targets: list[str], strict: bool = True) -> Graph:
@@ -193,7 +176,8 @@ def _load(folder: str, missing_aliases: dict[str, list[str]] | None) -> ObjectNo
         raise ShareError(f"Cannot list {folder}: {exc}") from exc
     node = ObjectNode(kind, folder, root, path, descriptor, files)
     if kind == "table":
-        stored = [("object.json", descriptor["parent"])] if descriptor.get("parent") else []
+        parent = descriptor.get("parent")
+        stored = [(format.OBJECT_JSON, parent)] if parent else []
     else:
         stored = _run_refs(folder, files)
     project_url = storage.join(root, node.project)
@@ -211,7 +195,7 @@ def _load(folder: str, missing_aliases: dict[str, list[str]] | None) -> ObjectNo
 
 def _resolve(value: str, base: str, project_url: str, name: str) -> str:
     try:
-        return urls.expand(value, base=base, project_url=project_url)
+        return aliases.expand(value, base=base, project_url=project_url)
     except AliasNotSetError as exc:
         raise AliasRefError(exc.name, f"{base}/{name}", value) from None
 

@@ -12,17 +12,19 @@ fails or the user interrupts it.
 from __future__ import annotations
 
 import json
-import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
-from tercet import config, layout, storage, urls
+from tercet import config, format, layout, storage
+from tercet.aliases import check_alias_name
 from tercet.errors import ShareError
-from tercet.share import fsio, rewrite, unpack, verify
+from tercet.share import checksums, unpack, verify
 from tercet.share.aliases_check import AskAlias, clean_value, resolve
-from tercet.share.fsio import Progress
-from tercet.share.manifest import ObjectEntry, member_name, root_path
+from tercet.share.manifest import member_name, root_path
+from tercet.share.plan import Plan
+from tercet.share.progress import NoProgress, Progress
+from tercet.storage import files as storage_files
 
 
 class ImportedObject(TypedDict):
@@ -44,85 +46,6 @@ class ImportResult:
     saved_aliases: list[str]
     files_written: int
     warnings: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Plan:
-    """Where every member of a verified bundle goes, and how it is rewritten on the way."""
-
-    scan: verify.Scan
-    root: str
-    projects: dict[str, str]  # bundle project -> target project
-    renames: dict[str, str] = field(default_factory=dict)  # object path -> renamed object path
-    tables: dict[str, str] = field(default_factory=dict)  # renamed revision path -> table name
-    status: dict[str, Literal["imported", "present", "merged"]] = field(default_factory=dict)
-    skip: set[str] = field(default_factory=set)  # members already present with equal content
-    aliases: dict[str, tuple[str, str]] = field(default_factory=dict)
-    absolutize: bool = False
-    warnings: list[str] = field(default_factory=list)
-
-    def target_path(self, path: str) -> str:
-        """Root-relative target path of a bundle path (an object, a file in one, or data)."""
-        parts = path.split("/")
-        parts[0] = self.projects.get(parts[0], parts[0])
-        for length in (5, 3):
-            obj = "/".join(path.split("/")[:length])
-            if obj in self.renames:
-                renamed = self.renames[obj].split("/")
-                return "/".join([parts[0], *renamed[1:], *parts[length:]])
-        return "/".join(parts)
-
-    def target_url(self, path: str) -> str:
-        return storage.join(self.root, *self.target_path(path).split("/"))
-
-    def objects(self) -> list[ObjectEntry]:
-        return self.scan.manifest["objects"]
-
-    def target_projects(self) -> list[str]:
-        return sorted({self.projects.get(e["project"], e["project"]) for e in self.objects()})
-
-    def owner(self, path: str) -> ObjectEntry | None:
-        for entry in self.objects():
-            if path.startswith(entry["path"] + "/"):
-                return entry
-        return None
-
-    def edit(self, entry: ObjectEntry) -> rewrite.Edit:
-        """How the files of one object change on their way into the root."""
-        edit = rewrite.Edit()
-        target = self.target_path(entry["path"])
-        if self.projects.get(entry["project"], entry["project"]) != entry["project"]:
-            edit.fields["project"] = target.split("/")[0]
-        if entry["path"] in self.renames:
-            name = target.rsplit("/", 1)[1]
-            edit.fields["name"] = name
-            if entry["path"] in self.tables:
-                edit.fields["table"] = self.tables[entry["path"]]
-        paths = {e["path"] for e in self.objects()}
-        base = entry["path"]
-
-        def ref(stored: str) -> str:
-            if urls.is_alias_url(stored) or urls.is_absolute(stored):
-                return stored
-            other = posixpath.normpath(posixpath.join(base, stored))
-            if other not in paths:
-                return stored
-            return posixpath.relpath(self.target_path(other), target)
-
-        if any(self.target_path(p) != p for p in paths):
-            edit.ref = ref
-        if self.absolutize and self.aliases:
-            values = {name: value for name, (value, _) in self.aliases.items()}
-            edit.urls = lambda url: _absolutize(url, values)
-        return edit
-
-
-def _absolutize(url: str, values: Mapping[str, str]) -> str:
-    match = urls.ALIAS_URL.match(url)
-    if not match or match.group(1) not in values:
-        return url
-    rest = match.group(2) or ""
-    return storage.join(values[match.group(1)], rest) if rest else values[match.group(1)]
 
 
 def import_bundle(
@@ -172,10 +95,10 @@ def import_bundle(
         The bundle is damaged, truncated, altered or from a newer Tercet; an object clashes
         with a different one; an alias is missing or points nowhere. Nothing is written then.
     """
-    progress = progress or fsio.NoProgress()
+    progress = progress or NoProgress()
     scanned = verify.scan(bundle, progress)
     the_plan = plan(scanned, root=root, project=project, rename=rename, absolutize=absolutize)
-    given = {urls.check_alias_name(k): clean_value(k, v) for k, v in (aliases or {}).items()}
+    given = {check_alias_name(k): clean_value(k, v) for k, v in (aliases or {}).items()}
     projects = the_plan.target_projects()
     the_plan.aliases = resolve(
         the_plan.scan.manifest["aliases"],
@@ -264,7 +187,7 @@ def _project_map(projects: list[str], option: str | None) -> dict[str, str]:
                 f"--project {item}: the bundle has no project {old!r} (it has "
                 f"{', '.join(projects)})."
             )
-        mapping[old] = layout.check_name(new.strip(), "project")
+        mapping[old] = format.check_name(new.strip(), "project")
     return mapping
 
 
@@ -299,7 +222,7 @@ def _check_targets(the_plan: Plan) -> list[tuple[str, str]]:
             continue
         # The same run, imported before: add the events and metrics it gained since.
         the_plan.status[path] = "merged"
-        descriptor = member_name(f"{path}/object.json")
+        descriptor = member_name(f"{path}/{format.OBJECT_JSON}")
         the_plan.skip.add(descriptor)
         others = [n for n in _files_of(the_plan, path) if n != descriptor]
         clashes.extend(_same_or_new(the_plan, others))
@@ -326,7 +249,8 @@ def _same_or_new(the_plan: Plan, names: list[str]) -> list[tuple[str, str]]:
             present[folder] = set(storage.ls(folder))
         if storage.basename(url) not in present[folder]:
             continue
-        if fsio.size(url) == the_plan.scan.sizes[name] and fsio.sha256_of(url) == listed[name]:
+        same_size = storage_files.size(url) == the_plan.scan.sizes[name]
+        if same_size and checksums.sha256_of(url) == listed[name]:
             the_plan.skip.add(name)
         else:
             clashes.append((the_plan.target_path(root_path(name)), "a different file exists"))
@@ -334,7 +258,7 @@ def _same_or_new(the_plan: Plan, names: list[str]) -> list[tuple[str, str]]:
 
 
 def _existing_descriptor(folder: str) -> dict[str, Any] | None:
-    url = storage.join(folder, "object.json")
+    url = format.descriptor_url(folder)
     if not storage.exists(url):
         return None
     data = storage.read_json(url)
@@ -369,7 +293,7 @@ def _free_name(name: str, taken: list[str], table: bool) -> str:
     revisions' folders too)."""
     for i in range(2, 10_000):
         candidate = f"{name}-{i}"
-        used = any(t == candidate or (table and t.startswith(candidate + ".")) for t in taken)
-        if not used and layout.NAME.match(candidate):
+        used = any(t == candidate or (table and format.is_revision_of(t, candidate)) for t in taken)
+        if not used and format.NAME.match(candidate):
             return candidate
     raise ShareError(f"No free name for {name!r}; import into another project with --project.")

@@ -19,7 +19,6 @@ import json
 import posixpath
 from typing import Any, Literal, TypedDict
 
-from tercet import layout
 from tercet.errors import ShareError
 
 BUNDLE_FORMAT = "tercet.bundle"
@@ -91,7 +90,7 @@ class Manifest(TypedDict):
 
 
 def header() -> dict[str, Any]:
-    from tercet import __version__
+    from tercet._version import __version__
 
     return {
         "format": BUNDLE_FORMAT,
@@ -137,21 +136,6 @@ def parse_manifest(data: bytes, where: str) -> Manifest:
         )
     check_header(json.dumps(parsed).encode(), where)
     return parsed  # type: ignore[return-value]
-
-
-def object_path_kind(path: str) -> Literal["table", "run"] | None:
-    """``table`` or ``run`` when ``path`` is a root-relative object folder, else None."""
-    parts = path.split("/")
-    names: list[str]
-    if len(parts) == 5 and parts[1] == "datasets" and parts[3] == "tables":
-        names = [parts[0], parts[2], parts[4]]
-    elif len(parts) == 3 and parts[1] == "runs":
-        names = [parts[0], parts[2]]
-    else:
-        return None
-    if not all(layout.NAME.match(n) and ".." not in n for n in names):
-        return None
-    return "table" if len(parts) == 5 else "run"
 
 
 def check_member_name(name: str, where: str) -> str:

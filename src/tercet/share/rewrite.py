@@ -15,8 +15,8 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tercet.runs.metrics import METADATA_KEY, parse_header
 from tercet.share.datarefs import image_columns
-from tercet.share.graph import METADATA_KEY
 
 UrlMap = Callable[[str], str]
 
@@ -97,24 +97,13 @@ def map_strings(array: pa.ChunkedArray | pa.Array, fn: UrlMap) -> pa.ChunkedArra
     return pa.chunked_array(out, type=array.type)
 
 
-def parquet_header(meta: dict[bytes, bytes] | None) -> dict[str, Any]:
-    raw = (meta or {}).get(METADATA_KEY)
-    if raw is None:
-        return {}
-    try:
-        parsed = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
-
-
 def edit_parquet(src: IO[bytes], dst: IO[bytes], edit: Edit, columns: list[str]) -> None:
     """Copy the Parquet file ``src`` to ``dst``, mapping image ``columns`` through ``edit.urls``
     and the ``tercet`` header's table reference through ``edit.ref``."""
     pf = pq.ParquetFile(src)
     schema = pf.schema_arrow
     meta = dict(schema.metadata or {})
-    header = parquet_header(meta)
+    header = parse_header(meta, "a bundled metrics file", strict=False)
     if edit.ref is not None and isinstance(header.get("table"), str):
         header["table"] = edit.ref(header["table"])
         meta[METADATA_KEY] = json.dumps(header, default=str).encode("utf-8")

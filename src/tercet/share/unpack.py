@@ -18,20 +18,23 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from typing import IO, TYPE_CHECKING, Any
 
-from tercet import storage
+from tercet import format, storage
 from tercet.errors import ShareError, TercetError
-from tercet.share import fsio, rewrite, verify
+from tercet.share import rewrite, verify
 from tercet.share.datarefs import image_columns
 from tercet.share.manifest import HEADER_NAME, MANIFEST_NAME, ObjectEntry, root_path
+from tercet.share.plan import Plan
+from tercet.share.progress import Progress
+from tercet.storage import files as storage_files
 
 if TYPE_CHECKING:
-    from tercet.share.importer import Plan
+    pass
 
 SPOOL_LIMIT = 64 << 20
 READ_WHOLE = 4 << 20  # members up to this size are read whole and written by the thread pool
 
 
-def apply(the_plan: Plan, progress: fsio.Progress) -> int:
+def apply(the_plan: Plan, progress: Progress) -> int:
     """Write the planned members into the root; return how many files were written."""
     url = the_plan.scan.url
     listed = {f["name"]: f["sha256"] for f in the_plan.scan.manifest["files"]}
@@ -57,7 +60,7 @@ def apply(the_plan: Plan, progress: fsio.Progress) -> int:
                 expected = listed[info.name]
                 file = path[len(entry["path"]) + 1 :] if entry is not None else ""
                 edit = edits[entry["path"]] if entry is not None else rewrite.Edit()
-                if file == "object.json":
+                if file == format.OBJECT_JSON:
                     assert entry is not None
                     raw = _read_checked(stream, expected, info.name)
                     deferred.append((entry, target, rewrite.edit_json(raw, edit)))
@@ -150,14 +153,14 @@ class _Writes:
                 self._finish_one()
         for target in reversed(self.written):
             try:
-                fsio.remove_file(target)
-                fsio.prune_empty_folders(target, root)
+                storage_files.remove_file(target)
+                storage_files.prune_empty_folders(target, root)
             except OSError:
                 pass  # best effort: keep removing the rest
         # A failed write published nothing (writes are atomic), and the file there now may be
         # another writer's: never delete it, only the empty folders the attempt created.
         for target in self.failed:
-            fsio.prune_empty_folders(target, root)
+            storage_files.prune_empty_folders(target, root)
         self.written.clear()
 
     def close(self) -> None:
@@ -217,7 +220,7 @@ def _read_checked(stream: IO[bytes], expected: str, name: str) -> bytes:
 def _copy(stream: IO[bytes], target: str, expected: str, name: str) -> None:
     reader = _Checked(stream, expected, name)
     with storage.open_atomic(target) as out:
-        while chunk := reader.read(fsio.CHUNK):
+        while chunk := reader.read(storage_files.CHUNK):
             out.write(chunk)
         reader.verify()  # raising here discards the temp file: nothing unverified is published
 
@@ -238,7 +241,7 @@ def _write_edited(
     assert parquet_edit is not None
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT) as spool:
         reader = _Checked(stream, expected, name)
-        while chunk := reader.read(fsio.CHUNK):
+        while chunk := reader.read(storage_files.CHUNK):
             spool.write(chunk)
         reader.verify()
         spool.seek(0)

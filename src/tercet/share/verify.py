@@ -16,11 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO
 
-from tercet import layout, storage, writer
+from tercet import format, storage
 from tercet.errors import ShareError, StorageError
-from tercet.runs import run as runs_run
-from tercet.share import fsio
-from tercet.share.fsio import NoProgress, Progress
 from tercet.share.manifest import (
     HEADER_NAME,
     MANIFEST_NAME,
@@ -28,10 +25,11 @@ from tercet.share.manifest import (
     Manifest,
     check_header,
     check_member_name,
-    object_path_kind,
     parse_manifest,
     root_path,
 )
+from tercet.share.progress import NoProgress, Progress
+from tercet.storage import files as storage_files
 
 _NOT_COMPLETE = (
     "the bundle is incomplete (truncated while copying?). Copy it again, or export it again."
@@ -53,7 +51,7 @@ def open_tar(url: str) -> Iterator[tarfile.TarFile]:
     """The bundle as a forward-only tar stream (nothing is seeked, so any storage URL works)."""
     try:
         with (
-            fsio.open_read(url) as raw,
+            storage_files.open_read(url) as raw,
             # The default 10 KiB stream buffer: tarfile slices its buffer on every read, so a
             # large one makes reading thousands of small members quadratic.
             tarfile.open(fileobj=raw, mode="r|") as tar,
@@ -98,7 +96,7 @@ def scan(url: str, progress: Progress | None = None) -> Scan:
     descriptors: dict[str, bytes] = {}
     manifest: Manifest | None = None
     try:
-        progress.start("Verifying", fsio.size(url))
+        progress.start("Verifying", storage_files.size(url))
     except FileNotFoundError:
         raise ShareError(f"No bundle at {url}: the file does not exist.") from None
     with open_tar(url) as tar:
@@ -125,10 +123,10 @@ def scan(url: str, progress: Progress | None = None) -> Scan:
                     "or was not made by Tercet."
                 )
             digest = hashlib.sha256()
-            keep = info.name.endswith("/object.json")
+            keep = info.name.endswith("/" + format.OBJECT_JSON)
             kept = []
             assert stream is not None
-            while chunk := stream.read(fsio.CHUNK):
+            while chunk := stream.read(storage_files.CHUNK):
                 digest.update(chunk)
                 if keep:
                     kept.append(chunk)
@@ -172,18 +170,18 @@ def _check_objects(result: Scan, descriptors: dict[str, bytes]) -> None:
     paths = set()
     for entry in manifest["objects"]:
         path = entry.get("path", "")
-        kind = object_path_kind(path)
+        kind = format.object_kind(path)
         if kind is None or kind != entry.get("kind"):
             raise ShareError(
                 f"{url}: the manifest names an object at {path!r}, which is not a "
                 "table revision or run folder. The bundle is damaged."
             )
-        raw = descriptors.get(f"{OBJECTS}/{path}/object.json")
+        raw = descriptors.get(f"{OBJECTS}/{path}/{format.OBJECT_JSON}")
         if raw is None:
             raise ShareError(
                 f"{url}: object {path} has no object.json in the bundle. Export it again."
             )
-        _check_descriptor(kind, raw, f"{url}: {path}/object.json")
+        _check_descriptor(kind, raw, f"{url}: {path}/{format.OBJECT_JSON}")
         result.descriptors[path] = raw
         paths.add(path)
     for name in result.sizes:
@@ -205,16 +203,16 @@ def _check_objects(result: Scan, descriptors: dict[str, bytes]) -> None:
             )
 
 
-def _check_descriptor(kind: str, raw: bytes, where: str) -> None:
+def _check_descriptor(kind: format.ObjectKind, raw: bytes, where: str) -> None:
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ShareError(f"{where} is not valid JSON. The bundle is damaged.") from None
     fmt, newest = (
-        (writer.FORMAT, writer.FORMAT_VERSION)
+        (format.TABLE_FORMAT, format.TABLE_FORMAT_VERSION)
         if kind == "table"
-        else (runs_run.FORMAT, runs_run.FORMAT_VERSION)
+        else (format.RUN_FORMAT, format.RUN_FORMAT_VERSION)
     )
-    layout.check_format(
+    format.check_format(
         data, where, kind, fmt, newest, error=ShareError, damaged=" The bundle is damaged."
     )

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from tercet import layout, storage
-from tercet.table import Table
+from tercet import format, storage
+from tercet.runs import folder, metrics, scalars
+from tercet.tables.table import Table
 
 
 def write_fleet(root: str, runs: int, first: int = 0, running: int = 0) -> None:
@@ -26,27 +27,31 @@ def write_fleet(root: str, runs: int, first: int = 0, running: int = 0) -> None:
     with 8 threads; the input table is created with the first batch."""
     if first == 0:
         Table.create({"v": np.arange(100)}, project="fleet", dataset="d", name="t", root=root)
-    metrics = pa.table({"example_id": np.arange(100), "loss": np.ones(100, np.float32)})
-    scalars = pa.table(
+    rows = pa.table({"example_id": np.arange(100), "loss": np.ones(100, np.float32)})
+    logged = pa.table(
         {
             "step": pa.array([0], pa.int64()),
             "epoch": pa.array([0], pa.int64()),
             "name": ["train/loss"],
             "value": [1.0],
             "time": pa.array([datetime.now(UTC)], pa.timestamp("us", tz="UTC")),
-        }
+        },
+        schema=scalars.SCHEMA,
     )
-    table_url = "../../datasets/d/tables/t"
+    project_url = storage.join(root, "fleet")
+    table_url = folder.store_url(
+        storage.join(format.tables_folder(project_url, "d"), "t"),
+        storage.join(format.runs_folder(project_url), "run"),
+    )
 
     def one(i: int) -> None:
         name = f"run-{i:05d}"
-        run_url = storage.join(root, "fleet", "runs", name)
+        run_url = storage.join(format.runs_folder(project_url), name)
         when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=i)
-        storage.write_json(
-            storage.join(run_url, "object.json"),
-            {"format": "tercet.run", "format_version": 1, "id": f"{i:032x}", "name": name,
-             "project": "fleet", "created": when.isoformat(), "parameters": {"i": i}},
-        )  # fmt: skip
+        descriptor = format.run_descriptor(
+            id=f"{i:032x}", name=name, project="fleet", created=when, parameters={"i": i}
+        )
+        storage.write_json(format.descriptor_url(run_url), descriptor)
         events: list[dict[str, Any]] = [
             {"type": "status", "status": "running"},
             {"type": "parameters", "parameters": {"lr": 0.1}},
@@ -55,22 +60,23 @@ def write_fleet(root: str, runs: int, first: int = 0, running: int = 0) -> None:
         if i < first + runs - running:
             events.append({"type": "status", "status": "completed"})
         for k, event in enumerate(events):
-            stamp = layout.unique_suffix(when + timedelta(microseconds=k))
+            at = when + timedelta(microseconds=k)
             storage.write_json(
-                storage.join(run_url, "events", f"{stamp}.json"),
-                {"time": (when + timedelta(microseconds=k)).isoformat(), **event},
+                storage.join(folder.events_folder(run_url), folder.event_file_name(at)),
+                {"time": at.isoformat(), **event},
             )
-        meta = {
-            "format": "tercet.metrics", "format_version": 1, "run": name, "table": table_url,
-            "table_id": "x", "epoch": 0, "split": "train",
-            "columns": [{"name": "loss", "type": "float32", "role": "loss"}],
-        }  # fmt: skip
-        data = metrics.replace_schema_metadata({"tercet": json.dumps(meta)})
-        stamp = layout.unique_suffix(when)
-        metrics_url = storage.join(run_url, "metrics", "train", f"epoch-0000-{stamp}.parquet")
+        header = metrics.header(
+            run=name, table=table_url, table_id="x", table_name="t", dataset="d", split="train",
+            epoch=0, columns=[{"name": "loss", "type": "float32", "role": "loss"}],
+        )  # fmt: skip
+        data = rows.replace_schema_metadata({metrics.METADATA_KEY: json.dumps(header)})
+        metrics_url = storage.join(
+            folder.metrics_folder(run_url, "train"), folder.metrics_file_name(0, when)
+        )
         storage.write_parquet(metrics_url, data)
         storage.write_parquet(
-            storage.join(run_url, "metrics", "aggregate", f"{stamp}.parquet"), scalars
+            storage.join(folder.aggregate_folder(run_url), folder.aggregate_file_name(when)),
+            logged,
         )
 
     with ThreadPoolExecutor(8) as pool:

@@ -5,45 +5,37 @@ from __future__ import annotations
 import io
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
-from tercet import delta as delta_mod
-from tercet import layout, storage, urls, writer
-from tercet.errors import CorruptObjectError, EditError, ObjectNotFoundError, SchemaError
-from tercet.schema import ID_COLUMN, WEIGHT_COLUMN, Column, Schema, make_value_map
+from tercet import aliases, format, layout, storage
+from tercet.errors import CorruptObjectError, ObjectNotFoundError, SchemaError
+from tercet.schema import ID_COLUMN, Schema
+from tercet.tables import delta as delta_mod
+from tercet.tables import ingest, source
+from tercet.tables.edit import Edit, new_revision_folder, revision_descriptor
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tercet.runs.data import TableDataset, TableSampler
+    from tercet.torch import TableDataset, TableSampler
 
 _descriptor_cache: dict[str, dict[str, Any]] = {}
 _cache_lock = threading.Lock()
 
 
-def check_descriptor(url: str, data: Any) -> dict[str, Any]:
-    """Raise :class:`CorruptObjectError` unless ``data`` (read from ``url``) is a table
-    descriptor this version of Tercet can read."""
-    checked = layout.check_format(data, url, "table", writer.FORMAT, writer.FORMAT_VERSION)
-    missing = [k for k in ("id", "name", "table", "created", "schema", "num_rows") if k not in data]
-    if missing:
-        raise CorruptObjectError(f"{url} lacks the keys {missing}.")
-    return checked
-
-
-def _read_descriptor(folder: str) -> dict[str, Any]:
-    """object.json of a revision; cached forever since objects are immutable."""
+def read_descriptor(folder: str) -> dict[str, Any]:
+    """``object.json`` of the revision in ``folder``, checked; kept forever once read, since
+    objects are immutable."""
     with _cache_lock:
         cached = _descriptor_cache.get(folder)
     if cached is not None:
         return cached
-    url = storage.join(folder, "object.json")
+    url = format.descriptor_url(folder)
     try:
         data = storage.read_json(url)
     except ObjectNotFoundError:
@@ -51,7 +43,7 @@ def _read_descriptor(folder: str) -> dict[str, Any]:
             f"No table at {folder}: {url} does not exist. Check the URL, or list tables with "
             "`tercet ls`."
         ) from None
-    checked = check_descriptor(url, data)
+    checked = format.check_descriptor("table", data, url)
     with _cache_lock:
         _descriptor_cache[folder] = checked
     return checked
@@ -76,10 +68,8 @@ class Table:
     @classmethod
     def open(cls, url: str) -> Table:
         """Open the revision at ``url`` (its folder or its ``object.json``; aliases allowed)."""
-        folder = urls.expand(url)
-        if folder.endswith("/object.json") or folder.endswith("\\object.json"):
-            folder = storage.parent(folder)
-        return cls(folder, _read_descriptor(folder))
+        folder = format.object_folder(aliases.expand(url))
+        return cls(folder, read_descriptor(folder))
 
     @classmethod
     def create(cls, data: Any, project: str, dataset: str, name: str, **kwargs: Any) -> Table:
@@ -96,37 +86,34 @@ class Table:
             Optional explicit schema, column roles (``{"path": "image"}``), label value maps
             (``{"label": ["cat", "dog"]}``), project root URL and a message.
         """
-        return writer.create(data, project, dataset, name, **kwargs)
+        return cls.open(source.create(data, project, dataset, name, **kwargs))
 
     @classmethod
     def from_parquet(cls, path: str, **kwargs: Any) -> Table:
-        from tercet import sources
-
-        return sources.from_parquet(path, **kwargs)
+        """A source table from a Parquet file, read batch by batch (see :meth:`create`)."""
+        return cls.open(ingest.from_parquet(path, **kwargs))
 
     @classmethod
     def from_csv(cls, path: str, **kwargs: Any) -> Table:
-        from tercet import sources
-
-        return sources.from_csv(path, **kwargs)
+        """A source table from a CSV file, streamed in blocks (see :meth:`create`)."""
+        return cls.open(ingest.from_csv(path, **kwargs))
 
     @classmethod
     def from_image_folder(cls, folder: str, **kwargs: Any) -> Table:
-        from tercet import sources
-
-        return sources.from_image_folder(folder, **kwargs)
+        """One row per image of ``folder/<class>/x.png``: ``image``, ``label``, ``width``,
+        ``height`` (see :meth:`create`)."""
+        return cls.open(ingest.from_image_folder(folder, **kwargs))
 
     @classmethod
     def from_coco(cls, annotations: str, images_dir: str, **kwargs: Any) -> Table:
-        from tercet import sources
-
-        return sources.from_coco(annotations, images_dir, **kwargs)
+        """One row per image of a COCO detection file, with its boxes (see :meth:`create`)."""
+        return cls.open(ingest.from_coco(annotations, images_dir, **kwargs))
 
     @classmethod
     def from_torch_dataset(cls, data: Any, **kwargs: Any) -> Table:
-        from tercet import sources
-
-        return sources.from_torch_dataset(data, **kwargs)
+        """A source table from a map-style PyTorch dataset of ``(image, label)`` or dict samples;
+        images are written as PNG files and referenced by URL."""
+        return cls.open(ingest.from_torch_dataset(data, **kwargs))
 
     # -- metadata ----------------------------------------------------------------------------
     @property
@@ -169,12 +156,14 @@ class Table:
     @property
     def project_url(self) -> str:
         # <project>/datasets/<dataset>/tables/<revision>
-        return layout.project_of(self.url, 4)
+        return format.project_of(self.url, "table")
 
     @property
     def parent_url(self) -> str | None:
         parent = self._d.get("parent")
-        return urls.expand(parent, base=self.url, project_url=self.project_url) if parent else None
+        if not parent:
+            return None
+        return aliases.expand(parent, base=self.url, project_url=self.project_url)
 
     @property
     def parent(self) -> Table | None:
@@ -227,7 +216,7 @@ class Table:
         return delta_mod.Delta.from_json(spec, self.schema, where)
 
     def _cache_files(self) -> list[str]:
-        folder = storage.join(self.url, "cache")
+        folder = storage.join(self.url, format.CACHE)
         return [storage.join(folder, n) for n in storage.ls(folder) if n.endswith(".parquet")]
 
     def to_arrow(self, columns: Sequence[str] | None = None) -> pa.Table:
@@ -292,7 +281,7 @@ class Table:
 
     def resolve_url(self, url: str) -> str:
         """Absolute URL of a URL stored in this table (aliases expanded, relative resolved)."""
-        return urls.expand(url, base=self.url, project_url=self.project_url)
+        return aliases.expand(url, base=self.url, project_url=self.project_url)
 
     def load_image(self, url: str) -> Any:
         from PIL import Image
@@ -306,7 +295,7 @@ class Table:
         return np.asarray(self.to_arrow([ID_COLUMN]).column(ID_COLUMN).to_numpy())
 
     # -- revisions -----------------------------------------------------------------------------
-    def edit(self, message: str = "") -> Edit:
+    def edit(self, message: str = "") -> Edit[Table]:
         """Collect several edits into one new revision: ``with t.edit() as e: …; e.result``."""
         return Edit(self, message)
 
@@ -345,34 +334,8 @@ class Table:
     def apply_edits(self, edits: Mapping[str, Any], message: str = "") -> Table:
         """Apply edits in the service's JSON form: ``{"set": [{"column", "example_id", "value"}],
         "delete": [ids], "weights": [{"example_id", "weight"}]}``."""
-        unknown = set(edits) - {"set", "delete", "weights"}
-        if unknown:
-            raise EditError(f"Unknown edit kinds {sorted(unknown)}; use set, delete, weights.")
         with self.edit(message) as e:
-            by_col: dict[str, tuple[list[int], list[Any]]] = {}
-            for i, item in enumerate(edits.get("set") or []):
-                if not isinstance(item, Mapping) or not {"column", "example_id"} <= set(item):
-                    raise EditError(f"set[{i}] must be {{'column', 'example_id', 'value'}}.")
-                ids, vals = by_col.setdefault(str(item["column"]), ([], []))
-                ids.append(_as_id(item["example_id"], f"set[{i}].example_id"))
-                vals.append(item.get("value"))
-            for col, (ids, vals) in by_col.items():
-                e.set_values(col, ids, vals)
-            deletes = edits.get("delete") or []
-            if not isinstance(deletes, list):
-                raise EditError("delete must be a list of example ids.")
-            if deletes:
-                e.delete_rows([_as_id(x, "delete") for x in deletes])
-            weights = edits.get("weights") or []
-            if weights:
-                ids = []
-                ws = []
-                for i, item in enumerate(weights):
-                    if not isinstance(item, Mapping) or not {"example_id", "weight"} <= set(item):
-                        raise EditError(f"weights[{i}] must be {{'example_id', 'weight'}}.")
-                    ids.append(_as_id(item["example_id"], f"weights[{i}].example_id"))
-                    ws.append(item["weight"])
-                e.set_weights(ids, ws)
+            e.apply_json(edits)
         return e.result
 
     def children(self) -> list[Table]:
@@ -382,28 +345,15 @@ class Table:
     def latest(self) -> Table:
         """The newest leaf descendant of this revision (itself when it has none).
 
-        Derived from the immutable revisions alone: among descendants without children, the one
-        created last (ties broken by id), so every reader agrees without a pointer file.
+        Derived from the immutable revisions alone (:func:`tercet.format.latest_leaf`), so every
+        reader agrees without a pointer file.
         """
-        revisions = _siblings(self)
-        children: dict[str, list[Table]] = {}
-        for t in revisions:
-            if t.parent_url:
-                children.setdefault(t.parent_url, []).append(t)
-        leaves: list[Table] = []
-        stack = [self]
-        seen = set()
-        while stack:
-            t = stack.pop()
-            if t.url in seen:
-                continue
-            seen.add(t.url)
-            kids = children.get(t.url, [])
-            if kids:
-                stack.extend(kids)
-            else:
-                leaves.append(t)
-        return max(leaves, key=lambda t: (t._d["created"], t.id))
+        revisions = {t.url: t for t in _siblings(self)}
+        leaf = format.latest_leaf(self._revision(), [t._revision() for t in revisions.values()])
+        return revisions.get(leaf.url, self)
+
+    def _revision(self) -> format.Revision:
+        return format.Revision(self.url, self.parent_url, str(self._d["created"]), self.id)
 
     def squash(self, name: str | None = None, message: str = "") -> Table:
         """Write this revision's rows as a standalone revision (no delta chain to read).
@@ -413,27 +363,26 @@ class Table:
         """
         data = self.to_arrow()
         if name is not None:
-            return writer.create(
+            folder = source.create(
                 data,
                 self.project,
                 self.dataset,
                 name,
                 schema=self.schema,
-                root=layout.project_of(self.project_url, 1),
+                root=storage.parent(self.project_url),
                 message=message or f"squash of {self.name}",
             )
-        folder = storage.join(
-            storage.parent(self.url), f"{self.table_name}.{layout.unique_suffix()}"
-        )
-        rows_name = "rows/part-00000.parquet"
+            return Table.open(folder)
+        folder = new_revision_folder(self)
+        rows_name = f"{format.ROWS}/part-00000.parquet"
         storage.write_parquet(
-            storage.join(folder, rows_name), data, row_group_size=writer.ROW_GROUP
+            storage.join(folder, rows_name), data, row_group_size=source.ROW_GROUP
         )
-        descriptor = self._child_descriptor(
-            folder, message or f"squash of {self.name}", data.num_rows
+        descriptor = revision_descriptor(
+            self, folder, message or f"squash of {self.name}", data.num_rows
         )
         descriptor["rows"] = [rows_name]
-        storage.write_json(storage.join(folder, "object.json"), descriptor)
+        storage.write_json(format.descriptor_url(folder), descriptor)
         return Table.open(folder)
 
     def materialize(self) -> None:
@@ -442,32 +391,15 @@ class Table:
             return
         data = self.to_arrow()
         storage.write_parquet(
-            storage.join(self.url, "cache", f"rows-{uuid.uuid4().hex[:8]}.parquet"), data
+            storage.join(self.url, format.CACHE, f"rows-{uuid.uuid4().hex[:8]}.parquet"), data
         )
 
-    def _child_descriptor(self, folder: str, message: str, num_rows: int,
-                          schema: Schema | None = None) -> dict[str, Any]:  # fmt: skip
-        return {
-            "format": writer.FORMAT,
-            "format_version": writer.FORMAT_VERSION,
-            "id": uuid.uuid4().hex,
-            "table": self.table_name,
-            "name": storage.basename(folder),
-            "project": self.project,
-            "dataset": self.dataset,
-            "created": layout.now().isoformat(),
-            "parent": urls.relative_to(self.url, folder).replace("\\", "/"),
-            "message": message,
-            "num_rows": num_rows,
-            "schema": (schema or self.schema).to_json(),
-        }
-
-    # -- training data (tercet.runs.data; torch is imported only when these are called) --------
+    # -- training data (tercet.torch; torch is imported only when these are called) ------------
     def as_dataset(self, columns: Sequence[str] | None = None, latest: bool = True,
                    load_images: bool = True) -> TableDataset[dict[str, Any]]:  # fmt: skip
         """This table (by default its latest revision) as a map-style PyTorch ``Dataset`` of row
-        dicts; see :class:`tercet.runs.data.TableDataset`."""
-        from tercet.runs.data import as_dataset
+        dicts; see :class:`tercet.torch.TableDataset`."""
+        from tercet.torch import as_dataset
 
         return as_dataset(self, columns=columns, latest=latest, load_images=load_images)
 
@@ -480,16 +412,10 @@ class Table:
     def sampler(self, weighted: bool = True, exclude_zero_weight: bool = True,
                 **kwargs: Any) -> TableSampler:  # fmt: skip
         """A sampler honouring the ``weight`` column; prefer ``dataset.sampler()`` so that both
-        read the same revision. See :class:`tercet.runs.data.TableSampler`."""
-        from tercet.runs.data import sampler
+        read the same revision. See :class:`tercet.torch.TableSampler`."""
+        from tercet.torch import sampler
 
         return sampler(self, weighted=weighted, exclude_zero_weight=exclude_zero_weight, **kwargs)
-
-
-def _as_id(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise EditError(f"{where}: example ids are integers; received {value!r}.")
-    return int(value)
 
 
 def _siblings(table: Table) -> list[Table]:
@@ -497,11 +423,11 @@ def _siblings(table: Table) -> list[Table]:
     folder = storage.parent(table.url)
     out = []
     for name in storage.ls(folder):
-        if name != table.table_name and not name.startswith(table.table_name + "."):
+        if not format.is_revision_of(name, table.table_name):
             continue
         url = storage.join(folder, name)
         try:
-            t = Table(url, _read_descriptor(url))
+            t = Table(url, read_descriptor(url))
         except (ObjectNotFoundError, CorruptObjectError, SchemaError):
             continue  # half-written or damaged revisions never become "latest"
         if t.table_name == table.table_name:
@@ -509,144 +435,12 @@ def _siblings(table: Table) -> list[Table]:
     return out
 
 
-class Edit:
-    """Collects edits to one revision; writes the new revision when the block exits."""
-
-    def __init__(self, base: Table, message: str = "") -> None:
-        self.base = base
-        self.message = message
-        self.schema = base.schema
-        self._set: dict[str, dict[int, Any]] = {}
-        self._deleted: set[int] = set()
-        self._added: list[dict[str, Any]] = []
-        self._ids: np.ndarray | None = None
-        self.result: Table = base
-
-    def _known_ids(self) -> np.ndarray:
-        if self._ids is None:
-            self._ids = np.sort(self.base.example_ids())
-        return self._ids
-
-    def _check_ids(self, ids: np.ndarray) -> None:
-        known = self._known_ids()
-        pos = np.searchsorted(known, ids)
-        pos = np.minimum(pos, max(len(known) - 1, 0))
-        ok = (known[pos] == ids) if len(known) else np.zeros(len(ids), bool)
-        deleted = np.isin(ids, np.fromiter(self._deleted, dtype=np.int64, count=len(self._deleted)))
-        bad = ids[~ok | deleted]
-        if len(bad):
-            from tercet.errors import UnknownExampleError
-
-            raise UnknownExampleError(
-                f"Example ids {bad[:10].tolist()} are not in revision {self.base.name} "
-                f"({self.base.url}): they were deleted or never existed."
-            )
-
-    def set_values(self, column: str, example_ids: Sequence[int] | np.ndarray, values: Any) -> None:
-        if column == ID_COLUMN:
-            raise SchemaError("example_id cannot be edited: it is the stable identity of a row.")
-        col = self.schema[column]
-        ids = np.asarray(example_ids, dtype=np.int64).ravel()
-        if isinstance(values, str) or not isinstance(values, Iterable | np.ndarray):
-            vals: list[Any] = [values] * len(ids)
-        else:
-            vals = list(values)
-        if len(vals) != len(ids):
-            raise EditError(f"{len(ids)} example ids but {len(vals)} values for {column!r}.")
-        self._check_ids(ids)
-        target = self._set.setdefault(col.name, {})
-        for i, v in zip(ids.tolist(), vals, strict=True):
-            target[i] = self.schema.coerce_value(column, _plain(v))
-
-    def set_weights(self, example_ids: Sequence[int] | np.ndarray, weights: Any) -> None:
-        self.set_values(WEIGHT_COLUMN, example_ids, weights)
-
-    def delete_rows(self, example_ids: Sequence[int] | np.ndarray) -> None:
-        ids = np.asarray(example_ids, dtype=np.int64).ravel()
-        self._check_ids(ids)
-        self._deleted.update(ids.tolist())
-
-    def add_column(self, name: str, type: pa.DataType, role: str = "number", default: Any = None,
-                   value_map: Any = None) -> None:  # fmt: skip
-        layout.check_name(name, "column name")
-        if name in self.schema:
-            raise SchemaError(f"Column {name!r} already exists.")
-        col = Column(name, type, role, make_value_map(value_map) if value_map is not None else None)
-        self.schema = self.schema.with_column(col)
-        if default is not None:
-            default = self.schema.coerce_value(name, default)
-        self._added.append(delta_mod.column_spec(col, default))
-
-    def set_value_map(self, column: str, value_map: Any) -> None:
-        col = self.schema[column]
-        if col.role not in ("label", "boxes", "prediction"):
-            raise SchemaError(
-                f"Column {column!r} has role {col.role!r}; only labels and boxes have value maps."
-            )
-        new = Column(col.name, col.type, col.role, make_value_map(value_map), col.extra)
-        self.schema = self.schema.replace(new)
-
-    def _build(self) -> delta_mod.Delta:
-        d = delta_mod.Delta(
-            deleted=np.array(sorted(self._deleted), dtype=np.int64), added_columns=self._added
-        )
-        for col, values in self._set.items():
-            if not values:
-                continue
-            ids = np.fromiter(values.keys(), dtype=np.int64, count=len(values))
-            # A label set before its value map changed in this edit is re-checked here.
-            checked = [self.schema.coerce_value(col, v) for v in values.values()]
-            d.set[col] = (ids, pa.array(checked, type=self.schema[col].type))
-        return d
-
-    def commit(self) -> Table:
-        d = self._build()
-        if d.cells == 0 and not self._added and self.schema == self.base.schema:
-            raise EditError("Nothing to commit: the edit is empty.")
-        base = self.base
-        folder = storage.join(
-            storage.parent(base.url), f"{base.table_name}.{layout.unique_suffix()}"
-        )
-        num_rows = base.num_rows - len(d.deleted)
-        descriptor = base._child_descriptor(folder, self.message, num_rows, self.schema)
-        if d.cells > delta_mod.INLINE_LIMIT:
-            storage.write_parquet(
-                storage.join(folder, "delta.parquet"), d.to_parquet_table(self.schema)
-            )
-            descriptor["delta"] = {"file": "delta.parquet", "added_columns": d.added_columns}
-        else:
-            descriptor["delta"] = d.to_json()
-        storage.write_json(storage.join(folder, "object.json"), descriptor)
-        self.result = Table.open(folder)
-        return self.result
-
-    def __enter__(self) -> Edit:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.commit()
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value
-
-
 def list_tables(project: str, root: str | None = None) -> list[Table]:
     """Every readable table revision in a project."""
     out = []
     for folder in layout.table_object_urls(project, root):
         try:
-            out.append(Table(folder, _read_descriptor(folder)))
+            out.append(Table(folder, read_descriptor(folder)))
         except (ObjectNotFoundError, CorruptObjectError, SchemaError):
             continue
     return out

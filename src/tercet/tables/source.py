@@ -1,4 +1,9 @@
-"""Creating source tables: normalising user data to Arrow, and the streaming writer."""
+"""Writing source tables: user data normalised to Arrow, rows streamed into Parquet, and the
+descriptor published last, so a table appears whole or not at all.
+
+This is the layer below :class:`~tercet.tables.table.Table`: it returns folder URLs, and
+``Table.create`` / :class:`~tercet.tables.writer.TableWriter` open them.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +11,16 @@ import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Self
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tercet import layout, storage, urls
+from tercet import aliases, format, layout, storage
 from tercet.errors import ObjectExistsError, SchemaError
 from tercet.schema import ID_COLUMN, WEIGHT_COLUMN, Schema, make_value_map
 
-if TYPE_CHECKING:
-    from tercet.table import Table
-
-FORMAT = "tercet.table"
-FORMAT_VERSION = 1
 ROW_GROUP = 128 * 1024
 
 
@@ -155,7 +155,7 @@ def _to_embedding(arr: Any, name: str) -> pa.Array:
 
 def _contract_urls(arr: Any, project_url: str | None) -> Any:
     """Vectorised alias contraction of a column of URLs (longest alias wins)."""
-    values = urls.aliases.values(project_url)
+    values = aliases.values(project_url)
     if not values:
         return arr
     out = pc.cast(arr, pa.string())
@@ -173,15 +173,11 @@ def _contract_urls(arr: Any, project_url: str | None) -> Any:
     return out
 
 
-class TableWriter:
+class SourceWriter:
     """Writes a source table batch by batch; it never holds the whole table in memory.
 
-    The table appears (its ``object.json`` is written) only when the writer closes without error.
-
-    >>> with TableWriter(project="demo", dataset="digits", name="train") as w:  # doctest: +SKIP
-    ...     for chunk in chunks:
-    ...         w.write(chunk)
-    >>> w.table  # doctest: +SKIP
+    The table appears (its ``object.json`` is written) only when :meth:`finish` runs, which the
+    ``with`` block does when it exits without error; an error aborts, leaving nothing visible.
     """
 
     def __init__(
@@ -196,11 +192,11 @@ class TableWriter:
         message: str = "",
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
-        layout.check_name(name, "table name")
+        format.check_name(name, "table name")
         self.project, self.dataset, self.name = project, dataset, name
         self.folder = storage.join(layout.dataset_tables_url(project, dataset, root), name)
         self._project_url = layout.project_url(project, root)
-        self.object_url = storage.join(self.folder, "object.json")
+        self.object_url = format.descriptor_url(self.folder)
         if storage.exists(self.object_url):
             raise ObjectExistsError(
                 f"Table {name!r} already exists in {project}/{dataset} ({self.folder}). Pick "
@@ -211,11 +207,11 @@ class TableWriter:
         self.message = message
         self.metadata = dict(metadata or {})
         self._stream: storage.ParquetStream | None = None
-        self._rows_name = f"rows/part-00000-{secrets.token_hex(4)}.parquet"
+        self._rows_name = f"{format.ROWS}/part-00000-{secrets.token_hex(4)}.parquet"
         self._rows = 0
-        self.table: Table | None = None
 
     def write(self, batch: Any) -> None:
+        """Append rows (anything :func:`to_arrow` takes)."""
         data = to_arrow(batch)
         prepared, schema = prepare(
             data, self.roles, self.value_maps, self.schema, self._rows, self._project_url
@@ -231,9 +227,8 @@ class TableWriter:
         self._stream.write(prepared)
         self._rows += prepared.num_rows
 
-    def close(self) -> Table:
-        from tercet.table import Table
-
+    def finish(self) -> str:
+        """Publish the rows and then the descriptor; returns the table's folder URL."""
         if self._stream is None:
             if self.schema is None:
                 raise SchemaError(
@@ -243,33 +238,30 @@ class TableWriter:
             self.write(pa.Table.from_batches([], schema=self.schema.to_arrow()))
         assert self._stream is not None and self.schema is not None
         self._stream.close()
-        created = layout.now()
-        descriptor = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "id": uuid.uuid4().hex,
-            "table": self.name,
-            "name": self.name,
-            "project": self.project,
-            "dataset": self.dataset,
-            "created": created.isoformat(),
-            "parent": None,
-            "message": self.message,
-            "num_rows": self._rows,
-            "schema": self.schema.to_json(),
-            "rows": [self._rows_name],
-            "metadata": self.metadata,
-        }
+        descriptor = format.table_descriptor(
+            id=uuid.uuid4().hex,
+            table=self.name,
+            name=self.name,
+            project=self.project,
+            dataset=self.dataset,
+            created=format.now(),
+            parent=None,
+            message=self.message,
+            num_rows=self._rows,
+            schema=self.schema.to_json(),
+        )
+        descriptor["rows"] = [self._rows_name]
+        descriptor["metadata"] = self.metadata
         storage.write_json(self.object_url, descriptor)
-        self.table = Table.open(self.folder)
-        return self.table
+        return self.folder
 
     def abort(self) -> None:
+        """Drop what was written; the table never appears."""
         if self._stream is not None:
             self._stream.abort()
             self._stream = None
 
-    def __enter__(self) -> TableWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -279,7 +271,7 @@ class TableWriter:
         tb: TracebackType | None,
     ) -> None:
         if exc_type is None:
-            self.close()
+            self.finish()
         else:
             self.abort()
 
@@ -294,15 +286,12 @@ def create(
     value_maps: Mapping[str, Any] | None = None,
     root: str | None = None,
     message: str = "",
-) -> Table:
-    with TableWriter(project, dataset, name, schema, roles, value_maps, root, message) as w:
+) -> str:
+    """Write ``data`` as a new source table; returns its folder URL."""
+    with SourceWriter(project, dataset, name, schema, roles, value_maps, root, message) as w:
         table = to_arrow(data)
         for batch in table.to_batches(max_chunksize=ROW_GROUP):
             w.write(pa.Table.from_batches([batch], schema=table.schema))
         if table.num_rows == 0:
             w.write(table)
-    assert w.table is not None
-    return w.table
-
-
-__all__ = ["TableWriter", "create", "prepare", "to_arrow"]
+    return w.folder

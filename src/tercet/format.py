@@ -1,0 +1,356 @@
+"""The on-disk format in one place: names of folders and files, descriptor fields and versions,
+revision naming, and the rule that says which revision is the latest. Pure rules, no I/O.
+
+A project (``docs/format.md``)::
+
+    <project>/aliases.yaml
+    <project>/datasets/<dataset>/tables/<table>/object.json          a source table
+    <project>/datasets/<dataset>/tables/<table>.<time>-<id>/…        a revision of it
+    <project>/runs/<run>/object.json                                  a run (runs/folder.py: inside)
+    <project>/data/…                                                  files brought by share import
+
+Every reader (the library, the service, ``tercet share``, the dashboard through the API) asks this
+module, so a rule changes in one place.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal, NamedTuple, NotRequired, TypedDict
+
+from tercet.errors import CorruptObjectError, InvalidNameError, TercetError
+from tercet.storage.paths import basename, join, parent
+
+# -- names of folders and files ------------------------------------------------------------------
+OBJECT_JSON = "object.json"
+"""Every object (table revision, run) is a folder holding this descriptor."""
+PROJECT_ALIASES = "aliases.yaml"
+DATASETS = "datasets"
+TABLES = "tables"
+RUNS = "runs"
+DATA = "data"
+"""``<project>/data``: data files brought in by ``tercet share import``."""
+ROWS = "rows"
+"""A source table's Parquet files: ``rows/part-….parquet``."""
+DELTA_FILE = "delta.parquet"
+"""A revision's edits when too many to hold inline in its descriptor."""
+CACHE = "cache"
+"""A revision's materialised rows (derived data, never shipped in a bundle)."""
+
+TABLE_FORMAT, TABLE_FORMAT_VERSION = "tercet.table", 1
+RUN_FORMAT, RUN_FORMAT_VERSION = "tercet.run", 1
+METRICS_FORMAT, METRICS_FORMAT_VERSION = "tercet.metrics", 1
+
+ObjectKind = Literal["table", "run"]
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+REVISION_SEPARATOR = "."
+"""Between a table's name and a revision's unique suffix: ``train.20261130T090000123456-1a2b3c``."""
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """Return ``name`` if it is one safe path segment, else raise :class:`InvalidNameError`."""
+    if not isinstance(name, str) or not NAME.match(name) or ".." in name:
+        raise InvalidNameError(
+            f"{what.capitalize()} {name!r} is not valid: use 1–128 letters, digits, '.', '_' or "
+            "'-', starting with a letter or digit (it becomes a folder name)."
+        )
+    return name
+
+
+# -- time stamps in names ------------------------------------------------------------------------
+_STAMP = "%Y%m%dT%H%M%S%f"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def stamp(when: datetime | None = None) -> str:
+    """Sortable, filesystem-safe UTC timestamp with microseconds."""
+    return (when or now()).strftime(_STAMP)
+
+
+def unique_suffix(when: datetime | None = None) -> str:
+    """``<stamp>-<6 hex>``: names that sort by time and do not clash between writers."""
+    return f"{stamp(when)}-{secrets.token_hex(3)}"
+
+
+def time_of_name(name: str) -> str | None:
+    """The ISO time of a name that starts with a :func:`stamp`, else None."""
+    try:
+        return datetime.strptime(name[:22], _STAMP).replace(tzinfo=UTC).isoformat()
+    except ValueError:
+        return None
+
+
+# -- objects and where they live -----------------------------------------------------------------
+def object_folder(url: str) -> str:
+    """The folder of an object named by its folder or by its ``object.json``."""
+    if basename(url) == OBJECT_JSON:
+        return parent(url)
+    return url
+
+
+def descriptor_url(folder: str) -> str:
+    return join(folder, OBJECT_JSON)
+
+
+def tables_folder(project_url: str, dataset: str) -> str:
+    """Where the revisions of a dataset's tables live."""
+    return join(project_url, DATASETS, check_name(dataset, "dataset"), TABLES)
+
+
+def runs_folder(project_url: str) -> str:
+    return join(project_url, RUNS)
+
+
+def object_kind(path: str) -> ObjectKind | None:
+    """``table`` or ``run`` when ``path`` (``/``-separated, relative to the project root) is an
+    object folder, else None."""
+    parts = path.split("/")
+    names: list[str]
+    if len(parts) == 5 and parts[1] == DATASETS and parts[3] == TABLES:
+        names = [parts[0], parts[2], parts[4]]
+    elif len(parts) == 3 and parts[1] == RUNS:
+        names = [parts[0], parts[2]]
+    else:
+        return None
+    if not all(NAME.match(n) and ".." not in n for n in names):
+        return None
+    return "table" if len(parts) == 5 else "run"
+
+
+DEPTH: dict[ObjectKind, int] = {"table": 4, "run": 2}
+"""Folders between an object and its project: ``datasets/<d>/tables/<rev>``, ``runs/<run>``."""
+
+
+def project_of(object_url: str, kind: ObjectKind) -> str:
+    """The project folder of the object folder ``object_url``."""
+    url = object_url
+    for _ in range(DEPTH[kind]):
+        url = parent(url)
+    return url
+
+
+def dataset_of(revision_url: str) -> str:
+    """The dataset name of a table revision folder."""
+    return basename(parent(parent(revision_url)))
+
+
+# -- revision naming -----------------------------------------------------------------------------
+def revision_name(table: str, when: datetime | None = None) -> str:
+    """The folder name of a new revision of ``table``."""
+    return f"{table}{REVISION_SEPARATOR}{unique_suffix(when)}"
+
+
+def table_of(folder_name: str) -> str:
+    """The table a revision folder belongs to (a source table's folder is the table's name)."""
+    return folder_name.split(REVISION_SEPARATOR, 1)[0]
+
+
+def is_revision_of(folder_name: str, table: str) -> bool:
+    """True for the folder of ``table``'s source and of each of its revisions."""
+    return folder_name == table or folder_name.startswith(table + REVISION_SEPARATOR)
+
+
+# -- descriptors ---------------------------------------------------------------------------------
+class DeltaFile(TypedDict):
+    """A revision's edits kept in :data:`DELTA_FILE`."""
+
+    file: str
+    added_columns: list[dict[str, Any]]
+
+
+class TableDescriptor(TypedDict):
+    """``object.json`` of a table revision (``docs/format.md``)."""
+
+    format: str
+    format_version: int
+    id: str
+    table: str  # the table's name: the same for its source and all its revisions
+    name: str  # the revision's folder name
+    project: str
+    dataset: str
+    created: str  # ISO 8601, UTC
+    parent: str | None  # relative to this folder, aliased or absolute; None for a source
+    message: str
+    num_rows: int
+    schema: dict[str, Any]
+    rows: NotRequired[list[str]]  # a source's Parquet files, relative to its folder
+    delta: NotRequired[dict[str, Any]]  # a revision's edits: inline, or a DeltaFile
+    metadata: NotRequired[dict[str, Any]]
+
+
+class RunDescriptor(TypedDict):
+    """``object.json`` of a run: written once; everything after is an event."""
+
+    format: str
+    format_version: int
+    id: str
+    name: str
+    project: str
+    created: str
+    parameters: dict[str, Any]
+
+
+_TABLE_KEYS = ("id", "name", "table", "created", "schema", "num_rows")
+
+
+def check_format(
+    data: Any,
+    where: str,
+    kind: str,
+    fmt: str,
+    newest: int,
+    error: type[TercetError] = CorruptObjectError,
+    damaged: str = "",
+) -> dict[str, Any]:
+    """Return ``data`` if it is a ``kind`` descriptor of format ``fmt`` at a version this Tercet
+    reads; else raise ``error`` saying where (``damaged`` is added to the message of a
+    descriptor that is not one at all)."""
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise error(f"{where} is not a Tercet {kind} descriptor (no 'format': '{fmt}').{damaged}")
+    version = data.get("format_version")
+    if not isinstance(version, int) or version > newest:
+        raise error(
+            f"{where} has {kind} format_version {version!r}; this Tercet reads up to {newest}. "
+            "Upgrade Tercet (`pip install -U tercet`)."
+        )
+    checked: dict[str, Any] = data
+    return checked
+
+
+def check_descriptor(
+    kind: ObjectKind, data: Any, where: str, error: type[TercetError] = CorruptObjectError
+) -> dict[str, Any]:
+    """``data`` if it is a readable ``kind`` descriptor (read from ``where``), else ``error``."""
+    if kind == "run":
+        return check_format(data, where, "run", RUN_FORMAT, RUN_FORMAT_VERSION, error)
+    checked = check_format(data, where, "table", TABLE_FORMAT, TABLE_FORMAT_VERSION, error)
+    missing = [k for k in _TABLE_KEYS if k not in checked]
+    if missing:
+        raise error(f"{where} lacks the keys {missing}.")
+    return checked
+
+
+def table_descriptor(
+    *,
+    id: str,
+    table: str,
+    name: str,
+    project: str,
+    dataset: str,
+    created: datetime,
+    parent: str | None,
+    message: str,
+    num_rows: int,
+    schema: dict[str, Any],
+) -> TableDescriptor:
+    """A new table descriptor; the caller adds ``rows`` (a source) or ``delta`` (an edit)."""
+    return {
+        "format": TABLE_FORMAT,
+        "format_version": TABLE_FORMAT_VERSION,
+        "id": id,
+        "table": table,
+        "name": name,
+        "project": project,
+        "dataset": dataset,
+        "created": created.isoformat(),
+        "parent": parent,
+        "message": message,
+        "num_rows": num_rows,
+        "schema": schema,
+    }
+
+
+def run_descriptor(
+    *, id: str, name: str, project: str, created: datetime, parameters: Mapping[str, Any]
+) -> RunDescriptor:
+    return {
+        "format": RUN_FORMAT,
+        "format_version": RUN_FORMAT_VERSION,
+        "id": id,
+        "name": name,
+        "project": project,
+        "created": created.isoformat(),
+        "parameters": dict(parameters),
+    }
+
+
+# -- which revision is the latest ----------------------------------------------------------------
+class Revision(NamedTuple):
+    """What the latest rule looks at: a revision folder, its parent's folder (absolute), and
+    its creation time and id from its descriptor."""
+
+    url: str
+    parent: str | None
+    created: str
+    id: str
+
+
+def newest(revisions: Iterable[Revision]) -> Revision:
+    """The revision created last; ties (one clock tick) broken by id, so every reader agrees."""
+    return max(revisions, key=lambda r: (r.created, r.id))
+
+
+def latest_leaf(start: Revision, revisions: Iterable[Revision]) -> Revision:
+    """The latest revision below ``start``: the newest of its descendants without children
+    (``start`` itself when it has none). Derived from the immutable revisions alone."""
+    children: dict[str, list[Revision]] = {}
+    for r in revisions:
+        if r.parent:
+            children.setdefault(r.parent, []).append(r)
+    leaves: list[Revision] = []
+    stack = [start]
+    seen: set[str] = set()
+    while stack:
+        r = stack.pop()
+        if r.url in seen:
+            continue
+        seen.add(r.url)
+        kids = children.get(r.url, [])
+        if kids:
+            stack.extend(kids)
+        else:
+            leaves.append(r)
+    return newest(leaves) if leaves else start
+
+
+def latest_of_each(revisions: Iterable[Revision]) -> dict[str, str]:
+    """For every revision, the URL of :func:`latest_leaf` below it (one pass over them all)."""
+    revs = {r.url: r for r in revisions}
+    children: dict[str, list[Revision]] = {}
+    for r in revs.values():
+        if r.parent and r.parent in revs:
+            children.setdefault(r.parent, []).append(r)
+    best: dict[str, Revision] = {}
+    visiting: set[str] = set()
+    for root in revs.values():
+        # Depth-first, children before parents, without recursion (chains can be long).
+        stack: list[tuple[Revision, bool]] = [(root, False)]
+        while stack:
+            r, expanded = stack.pop()
+            if r.url in best:
+                continue
+            if expanded:
+                done = [best[k.url] for k in children.get(r.url, []) if k.url in best]
+                best[r.url] = newest(done) if done else r
+                continue
+            if r.url in visiting:
+                continue  # the parent links loop (a damaged table): stop following them
+            visiting.add(r.url)
+            stack.append((r, True))
+            stack.extend((k, False) for k in children.get(r.url, []) if k.url not in best)
+    return {url: r.url for url, r in best.items()}
+
+
+def newest_leaf(revisions: Iterable[Revision]) -> Revision | None:
+    """Among ``revisions`` (those of one table), the newest that no other has as its parent."""
+    revs = list(revisions)
+    parents = {r.parent for r in revs if r.parent}
+    leaves = [r for r in revs if r.url not in parents]
+    return newest(leaves) if leaves else None

@@ -1,0 +1,49 @@
+"""Which filesystem serves a URL: fsspec's for every store, pyarrow's native ones where faster."""
+
+from __future__ import annotations
+
+import fsspec
+import fsspec.core
+import pyarrow.fs as pafs
+
+from tercet.errors import StorageError
+from tercet.storage import s3
+from tercet.storage.options import options
+from tercet.storage.paths import is_local, normalize, protocol
+
+_EXTRAS = {"s3": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure"}
+
+
+def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The fsspec filesystem and in-filesystem path for ``url``."""
+    url = normalize(url)
+    proto = protocol(url)
+    try:
+        fs = fsspec.filesystem(proto, **options(proto))
+    except ImportError as exc:
+        hint = " Install it with `pip install 'tercet[s3]'`." if _EXTRAS.get(proto) == "s3" else ""
+        raise StorageError(f"Storage for {proto}:// URLs is not installed: {exc}.{hint}") from exc
+    except (ValueError, TypeError) as exc:
+        raise StorageError(
+            f"No storage backend for {url!r}: {exc}. Check storage_options.{proto} in the config "
+            "file (`tercet config show`)."
+        ) from exc
+    path = url if proto == "file" else fsspec.core.strip_protocol(url)
+    return fs, path
+
+
+def arrow_filesystem(url: str) -> tuple[pafs.FileSystem, str]:
+    """A pyarrow filesystem for ``url``: native for local disk and S3, fsspec-backed otherwise.
+
+    The native S3 client gets the same endpoint, credentials, region, timeouts and retry count as
+    :func:`filesystem`; options it cannot express make this fall back to the fsspec one.
+    """
+    url = normalize(url)
+    if is_local(url):
+        return pafs.LocalFileSystem(), url
+    fs, path = filesystem(url)
+    if protocol(url) in ("s3", "s3a"):
+        native = s3.native_filesystem(options("s3"))
+        if native is not None:
+            return native, path
+    return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path

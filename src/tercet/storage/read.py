@@ -1,0 +1,220 @@
+"""Reading objects and listing folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tercet.errors import CorruptObjectError, TercetError
+from tercet.localfile import TMP_PREFIX
+from tercet.storage.backends import arrow_filesystem, filesystem
+from tercet.storage.errors import not_found, parquet_error, translate
+from tercet.storage.paths import is_local, join, normalize, protocol
+
+
+def exists(url: str) -> bool:
+    fs, path = filesystem(url)
+    with translate(url, "check"):
+        return bool(fs.exists(path))
+
+
+def read_bytes(url: str) -> bytes:
+    if is_local(url):
+        # Builtin open: fsspec's local layer plus the config lookup cost ~20x the read of a small
+        # image, which made image datasets 1.7x slower than reading the files directly.
+        try:
+            with open(normalize(url), "rb") as fh:
+                return fh.read()
+        except OSError:
+            with translate(url, "read"):  # translated like every other backend's errors
+                raise
+    fs, path = filesystem(url)
+    with translate(url, "read"):
+        data: bytes = fs.cat_file(path, **_cat_options(url))
+        return data
+
+
+def _cat_options(url: str) -> dict[str, Any]:
+    # s3fs sends a HEAD before every GET to decide on a chunked download; one GET is enough
+    # for the small objects read whole (JSON descriptors, events, images).
+    return {"max_concurrency": 1} if protocol(url) in ("s3", "s3a") else {}
+
+
+def read_many(urls: Sequence[str], workers: int = 32) -> dict[str, bytes]:
+    """The bytes of many small objects, fetched concurrently (one GET each on object stores).
+
+    Objects that do not exist are left out of the result (a listing can be older than a
+    removal); any other failure raises :class:`~tercet.errors.StorageError` naming its URL.
+    """
+    out: dict[str, bytes] = {}
+    if not urls:
+        return out
+
+    def one(url: str) -> tuple[str, bytes | None]:
+        try:
+            return url, read_bytes(url)
+        except FileNotFoundError:
+            return url, None
+
+    with ThreadPoolExecutor(max(1, min(workers, len(urls)))) as pool:
+        for url, data in pool.map(one, urls):
+            if data is not None:
+                out[url] = data
+    return out
+
+
+def parse_json(raw: bytes, url: str) -> Any:
+    """``raw`` (read from ``url``) as JSON; :class:`CorruptObjectError` naming the line if not."""
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        line = f" line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise CorruptObjectError(
+            f"{url}:{line} is not valid JSON ({exc}). The object is damaged; restore it from a "
+            "copy or remove its folder."
+        ) from exc
+
+
+def read_json(url: str) -> Any:
+    return parse_json(read_bytes(url), url)
+
+
+def read_json_many(urls: Sequence[str], workers: int = 32) -> dict[str, Any]:
+    """Each URL's parsed JSON, the objects read concurrently with :func:`read_many`.
+
+    An object that cannot be read or parsed maps to the :class:`~tercet.errors.TercetError`
+    that says why, naming it; the others are unaffected.
+    """
+    if not urls:
+        return {}
+    raw: dict[str, bytes | TercetError]
+    try:
+        raw = dict(read_many(urls, workers=workers))
+    except TercetError:
+        # One object failed for a reason other than being gone: read each on its own so the
+        # failure is reported against that object only.
+        raw = dict(_read_each(urls, workers))
+    out: dict[str, Any] = {}
+    for url in urls:
+        data = raw.get(url)
+        if data is None:
+            out[url] = not_found(url)
+        elif isinstance(data, TercetError):
+            out[url] = data
+        else:
+            try:
+                out[url] = parse_json(data, url)
+            except TercetError as exc:
+                out[url] = exc
+    return out
+
+
+def _read_each(urls: Sequence[str], workers: int) -> Iterator[tuple[str, bytes | TercetError]]:
+    def one(url: str) -> tuple[str, bytes | TercetError]:
+        try:
+            return url, read_bytes(url)
+        except TercetError as exc:
+            return url, exc
+
+    with ThreadPoolExecutor(max(1, min(workers, len(urls)))) as pool:
+        yield from pool.map(one, urls)
+
+
+def ls(url: str) -> list[str]:
+    """Names of the direct children of a folder (files and folders); hidden temp files skipped."""
+    fs, path = filesystem(url)
+    with translate(url, "list"):
+        try:
+            entries = os.listdir(path) if is_local(url) else fs.ls(path, detail=False, refresh=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+    names = sorted({posixpath.basename(str(e).rstrip("/")) for e in entries})
+    return [n for n in names if n and not n.startswith(TMP_PREFIX)]
+
+
+def walk_files(url: str, suffix: str | None = None) -> list[str]:
+    """Every file below ``url`` (full URLs in the form of ``url``, sorted), skipping hidden temp
+    files. On object stores this is one paginated listing, not a walk."""
+    url = normalize(url)
+    out: list[str] = []
+    if is_local(url):
+        for folder, dirs, files in os.walk(url):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(TMP_PREFIX))
+            for name in files:
+                if name.startswith(TMP_PREFIX) or (suffix and not name.endswith(suffix)):
+                    continue
+                out.append(os.path.join(folder, name))
+        return sorted(out)
+    fs, path = filesystem(url)
+    with translate(url, "list"):
+        try:
+            found = fs.find(path)
+        except FileNotFoundError:
+            return []
+    base = path.rstrip("/")
+    for item in found:
+        item = str(item)
+        rel = item[len(base) :].lstrip("/") if item.startswith(base) else None
+        if rel is None:
+            continue
+        name = posixpath.basename(item)
+        if any(p.startswith(TMP_PREFIX) for p in rel.split("/")):
+            continue
+        if suffix and not name.endswith(suffix):
+            continue
+        out.append(join(url, rel) if rel else url)
+    return sorted(out)
+
+
+def relative_parts(folder: str, files: Sequence[str]) -> Iterator[tuple[str, list[str]]]:
+    """``(url, path segments below folder)`` for each URL that :func:`walk_files` returned for
+    ``folder`` (it returns them under the normalised form of ``folder``)."""
+    base = normalize(folder).rstrip("/" + os.sep)
+    local = is_local(folder)
+    for url in files:
+        if not url.startswith(base) or len(url) <= len(base) + 1:
+            continue
+        rel = url[len(base) + 1 :]
+        if local and os.sep != "/":
+            rel = rel.replace(os.sep, "/")
+        yield url, rel.split("/")
+
+
+def file_info(url: str) -> dict[str, Any]:
+    """Size and modification stamp of a file (used for ETags and change detection)."""
+    fs, path = filesystem(url)
+    with translate(url, "stat"):
+        info = fs.info(path)
+    mtime = info.get("mtime") or info.get("LastModified") or info.get("last_modified") or ""
+    return {"size": int(info.get("size") or 0), "mtime": str(mtime), "type": info.get("type")}
+
+
+def read_parquet(urls: str | list[str], columns: list[str] | None = None) -> pa.Table:
+    """Read one or more Parquet files into one Arrow table."""
+    url_list = [urls] if isinstance(urls, str) else list(urls)
+    tables = []
+    for url in url_list:
+        fs, path = arrow_filesystem(url)
+        try:
+            tables.append(pq.read_table(path, filesystem=fs, columns=columns))
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise parquet_error(url, exc) from exc
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def read_parquet_metadata(url: str) -> pq.FileMetaData:
+    fs, path = arrow_filesystem(url)
+    try:
+        with fs.open_input_file(path) as fh:
+            return pq.read_metadata(fh)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise parquet_error(url, exc) from exc
