@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help install demo test test-fast test-browser check bench chromium s3-server clean
+.PHONY: help install demo test test-fast test-browser check api-docs bench chromium s3-server clean
 
 help:
 	@echo "make demo    - install, build the dashboard, train the digits demo, start both services"
@@ -43,12 +43,17 @@ test-browser: install chromium
 	$(PY) -m pytest -q tests/browser
 
 check: install
-	$(VENV)/bin/ruff check src tests bench examples
-	$(VENV)/bin/ruff format --check src tests bench examples
+	$(VENV)/bin/ruff check src tests bench examples scripts
+	$(VENV)/bin/ruff format --check src tests bench examples scripts
 	$(VENV)/bin/mypy
+	# docs/python-api.md lists every public name with the signature the code has.
+	$(PY) scripts/python_api.py --check
 	cd dashboard && npm run check
 	# The dashboard's client types must match the committed OpenAPI document.
 	cd dashboard && npm run gen:api >/dev/null && git diff --exit-code src/api/schema.d.ts
+
+api-docs: install
+	$(PY) scripts/python_api.py
 
 bench: install chromium
 	@failed=""; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || failed="$$failed $$b"; done; \

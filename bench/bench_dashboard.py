@@ -183,8 +183,8 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from tercet import config
-    from tercet.dashboard_server import create_dashboard_app
     from tercet.service import create_app
+    from tercet.service.dashboard import create_dashboard_app
     from tercet.service.server import ThreadedServer
 
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="tercet-bench-"))

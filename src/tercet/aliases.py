@@ -22,15 +22,35 @@ from tercet.errors import AliasError, AliasNotSetError
 from tercet.format import PROJECT_ALIASES
 from tercet.storage import is_absolute, is_under, join, normalize, resolve
 
+__all__ = [
+    "ALIAS_NAME",
+    "ALIAS_URL",
+    "check_alias_name",
+    "clean_value",
+    "clear",
+    "contract",
+    "expand",
+    "get",
+    "is_alias_url",
+    "list",
+    "project_aliases",
+    "set",
+    "set_project_alias",
+    "unset",
+    "values",
+]
+
 ALIAS_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 ALIAS_URL = re.compile(r"^<([^<>/]*)>(?:/(.*))?$")
 
 
 def is_alias_url(url: str) -> bool:
+    """True for ``<NAME>`` and ``<NAME>/rest``."""
     return bool(ALIAS_URL.match(url))
 
 
 def check_alias_name(name: str) -> str:
+    """``name`` if it can be an alias (capitals, digits, underscores), else :class:`AliasError`."""
     if not ALIAS_NAME.match(name):
         raise AliasError(
             f"{name!r} is not a valid alias name: use capitals, digits and underscores, starting "

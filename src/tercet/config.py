@@ -19,6 +19,20 @@ import yaml
 from tercet.errors import ConfigError
 from tercet.localfile import replace_local_file
 
+__all__ = [
+    "ENV_PREFIX",
+    "Config",
+    "DashboardConfig",
+    "ServiceConfig",
+    "config_dir",
+    "config_path",
+    "current",
+    "default_root",
+    "load",
+    "read_file",
+    "save_file_values",
+]
+
 ENV_PREFIX = "TERCET_"
 
 # key -> (type, default). Nested keys use dots; env var is TERCET_ + key upper-cased, dots -> "_".
@@ -62,6 +76,7 @@ def config_dir() -> Path:
 
 
 def default_root() -> str:
+    """The project root when none is configured: ``<platform data dir>/tercet/projects``."""
     return str(Path(platformdirs.user_data_dir("tercet")) / "projects")
 
 
@@ -97,12 +112,14 @@ class Config:
     sources: dict[str, str] = field(default_factory=dict)
 
     def get(self, key: str) -> Any:
+        """The value of a dotted key (``service.port``)."""
         obj: Any = self
         for part in key.split("."):
             obj = obj[part] if isinstance(obj, dict) else getattr(obj, part)
         return obj
 
     def set(self, key: str, value: Any) -> None:
+        """Set the value of a dotted key."""
         parts = key.split(".")
         obj: Any = self
         for part in parts[:-1]:

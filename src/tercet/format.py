@@ -1,3 +1,4 @@
+# Over 400 lines: every rule of the on-disk format in one place, on purpose.
 """The on-disk format in one place: names of folders and files, descriptor fields and versions,
 revision naming, and the rule that says which revision is the latest. Pure rules, no I/O.
 
@@ -23,6 +24,54 @@ from typing import Any, Literal, NamedTuple, NotRequired, TypedDict
 
 from tercet.errors import CorruptObjectError, InvalidNameError, TercetError
 from tercet.storage.paths import basename, join, parent
+
+__all__ = [
+    "CACHE",
+    "DATA",
+    "DATASETS",
+    "DELTA_FILE",
+    "DEPTH",
+    "METRICS_FORMAT",
+    "METRICS_FORMAT_VERSION",
+    "NAME",
+    "OBJECT_JSON",
+    "PROJECT_ALIASES",
+    "REVISION_SEPARATOR",
+    "ROWS",
+    "RUNS",
+    "RUN_FORMAT",
+    "RUN_FORMAT_VERSION",
+    "TABLES",
+    "TABLE_FORMAT",
+    "TABLE_FORMAT_VERSION",
+    "ObjectKind",
+    "Revision",
+    "RunDescriptor",
+    "TableDescriptor",
+    "check_descriptor",
+    "check_format",
+    "check_name",
+    "dataset_of",
+    "descriptor_url",
+    "is_revision_of",
+    "latest_leaf",
+    "latest_of_each",
+    "newest",
+    "newest_leaf",
+    "now",
+    "object_folder",
+    "object_kind",
+    "project_of",
+    "revision_name",
+    "run_descriptor",
+    "runs_folder",
+    "stamp",
+    "table_descriptor",
+    "table_of",
+    "tables_folder",
+    "time_of_name",
+    "unique_suffix",
+]
 
 # -- names of folders and files ------------------------------------------------------------------
 OBJECT_JSON = "object.json"
@@ -63,9 +112,11 @@ def check_name(name: str, what: str = "name") -> str:
 
 # -- time stamps in names ------------------------------------------------------------------------
 _STAMP = "%Y%m%dT%H%M%S%f"
+_STAMP_LENGTH = len("20261130T090000123456")
 
 
 def now() -> datetime:
+    """The current time in UTC (descriptors and names record UTC)."""
     return datetime.now(UTC)
 
 
@@ -82,7 +133,7 @@ def unique_suffix(when: datetime | None = None) -> str:
 def time_of_name(name: str) -> str | None:
     """The ISO time of a name that starts with a :func:`stamp`, else None."""
     try:
-        return datetime.strptime(name[:22], _STAMP).replace(tzinfo=UTC).isoformat()
+        return datetime.strptime(name[:_STAMP_LENGTH], _STAMP).replace(tzinfo=UTC).isoformat()
     except ValueError:
         return None
 
@@ -96,6 +147,7 @@ def object_folder(url: str) -> str:
 
 
 def descriptor_url(folder: str) -> str:
+    """The ``object.json`` of the object in ``folder``."""
     return join(folder, OBJECT_JSON)
 
 
@@ -105,6 +157,7 @@ def tables_folder(project_url: str, dataset: str) -> str:
 
 
 def runs_folder(project_url: str) -> str:
+    """Where the runs of a project live."""
     return join(project_url, RUNS)
 
 
@@ -158,13 +211,6 @@ def is_revision_of(folder_name: str, table: str) -> bool:
 
 
 # -- descriptors ---------------------------------------------------------------------------------
-class DeltaFile(TypedDict):
-    """A revision's edits kept in :data:`DELTA_FILE`."""
-
-    file: str
-    added_columns: list[dict[str, Any]]
-
-
 class TableDescriptor(TypedDict):
     """``object.json`` of a table revision (``docs/format.md``)."""
 
@@ -181,7 +227,7 @@ class TableDescriptor(TypedDict):
     num_rows: int
     schema: dict[str, Any]
     rows: NotRequired[list[str]]  # a source's Parquet files, relative to its folder
-    delta: NotRequired[dict[str, Any]]  # a revision's edits: inline, or a DeltaFile
+    delta: NotRequired[dict[str, Any]]  # a revision's edits: inline, or {"file": DELTA_FILE, …}
     metadata: NotRequired[dict[str, Any]]
 
 
@@ -270,6 +316,7 @@ def table_descriptor(
 def run_descriptor(
     *, id: str, name: str, project: str, created: datetime, parameters: Mapping[str, Any]
 ) -> RunDescriptor:
+    """A new run descriptor (written once; everything after is an event)."""
     return {
         "format": RUN_FORMAT,
         "format_version": RUN_FORMAT_VERSION,

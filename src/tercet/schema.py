@@ -83,6 +83,7 @@ class Column:
             self.value_map = make_value_map(self.value_map)
 
     def to_json(self) -> dict[str, Any]:
+        """This column as a descriptor stores it."""
         out: dict[str, Any] = {"name": self.name, "type": str(self.type), "role": self.role}
         if self.value_map is not None:
             out["value_map"] = {str(k): dict(v) for k, v in sorted(self.value_map.items())}
@@ -151,6 +152,7 @@ class Schema:
 
     @property
     def names(self) -> list[str]:
+        """The column names, in order."""
         return [c.name for c in self.columns]
 
     def __contains__(self, name: object) -> bool:
@@ -175,20 +177,25 @@ class Schema:
         return isinstance(other, Schema) and self.to_json() == other.to_json()
 
     def to_arrow(self) -> pa.Schema:
+        """The Arrow schema of the rows."""
         return pa.schema([pa.field(c.name, c.type) for c in self.columns])
 
     def with_column(self, column: Column) -> Schema:
+        """A schema with ``column`` appended."""
         return Schema([*self.columns, column])
 
     def replace(self, column: Column) -> Schema:
+        """A schema with the column of the same name replaced by ``column``."""
         return Schema([column if c.name == column.name else c for c in self.columns])
 
     def to_json(self) -> dict[str, Any]:
+        """The schema as a descriptor stores it (roles, value maps and the exact Arrow types)."""
         arrow = base64.b64encode(self.to_arrow().serialize().to_pybytes()).decode("ascii")
         return {"columns": [c.to_json() for c in self.columns], "arrow": arrow}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], where: str = "object.json") -> Schema:
+    def from_json(cls, data: Mapping[str, Any], where: str = "the descriptor") -> Schema:
+        """The schema a descriptor stores; :class:`SchemaError` naming ``where`` when damaged."""
         try:
             arrow = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(data["arrow"])))
             cols = []
@@ -212,6 +219,7 @@ class Schema:
         roles: Mapping[str, str] | None = None,
         value_maps: Mapping[str, Any] | None = None,
     ) -> Schema:
+        """A schema for an Arrow schema, roles inferred from names and types unless given."""
         roles = dict(roles or {})
         value_maps = dict(value_maps or {})
         unknown = (set(roles) | set(value_maps)) - set(schema.names)

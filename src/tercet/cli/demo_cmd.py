@@ -7,9 +7,11 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from tercet import layout
+from tercet.dependencies import install_hint
 
 run_app = typer.Typer(help="Inspect runs: status, inputs, metrics.", no_args_is_help=True)
 
@@ -30,8 +32,11 @@ def demo(
         from tercet import demo as demo_mod  # imports torch: only when the command runs
     except ImportError as exc:
         console.print(
-            f"[bold red]error:[/] the demo trains with PyTorch, which is not installed ({exc}). "
-            "Install it with `pip install 'tercet[torch]'`."
+            "[bold red]error:[/] "
+            + escape(
+                f"the demo trains with PyTorch, which is not installed ({exc}). "
+                f"Install it with {install_hint('torch')}."
+            )
         )
         raise typer.Exit(1) from exc
     result = demo_mod.build(

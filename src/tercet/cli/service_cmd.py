@@ -37,8 +37,8 @@ def _warn_if_exposed(host: str, tls: bool) -> None:
 
 
 def _banner(service_url: str, dashboard: str, token: str) -> None:
-    from tercet.dashboard_server import dashboard_url
     from tercet.service.auth import token_path
+    from tercet.service.dashboard import dashboard_url
 
     console.print(f"Tercet Object Service on [bold]{service_url}[/]")
     console.print(f"Token kept in {token_path()} (or service.token).")
@@ -87,7 +87,7 @@ def dashboard(
     """Serve the dashboard's static files (it then talks to the Object Service directly)."""
     from pathlib import Path
 
-    from tercet.dashboard_server import create_dashboard_app
+    from tercet.service.dashboard import create_dashboard_app
     from tercet.service.server import serve
 
     cfg = config.load()
@@ -110,8 +110,8 @@ def ui(
     scan_interval: float = typer.Option(2.0, "--scan-interval", help="Seconds between scans."),
 ) -> None:
     """Start the Object Service and the dashboard in one process and open the dashboard."""
-    from tercet.dashboard_server import create_dashboard_app, dashboard_url
     from tercet.service import create_app
+    from tercet.service.dashboard import create_dashboard_app, dashboard_url
     from tercet.service.server import ThreadedServer, serve
 
     cfg = _load(root, None, port)

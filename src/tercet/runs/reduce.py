@@ -12,8 +12,7 @@ file's projection; UMAP and PaCMAP are refitted with the same seed on the same d
 from __future__ import annotations
 
 import threading
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,11 +20,13 @@ import numpy as np
 import pyarrow as pa
 
 from tercet import format, storage
+from tercet.dependencies import require
 from tercet.errors import RunError
 from tercet.runs import folder
 from tercet.runs import metrics as metrics_mod
 from tercet.runs.folder import MetricsFile
 from tercet.runs.metrics import MetricSpec
+from tercet.runs.reducers import REDUCERS, PCAReducer, Reducer
 from tercet.schema import ID_COLUMN
 
 
@@ -48,105 +49,6 @@ AXES = ("x", "y", "z")
 CHUNK = 64 * 1024
 
 
-class Reducer(Protocol):
-    def fit(self, x: np.ndarray) -> np.ndarray: ...
-
-    def transform(self, x: np.ndarray) -> np.ndarray: ...
-
-    def state(self) -> dict[str, Any] | None: ...
-
-
-class PCAReducer:
-    """Principal components (scikit-learn to fit; a matrix product to apply)."""
-
-    def __init__(self, dims: int, seed: int = 0, **options: Any) -> None:
-        self.dims, self.seed, self.options = dims, seed, options
-        self.mean: np.ndarray | None = None
-        self.components: np.ndarray | None = None
-
-    def fit(self, x: np.ndarray) -> np.ndarray:
-        from sklearn.decomposition import PCA
-
-        pca = PCA(n_components=self.dims, random_state=self.seed, **self.options)
-        pca.fit(x)
-        self.mean = pca.mean_.astype(np.float64)
-        self.components = pca.components_.astype(np.float64)
-        return self.transform(x)
-
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        assert self.mean is not None and self.components is not None
-        projected: np.ndarray = (x - self.mean) @ self.components.T
-        return projected.astype(np.float32)
-
-    def state(self) -> dict[str, Any] | None:
-        assert self.mean is not None and self.components is not None
-        return {"mean": self.mean.tolist(), "components": self.components.tolist()}
-
-    @classmethod
-    def from_state(cls, dims: int, state: dict[str, Any]) -> PCAReducer:
-        out = cls(dims)
-        out.mean = np.asarray(state["mean"], dtype=np.float64)
-        out.components = np.asarray(state["components"], dtype=np.float64)
-        return out
-
-
-class UMAPReducer:
-    def __init__(self, dims: int, seed: int = 0, **options: Any) -> None:
-        umap = _optional("umap", "UMAP")
-        # A seed makes UMAP single-threaded anyway; saying so avoids its warning.
-        options.setdefault("n_jobs", 1)
-        self.model = umap.UMAP(n_components=dims, random_state=seed, **options)
-
-    def fit(self, x: np.ndarray) -> np.ndarray:
-        self.model.fit(x)
-        return np.asarray(self.model.embedding_, dtype=np.float32)
-
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model.transform(x), dtype=np.float32)
-
-    def state(self) -> dict[str, Any] | None:
-        return None
-
-
-class PaCMAPReducer:
-    def __init__(self, dims: int, seed: int = 0, **options: Any) -> None:
-        pacmap = _optional("pacmap", "PaCMAP")
-        self.model = pacmap.PaCMAP(n_components=dims, random_state=seed, save_tree=True, **options)
-        self.basis: np.ndarray | None = None
-
-    def fit(self, x: np.ndarray) -> np.ndarray:
-        self.basis = x
-        return np.asarray(self.model.fit_transform(x, init="pca"), dtype=np.float32)
-
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model.transform(x, basis=self.basis), dtype=np.float32)
-
-    def state(self) -> dict[str, Any] | None:
-        return None
-
-
-def _optional(module: str, what: str) -> Any:
-    import importlib
-
-    try:
-        with warnings.catch_warnings():
-            # umap-learn warns at import that its optional TensorFlow backend is missing.
-            warnings.simplefilter("ignore", ImportWarning)
-            return importlib.import_module(module)
-    except ImportError as exc:
-        raise RunError(
-            f"{what} reduction needs the optional package {module!r}: "
-            "`pip install 'tercet[umap]'` (PCA works without it)."
-        ) from exc
-
-
-_REDUCERS: dict[str, Callable[..., Reducer]] = {
-    "pca": PCAReducer,
-    "umap": UMAPReducer,
-    "pacmap": PaCMAPReducer,
-}
-
-
 class ReductionJob:
     """Handle on a reduction; :meth:`wait` for it when it runs in the background.
 
@@ -164,6 +66,7 @@ class ReductionJob:
         self._thread: threading.Thread | None = None
 
     def done(self) -> bool:
+        """True once the reduction ended (files written, or failed)."""
         return self._done.is_set()
 
     def cancel(self) -> None:
@@ -245,7 +148,8 @@ def reduce_embeddings(
     if dims not in (2, 3):
         raise RunError(f"dims must be 2 or 3; received {dims!r}.")
     if method != "pca":
-        _optional("umap" if method == "umap" else "pacmap", method.upper())  # fail fast
+        module = "umap" if method == "umap" else "pacmap"
+        require(module, f"{method.upper()} reduction (PCA works without it)", RunError)  # fail fast
     plan = _plan(run, method, dims, column, fit_split, fit_epoch, splits, max_fit_samples, seed,
                  options)  # fmt: skip
     job = ReductionJob()
@@ -342,7 +246,7 @@ def _reducer(run: Run, plan: _Plan) -> tuple[Reducer, np.ndarray | None]:
     if plan.max_fit_samples is not None and len(x) > plan.max_fit_samples:
         rng = np.random.default_rng(plan.seed)
         sample = x[np.sort(rng.choice(len(x), plan.max_fit_samples, replace=False))]
-    reducer = _REDUCERS[plan.method](plan.dims, plan.seed, **plan.options)
+    reducer = REDUCERS[plan.method](plan.dims, plan.seed, **plan.options)
     coordinates = reducer.fit(sample)
     run.reducers[key] = reducer
     return reducer, coordinates if sample is x else None

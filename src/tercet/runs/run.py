@@ -1,3 +1,4 @@
+# Over 400 lines: Run is the documented face of a run; its parts live in the modules beside it.
 """Runs: one training run's parameters, status, inputs, logged scalars and per-sample metrics.
 
 A run is a folder of immutable objects: ``object.json`` written once by :func:`init`, one JSON file
@@ -130,22 +131,27 @@ class Run:
     # -- identity ------------------------------------------------------------------------------
     @property
     def name(self) -> str:
+        """The run's folder name."""
         return str(self._d["name"])
 
     @property
     def id(self) -> str:
+        """The run's unique id."""
         return str(self._d.get("id") or self.name)
 
     @property
     def project(self) -> str:
+        """The project it belongs to."""
         return str(self._d.get("project", ""))
 
     @property
     def created(self) -> datetime:
+        """When it was created (UTC)."""
         return datetime.fromisoformat(self._d["created"])
 
     @property
     def project_url(self) -> str:
+        """The folder of its project."""
         return folder.project_of(self.url)
 
     @property
@@ -155,6 +161,7 @@ class Run:
 
     @property
     def closed(self) -> bool:
+        """True once :meth:`close` ran in this process."""
         return self._closed
 
     @property
@@ -185,6 +192,7 @@ class Run:
 
     @property
     def parameters(self) -> dict[str, Any]:
+        """Parameters as the run's events add up to now."""
         return self.state()["parameters"]
 
     @property

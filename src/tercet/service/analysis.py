@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query
 
 from tercet import storage
 from tercet.schema import ID_COLUMN
-from tercet.service import query
+from tercet.service import filters, query
 from tercet.service.context import ServiceContext, get_ctx
 from tercet.service.errors import ApiError
 from tercet.service.models import (
@@ -47,7 +47,7 @@ def confusion(request: ConfusionRequest, ctx: Ctx) -> ConfusionResult:
     if label is None or prediction is None:
         missing = "a label column in the table" if label is None else "a prediction metric"
         raise ApiError(422, f"No confusion matrix for this run: it needs {missing}.")
-    where = query.compile_filter(source, request.filter)
+    where = filters.compile_filter(source, request.filter)
     values, matrix = query.confusion(ctx.db, source, where, label.name, prediction.name)
     names = {**(prediction.value_map or {}), **(label.value_map or {})}
     labels = [

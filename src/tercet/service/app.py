@@ -11,18 +11,20 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI, Security
-from fastapi.middleware.cors import CORSMiddleware
 
 from tercet import config
 from tercet._version import __version__
 from tercet.service import analysis, errors, events, files, navigation, revisions, rows
 from tercet.service.access import Access
-from tercet.service.auth import TokenMiddleware, bearer_scheme, load_or_create_token, query_scheme
+from tercet.service.auth import bearer_scheme, load_or_create_token, query_scheme
 from tercet.service.cache import ByteLRU
 from tercet.service.context import ServiceContext
 from tercet.service.events import EventBus
 from tercet.service.index import Index
-from tercet.service.limits import BodyLimitMiddleware
+from tercet.service.middleware.body_limit import BodyLimitMiddleware
+from tercet.service.middleware.cors import add_cors
+from tercet.service.middleware.errors import CatchAllMiddleware
+from tercet.service.middleware.token import TokenMiddleware
 from tercet.service.models import ErrorBody
 from tercet.service.query import Database
 from tercet.service.sources import Sources
@@ -47,15 +49,6 @@ DESCRIPTION = (
     "as Arrow IPC, serves data files, writes revisions. Every route except /api/health needs "
     "the bearer token (or a `token` query parameter). See docs/api.md."
 )
-
-
-def dashboard_origins(cfg: config.Config) -> list[str]:
-    """Origins allowed by CORS: ``service.cors_origins``, else the local dashboard's."""
-    if cfg.service.cors_origins:
-        return list(cfg.service.cors_origins)
-    port = cfg.dashboard.port
-    hosts = dict.fromkeys([cfg.dashboard.host, "127.0.0.1", "localhost"])
-    return [f"http://{h}:{port}" for h in hosts if h not in ("0.0.0.0", "::")]
 
 
 async def _scan_loop(ctx: ServiceContext) -> None:
@@ -147,13 +140,6 @@ def create_app(
     # dashboard; the catch-all sits inside it.
     app.add_middleware(BodyLimitMiddleware, max_bytes=cfg.service.max_request_bytes)
     app.add_middleware(TokenMiddleware, token=token)
-    app.add_middleware(errors.CatchAllMiddleware)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=dashboard_origins(cfg),
-        allow_methods=["GET", "POST"],
-        allow_headers=["Authorization", "Content-Type", "If-None-Match"],
-        expose_headers=["X-Total-Count", "X-Offset", "ETag"],
-        max_age=600,
-    )
+    app.add_middleware(CatchAllMiddleware)
+    add_cors(app, cfg)
     return app

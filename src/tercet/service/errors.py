@@ -9,14 +9,12 @@ client sees only that id.
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tercet import errors as core
 
@@ -45,7 +43,8 @@ def status_of(exc: core.TercetError) -> int:
     return 422
 
 
-def _json(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The body every error has: ``{"detail": "..."}``."""
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
@@ -71,59 +70,25 @@ def install(app: FastAPI) -> None:
 
     async def api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
-        return _json(exc.status, exc.detail)
+        return error_response(exc.status, exc.detail)
 
     async def tercet_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, core.TercetError)
-        return _json(status_of(exc), str(exc))
+        return error_response(status_of(exc), str(exc))
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return _json(422, format_validation(list(exc.errors())))
+        return error_response(422, format_validation(list(exc.errors())))
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        return _json(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+        return error_response(exc.status_code, str(exc.detail), dict(exc.headers or {}))
 
     async def too_deep(request: Request, exc: Exception) -> JSONResponse:
-        return _json(422, "The request is nested too deeply.")
+        return error_response(422, "The request is nested too deeply.")
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(core.TercetError, tercet_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RecursionError, too_deep)
-
-
-class CatchAllMiddleware:
-    """Turns an unexpected exception into a generic 500 and logs the trace server-side.
-
-    It sits inside the CORS middleware so that even a 500 reaches the dashboard readable.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception:
-            error_id = secrets.token_hex(4)
-            log.exception(
-                "error %s while serving %s %s", error_id, scope.get("method"), scope.get("path")
-            )
-            if started:
-                return  # the response is under way; the client sees a cut stream
-            response = _json(500, f"Internal error {error_id}; the service log has the details.")
-            await response(scope, receive, send)

@@ -1,3 +1,4 @@
+# Over 400 lines: the scan economy (listings, reads kept, diffs) reads well only in one piece.
 """The service's index of projects, table revisions and runs: a cache rebuilt by scanning storage.
 
 A scan costs a number of requests that does not grow with the number of objects already

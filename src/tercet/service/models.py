@@ -1,3 +1,4 @@
+# Over 400 lines: every wire model of the API in one place, the source of docs/openapi.json.
 """Wire models of the Object Service: what requests carry and what JSON responses hold.
 
 These classes are the contract of ``docs/api.md``; FastAPI turns them into the OpenAPI document

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Response
 from pydantic import TypeAdapter, ValidationError
 
-from tercet.service import query
+from tercet.service import filters, query
 from tercet.service.context import ServiceContext, get_ctx
 from tercet.service.errors import ApiError, format_validation
 from tercet.service.models import (
@@ -52,7 +52,7 @@ def schema(request: SchemaRequest, ctx: Ctx) -> SchemaInfo:
 
 def _rows(ctx: ServiceContext, request: RowsRequest) -> Response:
     source = ctx.sources.get(request.source)
-    where = query.compile_filter(source, request.filter)
+    where = filters.compile_filter(source, request.filter)
     page, total = query.rows(
         ctx.db, source, where, request.columns, request.sort, request.offset, request.limit
     )
@@ -115,7 +115,7 @@ def rows_get(
 def count(request: CountRequest, ctx: Ctx) -> CountResult:
     """Rows in the source, and rows matching the filter."""
     source = ctx.sources.get(request.source)
-    where = query.compile_filter(source, request.filter)
+    where = filters.compile_filter(source, request.filter)
     return CountResult(total=source.num_rows, filtered=query.count(ctx.db, source, where))
 
 
@@ -124,7 +124,7 @@ def summary(request: SummaryRequest, ctx: Ctx) -> HistogramSummary | CategorySum
     """A histogram (numeric columns) or counts per category (labels, text, bools) under the
     filter."""
     source = ctx.sources.get(request.source)
-    where = query.compile_filter(source, request.filter)
+    where = filters.compile_filter(source, request.filter)
     return query.summary(
         ctx.db, source, where, request.column, request.bins, request.min, request.max
     )

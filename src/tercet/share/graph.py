@@ -71,14 +71,13 @@ def locate(url: str) -> tuple[Kind, str, str, str]:
     folder = format.object_folder(aliases.expand(url))
     parts: list[str] = []
     root = folder
-    for depth in (3, 5):
+    for expected, depth in format.DEPTH.items():
         parts, root = [], folder
-        for _ in range(depth):
+        for _ in range(depth + 1):  # the object's folders, and its project's
             parts.insert(0, storage.basename(root))
             root = storage.parent(root)
-        kind = format.object_kind("/".join(parts))
-        if kind is not None and (kind == "run") == (depth == 3):
-            return kind, folder, root, "/".join(parts)
+        if format.object_kind("/".join(parts)) == expected:
+            return expected, folder, root, "/".join(parts)
     raise ShareError(
         f"{folder} is not a table revision or run folder: they live at "
         "<root>/<project>/datasets/<dataset>/tables/<revision> and <root>/<project>/runs/<run>. "

@@ -124,6 +124,7 @@ def write_bytes(url: str, data: bytes, overwrite: bool = False) -> None:
 
 
 def write_json(url: str, obj: Any, overwrite: bool = False) -> None:
+    """Write ``obj`` as JSON to ``url`` atomically; refuse to overwrite unless asked."""
     data = json.dumps(obj, indent=1, sort_keys=False, default=str).encode("utf-8")
     write_bytes(url, data, overwrite=overwrite)
 
@@ -150,6 +151,7 @@ class ParquetStream:
         self.rows = 0
 
     def write(self, batch: pa.RecordBatch | pa.Table) -> None:
+        """Append a batch (or table) of rows."""
         if isinstance(batch, pa.RecordBatch):
             self._writer.write_batch(batch, row_group_size=self._row_group_size)
         else:
@@ -157,10 +159,12 @@ class ParquetStream:
         self.rows += batch.num_rows
 
     def close(self) -> None:
+        """Finish the file and publish it."""
         self._writer.close()
         self._cm.__exit__(None, None, None)
 
     def abort(self) -> None:
+        """Drop the file; nothing becomes visible."""
         try:
             self._writer.close()
         finally:

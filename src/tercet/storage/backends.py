@@ -6,12 +6,11 @@ import fsspec
 import fsspec.core
 import pyarrow.fs as pafs
 
+from tercet.dependencies import install_hint
 from tercet.errors import StorageError
 from tercet.storage import s3
 from tercet.storage.options import options
 from tercet.storage.paths import is_local, normalize, protocol
-
-_EXTRAS = {"s3": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure"}
 
 
 def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -21,7 +20,7 @@ def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
     try:
         fs = fsspec.filesystem(proto, **options(proto))
     except ImportError as exc:
-        hint = " Install it with `pip install 'tercet[s3]'`." if _EXTRAS.get(proto) == "s3" else ""
+        hint = f" Install it with {install_hint('s3fs')}." if proto in ("s3", "s3a") else ""
         raise StorageError(f"Storage for {proto}:// URLs is not installed: {exc}.{hint}") from exc
     except (ValueError, TypeError) as exc:
         raise StorageError(

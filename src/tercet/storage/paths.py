@@ -23,6 +23,7 @@ def protocol(url: str) -> str:
 
 
 def is_local(url: str) -> bool:
+    """True for local paths (and ``file://`` URLs)."""
     return protocol(url) == "file"
 
 
@@ -43,12 +44,14 @@ def normalize(url: str) -> str:
 
 
 def join(url: str, *parts: str) -> str:
+    """``url`` with path segments appended (``/``-separated on every store but local disk)."""
     if is_local(url):
         return os.path.join(url, *parts)
     return "/".join([url.rstrip("/"), *(p.strip("/") for p in parts)])
 
 
 def parent(url: str) -> str:
+    """The folder holding ``url``."""
     if is_local(url):
         return os.path.dirname(url.rstrip("/")) or "/"
     scheme, rest = url.split("://", 1)
@@ -56,6 +59,7 @@ def parent(url: str) -> str:
 
 
 def basename(url: str) -> str:
+    """The last segment of ``url``."""
     return posixpath.basename(url.rstrip("/"))
 
 

@@ -109,6 +109,7 @@ class Edit(Generic[T]):
             )
 
     def set_values(self, column: str, example_ids: Sequence[int] | np.ndarray, values: Any) -> None:
+        """Set ``column`` to ``values`` (one, or one per id) for ``example_ids``."""
         if column == ID_COLUMN:
             raise SchemaError("example_id cannot be edited: it is the stable identity of a row.")
         col = self.schema[column]
@@ -125,15 +126,18 @@ class Edit(Generic[T]):
             target[i] = self.schema.coerce_value(column, _plain(v))
 
     def set_weights(self, example_ids: Sequence[int] | np.ndarray, weights: Any) -> None:
+        """Set ``weight`` for ``example_ids``."""
         self.set_values(WEIGHT_COLUMN, example_ids, weights)
 
     def delete_rows(self, example_ids: Sequence[int] | np.ndarray) -> None:
+        """Delete the rows ``example_ids``."""
         ids = np.asarray(example_ids, dtype=np.int64).ravel()
         self._check_ids(ids)
         self._deleted.update(ids.tolist())
 
     def add_column(self, name: str, type: pa.DataType, role: str = "number", default: Any = None,
                    value_map: Any = None) -> None:  # fmt: skip
+        """Add a column (``default`` in every row)."""
         format.check_name(name, "column name")
         if name in self.schema:
             raise SchemaError(f"Column {name!r} already exists.")
@@ -144,6 +148,7 @@ class Edit(Generic[T]):
         self._added.append(delta_mod.column_spec(col, default))
 
     def set_value_map(self, column: str, value_map: Any) -> None:
+        """Give the label (or boxes) column ``column`` a new value map."""
         col = self.schema[column]
         if col.role not in ("label", "boxes", "prediction"):
             raise SchemaError(

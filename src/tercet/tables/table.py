@@ -1,3 +1,4 @@
+# Over 400 lines: Table is the documented face of a revision; its parts live beside it.
 """Tables: immutable, URL-addressable revisions of a dataset, with sparse edits and lineage."""
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class Table:
     def __init__(self, folder: str, descriptor: dict[str, Any]) -> None:
         self.url = folder
         self._d = descriptor
-        self.schema = Schema.from_json(descriptor["schema"], where=f"{folder}/object.json")
+        self.schema = Schema.from_json(descriptor["schema"], where=format.descriptor_url(folder))
         self._arrow: pa.Table | None = None
         self._lock = threading.Lock()
 
@@ -118,34 +119,42 @@ class Table:
     # -- metadata ----------------------------------------------------------------------------
     @property
     def id(self) -> str:
+        """The revision's unique id."""
         return str(self._d["id"])
 
     @property
     def name(self) -> str:
+        """The revision's folder name (the table's name for its source)."""
         return str(self._d["name"])
 
     @property
     def table_name(self) -> str:
+        """The table's name, the same for its source and all its revisions."""
         return str(self._d["table"])
 
     @property
     def project(self) -> str:
+        """The project it belongs to."""
         return str(self._d.get("project", ""))
 
     @property
     def dataset(self) -> str:
+        """The dataset it belongs to."""
         return str(self._d.get("dataset", ""))
 
     @property
     def created(self) -> datetime:
+        """When it was written (UTC)."""
         return datetime.fromisoformat(self._d["created"])
 
     @property
     def message(self) -> str:
+        """What its author said of it."""
         return str(self._d.get("message") or "")
 
     @property
     def num_rows(self) -> int:
+        """Rows in this revision."""
         return int(self._d["num_rows"])
 
     @property
@@ -155,11 +164,13 @@ class Table:
 
     @property
     def project_url(self) -> str:
+        """The folder of its project."""
         # <project>/datasets/<dataset>/tables/<revision>
         return format.project_of(self.url, "table")
 
     @property
     def parent_url(self) -> str | None:
+        """The absolute URL of the revision it was derived from (None for a source)."""
         parent = self._d.get("parent")
         if not parent:
             return None
@@ -167,11 +178,13 @@ class Table:
 
     @property
     def parent(self) -> Table | None:
+        """The revision it was derived from (None for a source)."""
         url = self.parent_url
         return Table.open(url) if url else None
 
     @property
     def is_source(self) -> bool:
+        """True for a source table (rows of its own, no parent)."""
         return "rows" in self._d
 
     def __len__(self) -> int:
@@ -209,7 +222,7 @@ class Table:
 
     def _delta(self) -> delta_mod.Delta:
         spec = self._d.get("delta") or {}
-        where = f"{self.url}/object.json"
+        where = format.descriptor_url(self.url)
         if spec.get("file"):
             table = storage.read_parquet(storage.join(self.url, spec["file"]))
             return delta_mod.Delta.from_parquet_table(table, list(spec.get("added_columns", [])))
@@ -254,6 +267,7 @@ class Table:
         return out.select(list(columns))
 
     def to_pandas(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """All rows (or some columns) of this revision as a pandas DataFrame."""
         df: pd.DataFrame = self.to_arrow(columns).to_pandas()
         return df
 
@@ -284,6 +298,7 @@ class Table:
         return aliases.expand(url, base=self.url, project_url=self.project_url)
 
     def load_image(self, url: str) -> Any:
+        """The image at a URL stored in this table, decoded with PIL."""
         from PIL import Image
 
         data = storage.read_bytes(self.resolve_url(url))
@@ -292,6 +307,7 @@ class Table:
         return image
 
     def example_ids(self) -> np.ndarray:
+        """The ``example_id`` of every row, in table order."""
         return np.asarray(self.to_arrow([ID_COLUMN]).column(ID_COLUMN).to_numpy())
 
     # -- revisions -----------------------------------------------------------------------------
@@ -302,11 +318,13 @@ class Table:
     def set_values(
         self, column: str, example_ids: Sequence[int] | np.ndarray, values: Any, message: str = ""
     ) -> Table:
+        """A new revision with ``column`` set to ``values`` for ``example_ids``."""
         with self.edit(message) as e:
             e.set_values(column, example_ids, values)
         return e.result
 
     def delete_rows(self, example_ids: Sequence[int] | np.ndarray, message: str = "") -> Table:
+        """A new revision without the rows ``example_ids``."""
         with self.edit(message) as e:
             e.delete_rows(example_ids)
         return e.result
@@ -314,6 +332,7 @@ class Table:
     def set_weights(
         self, example_ids: Sequence[int] | np.ndarray, weights: Any, message: str = ""
     ) -> Table:
+        """A new revision with ``weight`` set for ``example_ids`` (0: left out of training)."""
         with self.edit(message) as e:
             e.set_weights(example_ids, weights)
         return e.result
@@ -322,11 +341,13 @@ class Table:
         self, name: str, type: pa.DataType, role: str = "number", default: Any = None,
         value_map: Any = None, message: str = "",
     ) -> Table:  # fmt: skip
+        """A new revision with a new column (``default`` in every row)."""
         with self.edit(message) as e:
             e.add_column(name, type, role, default, value_map)
         return e.result
 
     def set_value_map(self, column: str, value_map: Any, message: str = "") -> Table:
+        """A new revision whose label (or boxes) column ``column`` has a new value map."""
         with self.edit(message) as e:
             e.set_value_map(column, value_map)
         return e.result

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from tercet import aliases, storage
+from tercet.dependencies import install_hint
 from tercet.errors import RunError
 from tercet.schema import WEIGHT_COLUMN, Schema
 from tercet.tables import usage
@@ -24,8 +25,7 @@ try:
     from torch.utils.data import Dataset, Sampler
 except ImportError as exc:  # pragma: no cover - exercised only without torch
     raise ImportError(
-        "Using tables as training data needs PyTorch: `pip install torch` (or "
-        "`pip install 'tercet[torch]'`)."
+        f"Using tables as training data needs PyTorch: {install_hint('torch')}."
     ) from exc
 
 

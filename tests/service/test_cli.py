@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 import pytest
 
-from tercet.dashboard_server import create_dashboard_app, dashboard_url
+from tercet.service.dashboard import create_dashboard_app, dashboard_url
 from tercet.service.server import ThreadedServer
 from tests.fixtures.service import RunningDashboard, make_table
 

@@ -18,14 +18,9 @@ from tercet import share, storage
 from tercet.errors import ShareError
 from tercet.share.manifest import AliasEntry
 from tests.conftest import StoragePatch
-from tests.test_share import MachineA, train_on_a, use_machine
+from tests.share.machines import MachineA, use_machine
 
 Edit = Callable[[str, bytes], bytes | None]
-
-
-@pytest.fixture
-def machine_a(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MachineA:
-    return train_on_a(tmp_path / "A", monkeypatch)
 
 
 @pytest.fixture

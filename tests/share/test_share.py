@@ -9,81 +9,14 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import tercet
 from tercet import config, share, storage
-from tercet.errors import ShareError
-
-
-@dataclass
-class MachineA:
-    home: Path
-    data: Path
-    run: str
-    source: tercet.Table
-    revision: tercet.Table
-
-
-def use_machine(monkeypatch: pytest.MonkeyPatch, home: Path) -> Path:
-    """Switch config file and project root to ``home``, as if on another computer."""
-    (home / "config").mkdir(parents=True, exist_ok=True)
-    monkeypatch.setenv("TERCET_CONFIG", str(home / "config" / "config.yaml"))
-    monkeypatch.setenv("TERCET_ROOT", str(home / "root"))
-    tercet.aliases.clear()
-    return home / "root"
-
-
-def write_images(folder: Path, n: int) -> None:
-    (folder / "img").mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        Image.new("RGB", (4, 4), (i * 20 % 256, 0, 0)).save(folder / "img" / f"{i}.png")
-
-
-def train_on_a(home: Path, monkeypatch: pytest.MonkeyPatch, n: int = 6) -> MachineA:
-    """A run on machine A: images under <PROJECT_DATA>, a source table, an edited revision."""
-    use_machine(monkeypatch, home)
-    data = home / "data"
-    write_images(data, n)
-    config.save_file_values({"aliases.PROJECT_DATA": str(data)})  # `tercet alias set`
-    source = tercet.Table.create(
-        {
-            "image": [str(data / "img" / f"{i}.png") for i in range(n)],
-            "label": [i % 2 for i in range(n)],
-        },
-        project="demo",
-        dataset="shapes",
-        name="train",
-        roles={"image": "image"},
-    )
-    revision = source.set_values("label", [1], [0], message="fix a label")
-    run = tercet.init(project="demo", run="baseline", parameters={"lr": 0.1})
-    run.write_metrics(
-        revision,
-        {"example_id": revision.example_ids(), "loss": np.linspace(0, 1, n)},
-        epoch=0,
-        split="train",
-        roles={"loss": "loss"},
-    )
-    run.log({"loss": 0.5}, epoch=0)
-    run.close()
-    return MachineA(home, data, run.url, source, revision)
-
-
-def open_on_b(root: Path) -> tuple[tercet.Run, tercet.Table]:
-    run = tercet.Run.open(str(root / "demo" / "runs" / "baseline"))
-    (inp,) = run.inputs
-    return run, tercet.Table.open(inp["table"])
-
-
-@pytest.fixture
-def machine_a(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MachineA:
-    return train_on_a(tmp_path / "A", monkeypatch)
+from tests.share.machines import MachineA, open_on_b, use_machine
 
 
 def test_run_opens_on_b_through_bs_own_alias_value(
@@ -252,126 +185,6 @@ def test_project_option_imports_into_another_project(
     assert table.project == "colleague" and table.parent is not None
     assert table[0]["image"].size == (4, 4)
     assert tercet.list_projects() == ["colleague"]
-
-
-def test_clashing_names_fail_unless_renamed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    a = train_on_a(tmp_path / "A", monkeypatch)
-    bundle = str(tmp_path / "a.tercet")
-    share.export_bundle([a.run], bundle, include_data=True)
-    # Machine B trained its own "baseline" on its own "train" table: same names, other objects.
-    b = train_on_a(tmp_path / "B", monkeypatch)
-    before = sorted(p for p in (tmp_path / "B" / "root").rglob("*"))
-    with pytest.raises(ShareError, match=r"different .* exists.*--rename.*--project"):
-        share.import_bundle(bundle)
-    assert sorted(p for p in (tmp_path / "B" / "root").rglob("*")) == before
-
-    result = share.import_bundle(bundle, rename=True)
-
-    renamed = {o["renamed_from"]: o["url"] for o in result.objects}
-    run = tercet.Run.open(renamed["demo/runs/baseline"])
-    assert run.name == "baseline-2" and tercet.Run.open(b.run).name == "baseline"
-    table = tercet.Table.open(run.inputs[0]["table"])
-    assert table.table_name == "train-2" and table.id == a.revision.id
-    assert table.parent is not None and table.parent.name == "train-2"
-    assert table.lineage()[0].id == a.source.id
-    assert table[0]["image"].size == (4, 4)
-    assert run.metrics("train").num_rows == 6
-
-
-def test_relativize_under_and_absolutize(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    use_machine(monkeypatch, tmp_path / "A")
-    data = tmp_path / "A" / "scratch"
-    write_images(data, 3)
-    table = tercet.Table.create(
-        {"image": [str(data / "img" / f"{i}.png") for i in range(3)]},
-        project="demo",
-        dataset="d",
-        name="t",
-        roles={"image": "image"},
-    )
-    plain = share.export_bundle([table.url], str(tmp_path / "plain.tercet"))
-    assert plain["absolute"] == [
-        {
-            "folder": str(data / "img"),
-            "files": 3,
-            "example": str(data / "img" / "0.png"),
-            "included": False,
-        }
-    ]
-    bundle = str(tmp_path / "rel.tercet")
-    manifest = share.export_bundle([table.url], bundle, relativize_under={str(data): "SCRATCH"})
-    assert manifest["absolute"] == []
-    assert manifest["aliases"]["SCRATCH"]["value"] == str(data)
-
-    target = tmp_path / "B" / "scratch-copy"
-    shutil.copytree(data, target)
-    root = use_machine(monkeypatch, tmp_path / "B")
-    share.import_bundle(bundle, aliases={"SCRATCH": str(target)}, absolutize=True, project="p2")
-    imported = tercet.Table.open(str(root / "p2" / "datasets" / "d" / "tables" / "t"))
-    assert imported.rows[1]["image"] == str(target / "img" / "1.png")
-    assert imported[1]["image"].size == (4, 4)
-
-
-def test_inline_and_parquet_deltas_of_image_columns_are_rewritten(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    use_machine(monkeypatch, tmp_path / "A")
-    data = tmp_path / "A" / "data"
-    write_images(data, 300)
-    tercet.aliases.set("PROJECT_DATA", str(data))
-    paths = [str(data / "img" / f"{i}.png") for i in range(300)]
-    source = tercet.Table.create(
-        {"image": paths[:2] * 150}, project="demo", dataset="d", name="t", roles={"image": "image"}
-    )
-    inline = source.set_values("image", [0], ["<PROJECT_DATA>/img/7.png"])
-    big = inline.set_values(
-        "image", list(range(300)), [f"<PROJECT_DATA>/img/{i}.png" for i in range(300)]
-    )
-    assert "file" in big.descriptor["delta"] and "set" in inline.descriptor["delta"]
-    bundle = str(tmp_path / "d.tercet")
-    manifest = share.export_bundle([big.url], bundle, include_data=True)
-    assert manifest["aliases"]["PROJECT_DATA"]["files"] == 300
-    shutil.rmtree(tmp_path / "A")
-    root = use_machine(monkeypatch, tmp_path / "B")
-    share.import_bundle(bundle)
-    rev = tercet.Table.open(str(root / "demo" / "datasets" / "d" / "tables" / inline.name))
-    assert rev.rows[0]["image"] == "../../../../data/PROJECT_DATA/img/7.png"
-    assert rev[0]["image"].getpixel((0, 0)) == (140, 0, 0)
-    last = tercet.Table.open(str(root / "demo" / "datasets" / "d" / "tables" / big.name))
-    assert last[299]["image"].getpixel((0, 0)) == (299 * 20 % 256, 0, 0)
-
-
-def test_alias_check_lists_set_missing_and_unreachable(
-    machine_a: MachineA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (status,) = share.check_aliases([machine_a.run])
-    assert status["name"] == "PROJECT_DATA" and status["status"] == "ok"
-    assert status["files"] == 6 and status["value"] == str(machine_a.data)
-    monkeypatch.setenv("TERCET_ALIAS_PROJECT_DATA", str(tmp_path / "nowhere"))
-    (status,) = share.check_aliases([machine_a.run])
-    assert status["status"] == "unreachable" and "does not exist" in status["detail"]
-    bundle = str(tmp_path / "b.tercet")
-    monkeypatch.delenv("TERCET_ALIAS_PROJECT_DATA")
-    share.export_bundle([machine_a.run], bundle)
-    use_machine(monkeypatch, tmp_path / "B")
-    (status,) = share.check_aliases([bundle])
-    assert status["status"] == "missing" and "tercet alias set PROJECT_DATA" in status["detail"]
-
-
-def test_alias_check_reports_references_through_unset_aliases(
-    machine_a: MachineA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    tercet.aliases.set("TEAM", str(machine_a.home / "root"))
-    other = tercet.Run.create(project="x", name="r", root=str(tmp_path / "elsewhere"))
-    other.add_input(machine_a.revision, "train")  # stored as <TEAM>/demo/datasets/…
-    other.close()
-    tercet.aliases.unset("TEAM")
-    statuses = {s["name"]: s for s in share.check_aliases([other.url])}
-    assert statuses["TEAM"]["status"] == "missing" and statuses["TEAM"]["references"] == 1
-    with pytest.raises(ShareError, match=r"alias <TEAM> is not set.*tercet alias set TEAM"):
-        share.export_bundle([other.url], str(tmp_path / "x.tercet"))
 
 
 def test_imported_run_is_served_like_a_local_one(

@@ -19,7 +19,7 @@ import numpy as np
 
 from tests.fixtures.service import RunningService, StartService, make_table, write_run
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class EventReader:

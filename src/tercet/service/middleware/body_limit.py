@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tercet.service.errors import _json
+from tercet.service.errors import error_response
 
 
 class BodyLimitMiddleware:
@@ -28,7 +28,7 @@ class BodyLimitMiddleware:
                 except ValueError:
                     too_big = False
                 if too_big:
-                    await _json(413, detail)(scope, receive, send)
+                    await error_response(413, detail)(scope, receive, send)
                     return
         received = 0
 

@@ -16,7 +16,7 @@ from tercet import Table
 from tercet.service import openapi
 from tests.fixtures.service import RunningService, make_table, snapshot, write_metrics, write_run
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "openapi.json"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 REGENERATE = "python -m tercet.service.openapi docs/openapi.json"
 
 

@@ -15,7 +15,7 @@ import tercet
 from tercet import config
 from tercet.cli import app, share_cmd
 from tercet.errors import ShareError
-from tests.test_share import MachineA, train_on_a, use_machine
+from tests.share.machines import MachineA, use_machine
 
 runner = CliRunner()
 
@@ -23,11 +23,6 @@ runner = CliRunner()
 @pytest.fixture(autouse=True)
 def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "250")  # rich tables must not wrap paths mid-assertion
-
-
-@pytest.fixture
-def machine_a(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MachineA:
-    return train_on_a(tmp_path / "A", monkeypatch)
 
 
 def test_export_then_import_with_an_alias_value(

@@ -16,14 +16,6 @@ from tercet.runs import folder
 from tercet.runs import metrics as metrics_mod
 
 
-@pytest.fixture(autouse=True)
-def _close_active_run() -> object:
-    yield
-    active = tercet.active_run()
-    if active is not None:
-        active.close()
-
-
 def _embeddings(n: int, epoch: int, seed: int) -> np.ndarray:
     """Clusters that drift a little each epoch, as a model's embeddings do."""
     rng = np.random.default_rng(seed)

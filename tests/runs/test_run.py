@@ -23,14 +23,6 @@ from tercet.runs import lifecycle, scalars
 from tercet.runs import state as state_mod
 
 
-@pytest.fixture(autouse=True)
-def _no_leftover_active_run() -> object:
-    yield
-    active = tercet.active_run()
-    if active is not None:
-        active.close()
-
-
 def _script(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "script.py"
     path.write_text(textwrap.dedent(body))

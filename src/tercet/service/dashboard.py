@@ -14,9 +14,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
-STATIC_DIR = Path(__file__).parent / "static"
+from tercet.service.middleware.static_headers import StaticHeadersMiddleware
+
+STATIC_DIR = Path(__file__).parent.parent / "static"
 
 NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>Tercet</title>
 <h1>The Tercet dashboard is not built</h1>
@@ -24,35 +26,6 @@ NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>Tercet</title>
 build it from a clone with <code>make install</code> (runs <code>npm ci &amp;&amp; npm run
 build</code> in <code>dashboard/</code>).</p>
 """
-
-
-class _Headers:
-    """Caching and hardening headers: hashed assets forever, the page itself never cached."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        immutable = path.startswith("/assets/")
-
-        async def add_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                cache = b"public, max-age=31536000, immutable" if immutable else b"no-cache"
-                headers += [
-                    (b"cache-control", cache),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"x-frame-options", b"DENY"),
-                ]
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, add_headers)
 
 
 def create_dashboard_app(static_dir: Path | None = None) -> ASGIApp:
@@ -80,7 +53,7 @@ def create_dashboard_app(static_dir: Path | None = None) -> ASGIApp:
         routes = [Route("/{path:path}", not_built)]
     else:
         routes = [Mount("/", app=StaticFiles(directory=str(folder), html=True))]
-    return Starlette(routes=routes, middleware=[Middleware(_Headers)])
+    return Starlette(routes=routes, middleware=[Middleware(StaticHeadersMiddleware)])
 
 
 def dashboard_url(dashboard: str, service: str, token: str) -> str:

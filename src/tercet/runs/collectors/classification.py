@@ -1,0 +1,141 @@
+"""Classification: loss, prediction, confidence and (optionally) class probabilities."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from tercet.errors import RunError
+from tercet.runs.collectors.base import (
+    Batch,
+    CollectContext,
+    Collector,
+    only_column,
+    select_outputs,
+    to_numpy,
+)
+from tercet.runs.metrics import MetricSpec
+from tercet.schema import ValueMap
+
+
+class ClassificationCollector(Collector):
+    """Per-sample loss, predicted label and confidence for classifiers.
+
+    Writes ``loss`` (cross-entropy), ``prediction`` (sharing the label's value map),
+    ``confidence`` (probability of the prediction) and, with ``probabilities=True``, every class
+    probability. Logs the epoch's mean ``loss`` and ``accuracy``.
+
+    Parameters
+    ----------
+    label
+        Ground-truth column of the table; by default its only ``label`` column. Without one, the
+        second item of each ``(inputs, target)`` batch is used.
+    probabilities
+        Also store the full probability vector (``list<float32>``).
+    logits
+        Outputs are logits (the default) rather than probabilities.
+    outputs
+        Picks the class scores from the model's outputs (default: the outputs, or their first item).
+    prefix
+        Prepended to column and aggregate names, to run two heads side by side.
+    """
+
+    def __init__(
+        self,
+        label: str | None = None,
+        *,
+        probabilities: bool = False,
+        logits: bool = True,
+        outputs: Callable[[Any], Any] | None = None,
+        prefix: str = "",
+    ) -> None:
+        self.label = label
+        self.probabilities = probabilities
+        self.logits = logits
+        self.outputs = outputs
+        self.prefix = prefix
+        self._label: str | None = None
+        self._value_map: ValueMap | None = None
+        self._loss_sum = 0.0
+        self._loss_n = 0
+        self._correct = 0
+        self._labelled = 0
+
+    def start(self, context: CollectContext) -> None:
+        self._label = only_column(context.table, "label", "ClassificationCollector", self.label)
+        self._value_map = context.table.schema[self._label].value_map if self._label else None
+        self._loss_sum, self._loss_n, self._correct, self._labelled = 0.0, 0, 0, 0
+
+    def _targets(self, batch: Batch) -> np.ndarray:
+        if self._label is not None:
+            return np.asarray(batch.column(self._label), dtype=np.int64)
+        if isinstance(batch.data, tuple | list) and len(batch.data) >= 2:
+            return to_numpy(batch.data[1]).astype(np.int64).reshape(-1)
+        raise RunError(
+            "ClassificationCollector needs ground truth: the table has no label column and "
+            "batches are not (inputs, target) pairs. Pass label='<column>'."
+        )
+
+    def collect(self, batch: Batch, outputs: Any) -> Mapping[str, Any]:
+        import torch
+        import torch.nn.functional as F
+
+        scores = select_outputs(outputs, self.outputs)
+        if not isinstance(scores, torch.Tensor) or scores.ndim != 2:
+            shape = getattr(scores, "shape", None)
+            raise RunError(
+                f"ClassificationCollector expects class scores of shape (batch, classes); received "
+                f"{type(scores).__name__} {tuple(shape) if shape is not None else ''}. Pass "
+                "outputs=lambda out: ... to pick them."
+            )
+        scores = scores.detach().float()
+        if self.logits:
+            log_probs = F.log_softmax(scores, dim=1)
+        else:
+            log_probs = torch.log(scores.clamp_min(1e-12))
+        probs = log_probs.exp()
+        confidence, prediction = probs.max(dim=1)
+        targets = self._targets(batch)
+        valid = (targets >= 0) & (targets < scores.shape[1])
+        safe = torch.as_tensor(np.where(valid, targets, 0), device=scores.device)
+        loss = to_numpy(-log_probs.gather(1, safe[:, None]).squeeze(1)).astype(np.float32)
+        loss[~valid] = np.nan
+        pred = to_numpy(prediction).astype(np.int32)
+        self._loss_sum += float(loss[valid].sum())
+        self._loss_n += int(valid.sum())
+        self._correct += int((pred[valid] == targets[valid]).sum())
+        self._labelled += int(valid.sum())
+        p = self.prefix
+        out: dict[str, Any] = {
+            f"{p}loss": loss,
+            f"{p}prediction": pred,
+            f"{p}confidence": to_numpy(confidence).astype(np.float32),
+        }
+        if self.probabilities:
+            flat = to_numpy(probs).astype(np.float32)
+            offsets = pa.array(np.arange(0, flat.size + 1, flat.shape[1], dtype=np.int32))
+            out[f"{p}probabilities"] = pa.ListArray.from_arrays(offsets, pa.array(flat.ravel()))
+        return out
+
+    def specs(self) -> dict[str, MetricSpec]:
+        p = self.prefix
+        target = {"target": self._label} if self._label else {}
+        out = {
+            f"{p}loss": MetricSpec("loss"),
+            f"{p}prediction": MetricSpec("prediction", self._value_map, dict(target)),
+            f"{p}confidence": MetricSpec("confidence"),
+        }
+        if self.probabilities:
+            out[f"{p}probabilities"] = MetricSpec("probabilities", None, dict(target))
+        return out
+
+    def aggregates(self) -> dict[str, float]:
+        out = {}
+        if self._loss_n:
+            out[f"{self.prefix}loss"] = self._loss_sum / self._loss_n
+        if self._labelled:
+            out[f"{self.prefix}accuracy"] = self._correct / self._labelled
+        return out
