@@ -1,5 +1,5 @@
 // Columnar point data for the scatter plots: every row's coordinates and encodings in one Arrow
-// request, an example-id → point-index lookup, and the filter mask (ids that pass the filters).
+// request, an example-id → point-index lookup, and the ids that pass the filters.
 import type { Table as ArrowTable } from 'apache-arrow';
 import { numericColumn, type ServiceClient } from './client.svelte';
 import type { ColumnInfo, Filter, Source } from './types';
@@ -88,11 +88,15 @@ export async function loadPoints(
   };
 }
 
-/** 1 for points whose row passes `filter`, 0 otherwise. */
-export async function loadMask(client: ServiceClient, source: Source, filter: Filter, pts: Points): Promise<Uint8Array> {
+/** Example ids of the rows that pass `filter`: identities, so they fit any points of the source. */
+export async function loadPassing(client: ServiceClient, source: Source, filter: Filter): Promise<Float64Array> {
   const res = await client.rows({ source, columns: ['example_id'], filter, sort: [], offset: 0, limit: 2_000_000 });
+  return numericColumn(res.table, 'example_id');
+}
+
+/** 1 for the points whose example id is in `ids`, 0 otherwise. */
+export function maskOf(pts: Points, ids: Float64Array): Uint8Array {
   const mask = new Uint8Array(pts.n);
-  const ids = numericColumn(res.table, 'example_id');
   for (const id of ids) {
     const i = pts.indexOf(id);
     if (i >= 0) mask[i] = 1;
@@ -100,7 +104,7 @@ export async function loadMask(client: ServiceClient, source: Source, filter: Fi
   return mask;
 }
 
-export function selectionIndices(pts: Points, selection: Set<number>): Uint32Array {
+export function selectionIndices(pts: Points, selection: ReadonlySet<number>): Uint32Array {
   const out: number[] = [];
   for (const id of selection) {
     const i = pts.indexOf(id);

@@ -21,8 +21,17 @@ export function count(n: number | null | undefined): string {
   return n === null || n === undefined ? '–' : n.toLocaleString('en-US');
 }
 
+/** A URL without its trailing slashes or `/object.json`, so two spellings of one object compare equal. */
+export function normUrl(url: string): string {
+  return url.replace(/\/+$/, '').replace(/\/object\.json$/, '');
+}
+
 export function lastSegment(url: string): string {
-  return url.replace(/\/+$/, '').replace(/\/object\.json$/, '').split('/').pop() ?? url;
+  return normUrl(url).split('/').pop() ?? url;
+}
+
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }
 
 export function bytes(n: number): string {

@@ -3,7 +3,13 @@
 // service. Measured here (SwiftShader, no GPU) at 1M points: ~1.0 s to first frame, against
 // ~2.6 s for regl-scatterplot, whose draw() converts columns to row arrays and waits for its
 // spatial index; lasso and picking project the points on the CPU instead (~10 ms per 1M).
-import { multiply, perspective, project, rotationX, rotationY, scaling, translation, type Mat4 } from './mat4';
+// The camera, hit tests, pointer handling and shaders are in their own files beside this one.
+import { Camera, bounds } from './camera';
+import { pick, pointsInPolygon, type Projected } from './picking';
+import { PointerControls, type PointerHost, type RendererEvents } from './pointer';
+import { LINE_FS, LINE_VS, POINT_FS, POINT_VS, link } from './shaders';
+
+export type { RendererEvents } from './pointer';
 
 export interface PointData {
   x: Float32Array;
@@ -18,80 +24,9 @@ export interface PointData {
 
 export type RGB = [number, number, number];
 
-export interface RendererEvents {
-  onHover?: (index: number | null, clientX: number, clientY: number) => void;
-  onClick?: (index: number | null, event: PointerEvent) => void;
-  onLasso?: (indices: Uint32Array) => void;
-  onFirstFrame?: (ms: number) => void;
-  onViewChange?: () => void;
-}
-
-const VS = `#version 300 es
-in float aX; in float aY; in float aZ; in float aColor; in float aSize; in float aMask;
-uniform mat4 uMatrix; uniform sampler2D uPalette; uniform float uPointSize; uniform float uHasSize;
-uniform vec4 uDim; uniform float uAlpha; uniform float uRing;
-out vec4 vColor; out float vRing;
-void main() {
-  gl_Position = uMatrix * vec4(aX, aY, aZ, 1.0);
-  vec3 c = texelFetch(uPalette, ivec2(int(aColor), 0), 0).rgb;
-  float s = uPointSize * (uHasSize > 0.5 ? mix(0.5, 3.2, aSize) : 1.0);
-  bool on = aMask > 0.5;
-  vColor = on ? vec4(c, uAlpha) : uDim;
-  gl_PointSize = (on ? s : max(1.0, s * 0.75)) + uRing;
-  vRing = uRing;
-}`;
-
-const FS = `#version 300 es
-precision mediump float;
-in vec4 vColor; in float vRing; uniform vec4 uRingColor; out vec4 o;
-void main() {
-  vec2 d = gl_PointCoord - 0.5;
-  float r = dot(d, d);
-  if (r > 0.25) discard;
-  vec4 c = vColor;
-  if (vRing > 0.0 && r > 0.09) c = uRingColor;
-  o = vec4(c.rgb * c.a, c.a);
-}`;
-
-const LINE_VS = `#version 300 es
-in vec3 aPos; uniform mat4 uMatrix; void main() { gl_Position = uMatrix * vec4(aPos, 1.0); }`;
-const LINE_FS = `#version 300 es
-precision mediump float; uniform vec4 uColor; out vec4 o; void main() { o = vec4(uColor.rgb * uColor.a, uColor.a); }`;
-
-interface Bounds {
-  min: [number, number, number];
-  max: [number, number, number];
-}
-
-function bounds(d: PointData): Bounds {
-  const min: [number, number, number] = [Infinity, Infinity, Infinity];
-  const max: [number, number, number] = [-Infinity, -Infinity, -Infinity];
-  const arrays = [d.x, d.y, d.z];
-  for (let k = 0; k < 3; k++) {
-    const a = arrays[k];
-    if (!a) {
-      min[k] = -1;
-      max[k] = 1;
-      continue;
-    }
-    for (let i = 0; i < a.length; i++) {
-      const v = a[i];
-      if (v < min[k]) min[k] = v;
-      if (v > max[k]) max[k] = v;
-    }
-    if (!Number.isFinite(min[k])) {
-      min[k] = -1;
-      max[k] = 1;
-    } else if (min[k] === max[k]) {
-      min[k] -= 0.5;
-      max[k] += 0.5;
-    }
-  }
-  return { min, max };
-}
-
-export class PointRenderer {
+export class PointRenderer implements PointerHost {
   readonly mode: '2d' | '3d';
+  readonly camera: Camera;
   private gl: WebGL2RenderingContext;
   private program: WebGLProgram;
   private lineProgram: WebGLProgram;
@@ -106,26 +41,14 @@ export class PointRenderer {
   private n = 0;
   private mask: Uint8Array | null = null;
   private maskConstant = false;
-  private bounds: Bounds = { min: [-1, -1, -1], max: [1, 1, 1] };
-  private hover: number | null = null;
   private frame = 0;
   private drawnOnce = false;
   private startedAt = performance.now();
   private resizeObserver: ResizeObserver;
+  private pointer: PointerControls;
+  private size: { w: number; h: number } | null = null;
 
-  // camera
-  private zoom = 1;
-  private panX = 0;
-  private panY = 0;
-  private yaw = -0.6;
-  private pitch = 0.45;
-  private distance = 3.4;
-
-  // interaction
-  private lasso: [number, number][] | null = null;
-  private drag: { x: number; y: number; moved: boolean; button: number } | null = null;
   lassoMode = false;
-
   pointSize = 3;
   alpha = 0.85;
   dimColor: [number, number, number, number] = [0.5, 0.5, 0.5, 0.12];
@@ -139,11 +62,12 @@ export class PointRenderer {
     private events: RendererEvents = {},
   ) {
     this.mode = mode;
+    this.camera = new Camera(mode);
     const gl = canvas.getContext('webgl2', { antialias: false, premultipliedAlpha: true, alpha: true });
     if (!gl) throw new Error('WebGL2 is not available in this browser.');
     this.gl = gl;
-    this.program = this.link(VS, FS);
-    this.lineProgram = this.link(LINE_VS, LINE_FS);
+    this.program = link(gl, POINT_VS, POINT_FS);
+    this.lineProgram = link(gl, LINE_VS, LINE_FS);
     this.vao = gl.createVertexArray()!;
     this.paletteTex = gl.createTexture()!;
     this.selectionBuffer = gl.createBuffer()!;
@@ -156,26 +80,8 @@ export class PointRenderer {
       this.resize();
     });
     this.resizeObserver.observe(canvas);
-    this.attachPointer();
+    this.pointer = new PointerControls(overlay, this, events);
     this.resize();
-  }
-
-  private link(vs: string, fs: string): WebGLProgram {
-    const gl = this.gl;
-    const p = gl.createProgram()!;
-    for (const [type, src] of [
-      [gl.VERTEX_SHADER, vs],
-      [gl.FRAGMENT_SHADER, fs],
-    ] as const) {
-      const s = gl.createShader(type)!;
-      gl.shaderSource(s, src);
-      gl.compileShader(s);
-      if (!gl.getShaderParameter(s, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(s) ?? 'shader');
-      gl.attachShader(p, s);
-    }
-    gl.linkProgram(p);
-    if (!gl.getProgramParameter(p, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(p) ?? 'link');
-    return p;
   }
 
   private upload(name: string, array: ArrayBufferView, size: number, type: number, normalized: boolean): void {
@@ -224,10 +130,10 @@ export class PointRenderer {
     } else this.constant('aSize', 0.25);
     if (countChanged) this.setMask(null);
     if (!prev || prev.x !== d.x || prev.y !== d.y || prev.z !== d.z) {
-      this.bounds = bounds(d);
+      this.camera.bounds = bounds(d.x, d.y, d.z);
       if (!keepView) this.resetView(false);
     }
-    this.hover = null;
+    this.pointer.hover = null;
     this.requestRender();
   }
 
@@ -269,24 +175,16 @@ export class PointRenderer {
   }
 
   resetView(render = true): void {
-    this.zoom = 1;
-    this.panX = 0;
-    this.panY = 0;
-    this.yaw = -0.6;
-    this.pitch = 0.45;
-    this.distance = 3.4;
+    this.camera.reset();
     if (render) this.requestRender();
     this.events.onViewChange?.();
   }
 
   /** Rotates the 3D view by the given angles (radians); used by keyboard shortcuts. */
   rotate(dYaw: number, dPitch: number): void {
-    this.yaw += dYaw;
-    this.pitch = Math.max(-1.5, Math.min(1.5, this.pitch + dPitch));
+    this.camera.rotate(dYaw, dPitch);
     this.requestRender();
   }
-
-  private size: { w: number; h: number } | null = null;
 
   /** CSS size of the canvas, measured by the ResizeObserver (no forced layout per frame). */
   get cssSize(): { w: number; h: number } {
@@ -297,105 +195,28 @@ export class PointRenderer {
     return this.size;
   }
 
-  /** Data → normalised [-1, 1] cube. */
-  private normaliser(): Mat4 {
-    const { min, max } = this.bounds;
-    const pad = this.mode === '2d' ? 0.92 : 1;
-    const s = [0, 1, 2].map((k) => (2 * pad) / (max[k] - min[k]));
-    const c = [0, 1, 2].map((k) => (max[k] + min[k]) / 2);
-    return multiply(scaling(s[0], s[1], this.mode === '3d' ? s[2] : 0), translation(-c[0], -c[1], -c[2]));
-  }
-
-  matrix(): Mat4 {
-    const { w, h } = this.cssSize;
-    if (this.mode === '2d') {
-      const view = multiply(translation(this.panX, this.panY, 0), scaling(this.zoom, this.zoom, 1));
-      return multiply(view, this.normaliser());
-    }
-    const proj = perspective(Math.PI / 4, w / h, 0.1, 100);
-    const cam = multiply(translation(this.panX, this.panY, -this.distance), multiply(rotationX(this.pitch), rotationY(this.yaw)));
-    return multiply(proj, multiply(cam, this.normaliser()));
-  }
-
-  /** Screen (CSS px) positions of every point; NaN for points behind the camera. */
-  private screenPositions(): Float32Array {
+  private projected(): Projected | null {
     const d = this.data;
-    if (!d) return new Float32Array(0);
-    const m = this.matrix();
+    if (!d || this.n === 0) return null;
     const { w, h } = this.cssSize;
-    const out = new Float32Array(this.n * 2);
-    const z = d.z;
-    for (let i = 0; i < this.n; i++) {
-      const [cx, cy, cw] = project(m, d.x[i], d.y[i], z ? z[i] : 0);
-      if (cw <= 0) {
-        out[i * 2] = NaN;
-        out[i * 2 + 1] = NaN;
-        continue;
-      }
-      out[i * 2] = ((cx / cw + 1) / 2) * w;
-      out[i * 2 + 1] = ((1 - cy / cw) / 2) * h;
-    }
-    return out;
+    return { x: d.x, y: d.y, z: d.z, matrix: this.camera.matrix(w, h), w, h };
   }
 
   /** Index of the point nearest to (x, y) in CSS px, within `radius`. */
   pick(x: number, y: number, radius = 8): number | null {
-    const d = this.data;
-    if (!d || this.n === 0) return null;
-    const m = this.matrix();
-    const { w, h } = this.cssSize;
-    let best = -1;
-    let bestD = radius * radius;
-    const z = d.z;
-    const mask = this.mask;
-    for (let i = 0; i < this.n; i++) {
-      const [cx, cy, cw] = project(m, d.x[i], d.y[i], z ? z[i] : 0);
-      if (cw <= 0) continue;
-      const sx = ((cx / cw + 1) / 2) * w - x;
-      const sy = ((1 - cy / cw) / 2) * h - y;
-      let dd = sx * sx + sy * sy;
-      if (mask && mask[i] === 0) dd += radius; // prefer points that pass the filters
-      if (dd < bestD) {
-        bestD = dd;
-        best = i;
-      }
-    }
-    return best >= 0 ? best : null;
+    const p = this.projected();
+    return p ? pick(p, x, y, radius, this.mask) : null;
   }
 
   /** Indices of points inside a polygon given in CSS px. */
   pointsInPolygon(poly: [number, number][]): Uint32Array {
-    if (poly.length < 3) return new Uint32Array(0);
-    const pos = this.screenPositions();
-    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-    for (const [px, py] of poly) {
-      x0 = Math.min(x0, px); y0 = Math.min(y0, py); x1 = Math.max(x1, px); y1 = Math.max(y1, py);
-    }
-    const hits: number[] = [];
-    for (let i = 0; i < this.n; i++) {
-      const px = pos[i * 2];
-      const py = pos[i * 2 + 1];
-      if (!(px >= x0 && px <= x1 && py >= y0 && py <= y1)) continue;
-      let inside = false;
-      for (let a = 0, b = poly.length - 1; a < poly.length; b = a++) {
-        const [ax, ay] = poly[a];
-        const [bx, by] = poly[b];
-        if (ay > py !== by > py && px < ((bx - ax) * (py - ay)) / (by - ay) + ax) inside = !inside;
-      }
-      if (inside) hits.push(i);
-    }
-    return Uint32Array.from(hits);
+    const p = this.projected();
+    return p ? pointsInPolygon(p, poly) : new Uint32Array(0);
   }
 
   /** Data-space extent currently visible (2D only), for axis ticks. */
   visibleDomain(): { x: [number, number]; y: [number, number] } {
-    const { min, max } = this.bounds;
-    const inv = (ndc: number, k: 0 | 1, pan: number) => {
-      const s = (2 * 0.92) / (max[k] - min[k]);
-      const c = (max[k] + min[k]) / 2;
-      return (ndc - pan) / this.zoom / s + c;
-    };
-    return { x: [inv(-1, 0, this.panX), inv(1, 0, this.panX)], y: [inv(-1, 1, this.panY), inv(1, 1, this.panY)] };
+    return this.camera.visibleDomain();
   }
 
   requestRender(): void {
@@ -428,7 +249,8 @@ export class PointRenderer {
     gl.clear(gl.COLOR_BUFFER_BIT);
     gl.enable(gl.BLEND);
     gl.blendFunc(gl.ONE, gl.ONE_MINUS_SRC_ALPHA);
-    const m = this.matrix();
+    const { w, h } = this.cssSize;
+    const m = this.camera.matrix(w, h);
     if (this.mode === '3d') this.drawCube();
     if (this.data && this.n > 0) {
       gl.useProgram(this.program);
@@ -451,14 +273,15 @@ export class PointRenderer {
         gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.selectionBuffer);
         gl.drawElements(gl.POINTS, this.selectionCount, gl.UNSIGNED_INT, 0);
       }
-      if (this.hover !== null) {
+      const hover = this.pointer.hover;
+      if (hover !== null) {
         gl.uniform1f(u('uRing'), 5 * dpr);
         gl.uniform1f(u('uAlpha'), 1);
-        gl.drawArrays(gl.POINTS, this.hover, 1);
+        gl.drawArrays(gl.POINTS, hover, 1);
       }
       gl.bindVertexArray(null);
     }
-    this.drawOverlay();
+    this.pointer.drawOverlay();
     if (!this.drawnOnce && this.data && this.n > 0) {
       // The first frame counts as drawn when the GPU has finished it; a fence is polled each
       // animation frame instead of readPixels, which would block the main thread meanwhile.
@@ -491,142 +314,10 @@ export class PointRenderer {
     gl.vertexAttribPointer(loc, 3, gl.FLOAT, false, 0, 0);
     // The cube is drawn in normalised space, so it bypasses the data normaliser.
     const { w, h } = this.cssSize;
-    const proj = perspective(Math.PI / 4, w / h, 0.1, 100);
-    const cam = multiply(translation(this.panX, this.panY, -this.distance), multiply(rotationX(this.pitch), rotationY(this.yaw)));
-    gl.uniformMatrix4fv(gl.getUniformLocation(this.lineProgram, 'uMatrix'), false, multiply(proj, cam));
+    gl.uniformMatrix4fv(gl.getUniformLocation(this.lineProgram, 'uMatrix'), false, this.camera.cubeMatrix(w, h));
     gl.uniform4fv(gl.getUniformLocation(this.lineProgram, 'uColor'), this.gridColor);
     gl.drawArrays(gl.LINES, 0, v.length / 3);
     gl.bindVertexArray(null);
-  }
-
-  private drawOverlay(): void {
-    const ctx = this.overlay.getContext('2d');
-    if (!ctx) return;
-    const dpr = window.devicePixelRatio || 1;
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    const { w, h } = this.cssSize;
-    ctx.clearRect(0, 0, w, h);
-    if (this.lasso && this.lasso.length > 1) {
-      ctx.beginPath();
-      ctx.moveTo(this.lasso[0][0], this.lasso[0][1]);
-      for (const [x, y] of this.lasso.slice(1)) ctx.lineTo(x, y);
-      ctx.closePath();
-      ctx.fillStyle = 'rgba(99, 132, 255, 0.12)';
-      ctx.fill();
-      ctx.setLineDash([5, 4]);
-      ctx.strokeStyle = 'rgba(99, 132, 255, 0.95)';
-      ctx.lineWidth = 1.5;
-      ctx.stroke();
-      ctx.setLineDash([]);
-    }
-  }
-
-  private attachPointer(): void {
-    const el = this.overlay;
-    const local = (e: PointerEvent | WheelEvent) => {
-      const r = el.getBoundingClientRect();
-      return [e.clientX - r.left, e.clientY - r.top] as [number, number];
-    };
-    el.addEventListener('pointerdown', (e) => {
-      el.setPointerCapture(e.pointerId);
-      const [x, y] = local(e);
-      this.drag = { x, y, moved: false, button: e.button };
-      if (this.mode === '2d' && (this.lassoMode || e.shiftKey)) this.lasso = [[x, y]];
-    });
-    el.addEventListener('pointermove', (e) => {
-      const [x, y] = local(e);
-      if (!this.drag) {
-        this.hoverAt(x, y, e.clientX, e.clientY);
-        return;
-      }
-      const dx = x - this.drag.x;
-      const dy = y - this.drag.y;
-      if (Math.abs(dx) + Math.abs(dy) > 2) this.drag.moved = true;
-      if (this.lasso) {
-        this.lasso.push([x, y]);
-        this.drawOverlay();
-        return;
-      }
-      const { w, h } = this.cssSize;
-      if (this.mode === '2d' || e.altKey || this.drag.button === 2) {
-        this.panX += (dx / w) * 2;
-        this.panY -= (dy / h) * 2;
-      } else {
-        this.rotate(dx * 0.008, dy * 0.008);
-      }
-      this.drag.x = x;
-      this.drag.y = y;
-      this.requestRender();
-      this.events.onViewChange?.();
-    });
-    const end = (e: PointerEvent) => {
-      const drag = this.drag;
-      this.drag = null;
-      if (this.lasso) {
-        const poly = this.lasso;
-        this.lasso = null;
-        this.drawOverlay();
-        if (poly.length > 3 && drag?.moved) {
-          this.events.onLasso?.(this.pointsInPolygon(poly));
-          return;
-        }
-      }
-      if (drag && !drag.moved && e.type === 'pointerup') {
-        const [x, y] = local(e);
-        this.events.onClick?.(this.pick(x, y), e);
-      }
-    };
-    el.addEventListener('pointerup', end);
-    el.addEventListener('pointercancel', end);
-    el.addEventListener('pointerleave', () => {
-      if (this.hover !== null) {
-        this.hover = null;
-        this.requestRender();
-      }
-      this.events.onHover?.(null, 0, 0);
-    });
-    el.addEventListener(
-      'wheel',
-      (e) => {
-        e.preventDefault();
-        const f = Math.exp(-e.deltaY * 0.0015);
-        if (this.mode === '3d') {
-          this.distance = Math.max(1.2, Math.min(20, this.distance / f));
-        } else {
-          const [x, y] = local(e);
-          const { w, h } = this.cssSize;
-          const nx = (x / w) * 2 - 1;
-          const ny = 1 - (y / h) * 2;
-          this.panX = nx - (nx - this.panX) * f;
-          this.panY = ny - (ny - this.panY) * f;
-          this.zoom *= f;
-        }
-        this.requestRender();
-        this.events.onViewChange?.();
-      },
-      { passive: false },
-    );
-    el.addEventListener('dblclick', () => this.resetView());
-    el.addEventListener('contextmenu', (e) => e.preventDefault());
-  }
-
-  private hoverPending: [number, number, number, number] | null = null;
-
-  private hoverAt(x: number, y: number, cx: number, cy: number): void {
-    const first = this.hoverPending === null;
-    this.hoverPending = [x, y, cx, cy];
-    if (!first) return;
-    requestAnimationFrame(() => {
-      const p = this.hoverPending;
-      this.hoverPending = null;
-      if (!p) return;
-      const i = this.pick(p[0], p[1]);
-      if (i !== this.hover) {
-        this.hover = i;
-        this.requestRender();
-      }
-      this.events.onHover?.(i, p[2], p[3]);
-    });
   }
 
   destroy(): void {
@@ -635,4 +326,3 @@ export class PointRenderer {
     this.gl.getExtension('WEBGL_lose_context')?.loseContext();
   }
 }
-

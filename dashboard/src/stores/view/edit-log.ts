@@ -1,7 +1,7 @@
 // Pending edits against one base revision: cell values, weights and deletions, with undo/redo.
 // Kept in localStorage under the base revision's URL so a reload (or a failed commit) loses
 // nothing; cleared only after the service has confirmed a commit.
-import type { ColumnInfo, EditsPayload } from '../api/types';
+import type { ColumnInfo, EditsPayload } from '../../api/types';
 
 type Cell = unknown;
 
