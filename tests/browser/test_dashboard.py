@@ -3,107 +3,29 @@ commit, checked through the Python API; and bad input that must never lose a pen
 
 from __future__ import annotations
 
-import io
 import re
 import socket
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import tercet
-from tests.browser.conftest import ARTIFACTS, DEMO_PROJECT, Dash
+from tests.browser.conftest import DEMO_PROJECT, Dash
+from tests.browser.pages import (
+    artifact,
+    bulk_set,
+    changed_fraction,
+    distinct_colours,
+    number,
+    open_filter,
+    open_run,
+    select_rows,
+    settled_count,
+    tid,
+    toast_text,
+)
 
 Image = pytest.importorskip("PIL.Image")
-
-
-# -- helpers ----------------------------------------------------------------------------------
-def tid(testid: str, **attrs: str) -> str:
-    extra = "".join(f'[data-{k.replace("_", "-")}="{v}"]' for k, v in attrs.items())
-    return f'[data-testid="{testid}"]{extra}'
-
-
-def number(page: Any, testid: str) -> int:
-    return int(page.locator(tid(testid)).inner_text().replace(",", "").strip())
-
-
-def settled_count(page: Any) -> int:
-    """The filtered row count once it matches the current filters and the grid has caught up."""
-    page.locator('[data-testid="counts"][data-ready="true"]').wait_for()
-    n = number(page, "count-filtered")
-    page.wait_for_function(
-        "n => document.querySelector('[data-testid=\"grid\"]').dataset.total === String(n)", arg=n
-    )
-    return n
-
-
-def open_filter(page: Any, column: str) -> Any:
-    box = page.locator(tid("filter-column", column=column))
-    if box.locator(tid("filter-column-toggle")).get_attribute("aria-expanded") != "true":
-        box.locator(tid("filter-column-toggle")).click()
-    return box
-
-
-def pixels(png: bytes) -> Any:
-    return Image.open(io.BytesIO(png)).convert("RGB")
-
-
-def distinct_colours(png: bytes) -> int:
-    img = pixels(png).quantize(colors=64)
-    return len([c for c in img.getcolors() or [] if c[0] > 20])
-
-
-def changed_fraction(a: bytes, b: bytes) -> float:
-    ia, ib = pixels(a), pixels(b)
-    assert ia.size == ib.size
-    from PIL import ImageChops
-
-    diff = ImageChops.difference(ia, ib).convert("L").point(lambda v: 255 if v > 24 else 0)
-    hist = diff.histogram()
-    return float(hist[255] / (ia.size[0] * ia.size[1]))
-
-
-def toast_text(page: Any, kind: str, containing: str = "") -> str:
-    toast = page.locator(f'{tid("toast")}[data-kind="{kind}"]', has_text=containing).last
-    toast.wait_for()
-    return str(toast.inner_text())
-
-
-def artifact(name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    return ARTIFACTS / f"{name}.png"
-
-
-def open_run(dash: Dash) -> None:
-    page = dash.page
-    page.goto(dash.url())
-    page.locator(tid("project-card", project=DEMO_PROJECT)).click()
-    page.locator(tid("run-row")).first.wait_for()
-    dash.shot("02-project")
-    page.locator(tid("run-link")).first.click()
-    page.locator(tid("run-view")).wait_for()
-    page.locator(tid("grid-row")).first.wait_for()
-    page.locator('[data-testid="scatter-2d-canvas"][data-drawn="true"]').wait_for()
-    # Thumbnails are fetched through the alias and really decode (not a broken-image icon).
-    page.wait_for_function(
-        "() => { const im = [...document.querySelectorAll('img.thumb')];"
-        " return im.length > 0 && im.slice(0, 5).every(i => i.complete && i.naturalWidth > 0); }"
-    )
-
-
-def select_rows(page: Any, indices: list[int]) -> list[int]:
-    ids = []
-    for k, i in enumerate(indices):
-        row = page.locator(tid("grid-row", row_index=str(i)))
-        row.locator(tid("grid-cell", column="example_id")).click(modifiers=["Control"] if k else [])
-        ids.append(int(row.get_attribute("data-example-id")))
-    return ids
-
-
-def bulk_set(page: Any, column: str, value: str) -> None:
-    page.locator(tid("bulk-column")).select_option(column)
-    page.locator(tid("bulk-value")).fill(value)
-    page.locator(tid("bulk-apply")).click()
 
 
 # -- the golden path ----------------------------------------------------------------------------
@@ -378,40 +300,3 @@ def test_a_rejected_token_points_at_tercet_ui(
     page.locator(tid("connect-retry")).click()
     page.locator(tid("projects-empty")).wait_for()
     page.screenshot(path=str(artifact("empty-projects")))
-
-
-# -- one home for the format's rules ----------------------------------------------------------
-def _pending_base(dash: Dash, run_url: str) -> str:
-    """The revision the dashboard would commit against, in a run view joined to the latest."""
-    page = dash.page
-    page.goto("about:blank")  # a fresh load: nothing kept from a previous look
-    page.goto(dash.url(project=DEMO_PROJECT, run=run_url, split="train", join="latest"))
-    page.locator(tid("grid-row")).first.wait_for()
-    select_rows(page, [0])
-    bulk_set(page, "weight", "0")
-    page.wait_for_function(
-        f"document.querySelector('{tid('pending-count')}').textContent.trim() === '1'"
-    )
-    if not page.locator(tid("pending-list")).is_visible():
-        page.locator(tid("pending-button")).click()
-    base = page.locator(tid("pending-list")).locator(".mono").first.inner_text().strip()
-    page.locator(tid("discard-button")).click()
-    page.locator(tid("discard-button")).click()
-    return str(base)
-
-
-def test_the_dashboards_latest_is_the_services(dash: Dash, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The dashboard computes no "latest" of its own: change the rule in tercet.format, and the
-    revision it edits against follows the service."""
-    run_url = tercet.list_runs(DEMO_PROJECT, root=str(dash.root))[-1].url
-    train = tercet.Table.open(str(dash.root / DEMO_PROJECT / "datasets/digits/tables/train"))
-    ids = train.example_ids()
-    older = train.delete_rows([int(ids[0])], message="older leaf")
-    newer = train.delete_rows([int(ids[1])], message="newer leaf")
-    dash.service.scan()
-    assert _pending_base(dash, run_url) == newer.name
-
-    oldest = lambda revisions: min(revisions, key=lambda r: (r.created, r.id))  # noqa: E731
-    monkeypatch.setattr(tercet.format, "newest", oldest)
-    dash.service.scan()
-    assert _pending_base(dash, run_url) == older.name
