@@ -347,24 +347,9 @@ def newest(revisions: Iterable[Revision]) -> Revision:
 def latest_leaf(start: Revision, revisions: Iterable[Revision]) -> Revision:
     """The latest revision below ``start``: the newest of its descendants without children
     (``start`` itself when it has none). Derived from the immutable revisions alone."""
-    children: dict[str, list[Revision]] = {}
-    for r in revisions:
-        if r.parent:
-            children.setdefault(r.parent, []).append(r)
-    leaves: list[Revision] = []
-    stack = [start]
-    seen: set[str] = set()
-    while stack:
-        r = stack.pop()
-        if r.url in seen:
-            continue
-        seen.add(r.url)
-        kids = children.get(r.url, [])
-        if kids:
-            stack.extend(kids)
-        else:
-            leaves.append(r)
-    return newest(leaves) if leaves else start
+    by_url = {r.url: r for r in revisions}
+    by_url.setdefault(start.url, start)
+    return by_url[latest_of_each(by_url.values())[start.url]]
 
 
 def latest_of_each(revisions: Iterable[Revision]) -> dict[str, str]:
