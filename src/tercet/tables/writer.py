@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import TracebackType
-
 from tercet.tables.source import SourceWriter
 from tercet.tables.table import Table
 
@@ -21,18 +19,14 @@ class TableWriter(SourceWriter):
 
     table: Table | None = None
 
+    def finish(self) -> str:
+        """Publish the table (kept as :attr:`table`); returns its folder URL."""
+        folder = super().finish()
+        self.table = Table.open(folder)
+        return folder
+
     def close(self) -> Table:
         """Publish the table and return it (also kept as :attr:`table`)."""
-        self.table = Table.open(self.finish())
+        self.finish()
+        assert self.table is not None
         return self.table
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
