@@ -89,6 +89,13 @@ def test_object_paths_and_revision_names() -> None:
     assert format.object_kind("p/runs/r") == "run"
     assert format.object_kind("p/runs/../x") is None
     assert format.object_kind("p/datasets/d/tables") is None
+    assert format.object_kind("p/runs/r/events") is None
+    assert (
+        format.containing_object("p/datasets/d/tables/t/rows/a.parquet") == "p/datasets/d/tables/t"
+    )
+    assert format.containing_object("p/runs/r/events/e.json") == "p/runs/r"
+    assert format.containing_object("p/runs/r") is None  # the folder itself, not a file in it
+    assert format.containing_object("p/data/DATA/1.png") is None
     name = format.revision_name("train")
     assert format.table_of(name) == "train" and format.is_revision_of(name, "train")
     assert not format.is_revision_of("trainer", "train")

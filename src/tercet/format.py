@@ -51,6 +51,7 @@ __all__ = [
     "check_descriptor",
     "check_format",
     "check_name",
+    "containing_object",
     "dataset_of",
     "descriptor_url",
     "is_revision_of",
@@ -161,20 +162,36 @@ def runs_folder(project_url: str) -> str:
     return join(project_url, RUNS)
 
 
+def _shape(parts: list[str]) -> ObjectKind | None:
+    """What the first segments of a project-relative path are shaped like, names unchecked."""
+    if len(parts) >= 5 and parts[1] == DATASETS and parts[3] == TABLES:
+        return "table"
+    if len(parts) >= 3 and parts[1] == RUNS:
+        return "run"
+    return None
+
+
 def object_kind(path: str) -> ObjectKind | None:
     """``table`` or ``run`` when ``path`` (``/``-separated, relative to the project root) is an
     object folder, else None."""
     parts = path.split("/")
-    names: list[str]
-    if len(parts) == 5 and parts[1] == DATASETS and parts[3] == TABLES:
-        names = [parts[0], parts[2], parts[4]]
-    elif len(parts) == 3 and parts[1] == RUNS:
-        names = [parts[0], parts[2]]
-    else:
+    kind = _shape(parts)
+    if kind is None or len(parts) != DEPTH[kind] + 1:
         return None
+    names = parts[::2]  # project, dataset, revision / project, run
     if not all(NAME.match(n) and ".." not in n for n in names):
         return None
-    return "table" if len(parts) == 5 else "run"
+    return kind
+
+
+def containing_object(path: str) -> str | None:
+    """The object folder (relative to the project root) that holds the file at ``path``, by the
+    shape of the path alone; None for a file outside every object folder."""
+    parts = path.split("/")
+    kind = _shape(parts)
+    if kind is None or len(parts) <= DEPTH[kind] + 1:
+        return None
+    return "/".join(parts[: DEPTH[kind] + 1])
 
 
 DEPTH: dict[ObjectKind, int] = {"table": 4, "run": 2}

@@ -186,17 +186,12 @@ def _check_objects(result: Scan, descriptors: dict[str, bytes]) -> None:
         paths.add(path)
     for name in result.sizes:
         rel = root_path(name)
-        parts = rel.split("/")
         if any(rel.startswith(p + "/") for p in paths):
             continue
         # Anything else is data the tables reference (under <project>/data/ or elsewhere in the
         # project tree), never a file inside an object the manifest does not declare.
-        inside = None
-        if len(parts) > 5 and parts[1] == "datasets" and parts[3] == "tables":
-            inside = "/".join(parts[:5])
-        elif len(parts) > 3 and parts[1] == "runs":
-            inside = "/".join(parts[:3])
-        if len(parts) < 2 or (inside is not None and inside not in paths):
+        inside = format.containing_object(rel)
+        if len(rel.split("/")) < 2 or (inside is not None and inside not in paths):
             raise ShareError(
                 f"{url}: {name} lies in an object folder the manifest does not "
                 "list. The bundle is damaged."
