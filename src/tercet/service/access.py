@@ -57,26 +57,15 @@ class Access:
                 return storage.join(root, first)
         return None
 
-    def file_roots(self, project_url: str | None = None) -> list[str]:
-        """Project roots, alias targets and ``service.file_roots``.
-
-        Aliases the user set (config file, environment, Python) open their targets. Aliases from
-        a project's own ``aliases.yaml`` are data, possibly from someone else's bundle, so they
-        count only where they point inside a project root: a crafted ``aliases.yaml`` cannot
-        open ``/``.
-        """
-        user = set(alias_values().values())
-        try:
-            project = set(alias_values(project_url).values()) - user
-        except TercetError:
-            project = set()
-        inside = [t for t in project if self.fence.allows(t)]
-        return [*self.project_roots, *sorted(user), *sorted(inside), *self.extra_file_roots]
-
     def _file_roots(self) -> list[str]:
-        # The fence's file roots: a project's own aliases may point only inside the project
-        # roots, which the fence holds already; the user's aliases are asked at each check,
-        # since they can be set while the service runs.
+        """The fence's roots for data files besides the project roots: the targets of the
+        user's aliases (config file, environment, Python; asked at each check, since they can be
+        set while the service runs) and ``service.file_roots``.
+
+        Aliases from a project's own ``aliases.yaml`` are data, possibly from someone else's
+        bundle, so they open nothing: what they expand to must lie under these roots or the
+        project roots, so a crafted ``aliases.yaml`` cannot open ``/``.
+        """
         return [*alias_values().values(), *self.extra_file_roots]
 
     def file_url(self, url: str, base: str | None, project_url: str | None) -> str:
