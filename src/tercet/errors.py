@@ -8,7 +8,9 @@
     ├── StorageError           I/O failed
     │   ├── ObjectNotFoundError    (also a FileNotFoundError)
     │   ├── ObjectExistsError      (also a FileExistsError) an immutable object is already there
-    │   └── CorruptObjectError     object.json or Parquet that cannot be parsed
+    │   ├── CorruptObjectError     object.json or Parquet that cannot be parsed, or holding a
+    │   │                          reference that leads out of its folder or project
+    │   └── OutsideRootsError      a URL outside the roots of the active fence (the service's)
     ├── SchemaError            data does not fit the table's schema
     ├── EditError              an edit that cannot apply
     │   └── UnknownExampleError    edit names an example_id that is not in the revision
@@ -69,6 +71,10 @@ class ObjectExistsError(StorageError, FileExistsError):
 
 class CorruptObjectError(StorageError):
     """An object exists but cannot be parsed."""
+
+
+class OutsideRootsError(StorageError, PermissionError):
+    """A URL lies outside the roots of the active fence (:mod:`tercet.storage.fence`)."""
 
 
 class SchemaError(TercetError, ValueError):

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple, NotRequired, TypedDict
 
 from tercet.errors import CorruptObjectError, InvalidNameError, TercetError
-from tercet.storage.paths import basename, join, parent
+from tercet.storage.paths import basename, is_absolute, is_under, join, normalize, parent, resolve
 
 __all__ = [
     "CACHE",
@@ -36,6 +36,7 @@ __all__ = [
     "NAME",
     "OBJECT_JSON",
     "PROJECT_ALIASES",
+    "REFERENCES",
     "REVISION_SEPARATOR",
     "ROWS",
     "RUNS",
@@ -45,12 +46,14 @@ __all__ = [
     "TABLE_FORMAT",
     "TABLE_FORMAT_VERSION",
     "ObjectKind",
+    "ReferenceField",
     "Revision",
     "RunDescriptor",
     "TableDescriptor",
     "check_descriptor",
     "check_format",
     "check_name",
+    "check_reference",
     "containing_object",
     "dataset_of",
     "descriptor_url",
@@ -211,6 +214,65 @@ def dataset_of(revision_url: str) -> str:
     return basename(parent(parent(revision_url)))
 
 
+# -- references stored inside objects ------------------------------------------------------------
+ReferenceField = Literal["rows", "delta", "parent", "table"]
+
+REFERENCES: dict[ReferenceField, tuple[Literal["object", "project"], bool]] = {
+    "rows": ("object", False),
+    "delta": ("object", False),
+    "parent": ("project", False),
+    "table": ("project", True),
+}
+"""Where each stored reference may lead, and whether it may be aliased or absolute.
+
+- ``rows`` (a source's Parquet files) and ``delta`` (``delta.file``): relative, inside the
+  revision's own folder;
+- ``parent`` (a revision's parent): relative, inside the revision's project;
+- ``table`` (a run's input revision, in an input event or a metrics or projection file's
+  footer): relative inside the run's project, else ``<ALIAS>/…`` or absolute (a table of another
+  project); where those lead is for the reader's fence (:mod:`tercet.storage.fence`) to allow.
+"""
+
+
+def check_reference(
+    stored: Any, object_url: str, kind: ObjectKind, field: ReferenceField, where: str | None = None
+) -> str:
+    """The URL a reader may follow for the reference ``stored`` in the ``field`` of the object
+    in ``object_url``, or :class:`CorruptObjectError` naming ``where`` (the file that holds it:
+    the object's descriptor by default) and the field.
+
+    A relative reference comes back resolved against ``object_url``; an aliased or absolute one
+    (only where :data:`REFERENCES` allows it) comes back as stored, for the caller to expand.
+    Tercet writes no reference that this refuses, in this version or any before; one that is
+    refused was made by hand or crafted to lead a reader elsewhere. No I/O: share import asks
+    the same rule of a bundle's objects before writing them.
+    """
+    within, may_leave = REFERENCES[field]
+    holder = where or descriptor_url(object_url)
+    if not isinstance(stored, str) or not stored.strip() or "\x00" in stored:
+        raise CorruptObjectError(f"{holder}: '{field}' is {stored!r}, not a URL.")
+    if stored.startswith("<") or is_absolute(stored):
+        if may_leave:
+            return stored
+        raise CorruptObjectError(
+            f"{holder}: '{field}' is {stored!r}, but it must be a path relative to "
+            f"{'the object' if within == 'object' else 'the object in its project'}. Tercet never "
+            "writes such a reference: the object was made by hand or tampered with; remove it "
+            "or restore it from a copy."
+        )
+    folder = normalize(object_url)
+    resolved = resolve(stored, folder)
+    fence = folder if within == "object" else normalize(project_of(folder, kind))
+    if not is_under(resolved, fence) or (within == "object" and resolved == fence):
+        place = "its object's folder" if within == "object" else f"its project {fence}"
+        raise CorruptObjectError(
+            f"{holder}: '{field}' is {stored!r}, which leads to {resolved}, outside {place}. "
+            "Tercet never writes such a reference: the object was made by hand or tampered "
+            "with; remove it or restore it from a copy."
+        )
+    return resolved
+
+
 # -- revision naming -----------------------------------------------------------------------------
 def revision_name(table: str, when: datetime | None = None) -> str:
     """The folder name of a new revision of ``table``."""
@@ -239,7 +301,7 @@ class TableDescriptor(TypedDict):
     project: str
     dataset: str
     created: str  # ISO 8601, UTC
-    parent: str | None  # relative to this folder, aliased or absolute; None for a source
+    parent: str | None  # relative to this folder, inside its project; None for a source
     message: str
     num_rows: int
     schema: dict[str, Any]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
+
+from tercet.storage import FencedExecutor
 
 
 class BackgroundWrites:
@@ -15,14 +17,14 @@ class BackgroundWrites:
         self._name = name
         self._lock = threading.Lock()
         self._writes: dict[str, Future[Any]] = {}
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: FencedExecutor | None = None
 
     def submit(self, key: str, task: Callable[[], Any]) -> None:
         """Run ``task`` after the previous task of ``key`` finished (re-raising its error)."""
         self.wait(key)
         with self._lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"tercet-writer-{self._name}")
+                self._pool = FencedExecutor(1, thread_name_prefix=f"tercet-writer-{self._name}")
             self._writes[key] = self._pool.submit(task)
 
     def wait(self, key: str | None = None) -> None:

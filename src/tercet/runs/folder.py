@@ -114,9 +114,12 @@ def store_url(url: str, run_url: str) -> str:
     return aliases.contract(absolute, project_url=project)
 
 
-def expand_url(stored: str, run_url: str) -> str:
-    """The absolute URL of a URL stored in the run at ``run_url``."""
-    return aliases.expand(stored, base=run_url, project_url=project_of(run_url))
+def expand_url(stored: str, run_url: str, where: str | None = None) -> str:
+    """The absolute URL of an input table stored in the run at ``run_url`` (in an input event or
+    a metrics file's footer, ``where``): a relative one must stay inside the run's project
+    (:func:`tercet.format.check_reference`), else :class:`~tercet.errors.CorruptObjectError`."""
+    checked = format.check_reference(stored, run_url, "run", "table", where)
+    return aliases.expand(checked, base=run_url, project_url=project_of(run_url))
 
 
 # -- finding files -------------------------------------------------------------------------------

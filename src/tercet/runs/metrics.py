@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from tercet import format, storage
-from tercet.errors import CorruptObjectError, RunError, TercetError
+from tercet.errors import AliasNotSetError, CorruptObjectError, RunError, TercetError
 from tercet.runs import folder
 from tercet.schema import ID_COLUMN, Column, ValueMap, infer_role
 
@@ -135,10 +135,14 @@ def read_info(url: str, split: str, run_url: str) -> MetricsFileInfo:
     table = info.get("table")
     raw_columns = info.get("columns")
     columns: list[Any] = raw_columns if isinstance(raw_columns, list) else []
+    error = None if isinstance(table, str) else f"{url}: no input table in its metadata"
+    absolute: str | None = None
     try:
-        absolute = folder.expand_url(table, run_url) if isinstance(table, str) else None
-    except TercetError:
-        absolute = table  # an alias not set here: the URL as stored, which fails when used
+        absolute = folder.expand_url(table, run_url, url) if isinstance(table, str) else None
+    except AliasNotSetError:
+        absolute = table  # the URL as stored, which fails when used, naming the alias
+    except TercetError as exc:  # a reference leading out of the run's project
+        error = str(exc)
     return MetricsFileInfo(
         url=url,
         split=split,
@@ -146,7 +150,7 @@ def read_info(url: str, split: str, run_url: str) -> MetricsFileInfo:
         table=absolute,
         table_id=str(info["table_id"]) if info.get("table_id") else None,
         columns=tuple(c for c in columns if isinstance(c, dict) and "name" in c),
-        error=None if isinstance(table, str) else f"{url}: no input table in its metadata",
+        error=error,
         loaded=True,
     )
 

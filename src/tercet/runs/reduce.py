@@ -163,7 +163,9 @@ def reduce_embeddings(
             job._done.set()
 
     if background:
-        job._thread = threading.Thread(target=work, name=f"tercet-reduce-{run.name}", daemon=True)
+        job._thread = threading.Thread(
+            target=storage.carry(work), name=f"tercet-reduce-{run.name}", daemon=True
+        )
         job._thread.start()
     else:
         work()

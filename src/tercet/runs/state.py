@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
 
@@ -119,7 +118,7 @@ def read_events(run_url: str) -> list[dict[str, Any]]:
         loaded = [load(u) for u in file_urls]
     else:
         # Object stores answer each GET in tens of milliseconds; heartbeats make many small files.
-        with ThreadPoolExecutor(max_workers=16) as pool:
+        with storage.FencedExecutor(max_workers=16) as pool:
             loaded = list(pool.map(load, file_urls))
     return [e for e in loaded if e is not None]
 

@@ -1,27 +1,23 @@
 """Which URLs a client may reach: objects under the project roots, files under the file roots.
 
-Every URL a request names is expanded (aliases, relative paths) and then checked against the
-roots *after* normalisation: for local paths the real path (symlinks and ``..`` resolved) must lie
-inside the real path of a root; for other URLs the normalised URL must start with a root on a
-path-segment boundary. Anything else is a 403, so the service never becomes a way to read
-arbitrary files of the machine it runs on.
+The roots are one :class:`~tercet.storage.Fence` (:attr:`Access.fence`), which the service
+activates for every request and every scan: storage itself then refuses any URL outside it,
+whether a request named it or an object stored it (a revision's ``rows`` or ``parent``, a metrics
+file's input table). Here the URLs a request names are expanded (aliases, relative paths) and
+checked against the same fence first, so a client gets a 403 that names its own URL. The check
+is made *after* resolution (:func:`tercet.storage.canonical`): for local paths the real path
+(symlinks and ``..`` resolved) must lie inside the real path of a root; for other URLs the
+normalised URL must start with a root on a path-segment boundary.
 """
 
 from __future__ import annotations
-
-import os
 
 from tercet import format, storage
 from tercet.aliases import expand, is_alias_url
 from tercet.aliases import values as alias_values
 from tercet.errors import TercetError
 from tercet.service.errors import ApiError
-from tercet.storage import is_under
-
-
-def _canonical(url: str) -> str:
-    url = storage.normalize(url)
-    return os.path.realpath(url) if storage.is_local(url) else url
+from tercet.storage import canonical, is_under
 
 
 class Access:
@@ -30,6 +26,7 @@ class Access:
     def __init__(self, project_roots: list[str], file_roots: list[str]) -> None:
         self.project_roots = [storage.normalize(r) for r in project_roots]
         self.extra_file_roots = [storage.normalize(r) for r in file_roots]
+        self.fence = storage.Fence(self.project_roots, self._file_roots)
 
     def _expand(self, url: str, base: str | None = None, project_url: str | None = None) -> str:
         if not isinstance(url, str) or not url.strip() or "\x00" in url:
@@ -46,37 +43,30 @@ class Access:
                 422, f"{url!r} is not an absolute URL: use the 'url' field of a listing."
             )
         absolute = format.object_folder(self._expand(url))
-        canonical = _canonical(absolute)
-        if not any(is_under(canonical, _canonical(r)) for r in self.project_roots):
+        if not self.fence.allows(absolute):
             raise ApiError(403, f"{url} is outside the project roots this service serves.")
         return absolute
 
     def project_folder(self, url: str) -> str | None:
         """The project folder holding ``url``: the child of the project root it lies under."""
-        canonical = _canonical(url)
+        resolved = canonical(url)
         for root in self.project_roots:
-            real = _canonical(root)
-            if is_under(canonical, real) and canonical != real:
-                first = canonical[len(real) :].lstrip("/").split("/", 1)[0]
+            real = canonical(root)
+            if is_under(resolved, real) and resolved != real:
+                first = resolved[len(real) :].lstrip("/").split("/", 1)[0]
                 return storage.join(root, first)
         return None
 
-    def file_roots(self, project_url: str | None = None) -> list[str]:
-        """Project roots, alias targets and ``service.file_roots``.
+    def _file_roots(self) -> list[str]:
+        """The fence's roots for data files besides the project roots: the targets of the
+        user's aliases (config file, environment, Python; asked at each check, since they can be
+        set while the service runs) and ``service.file_roots``.
 
-        Aliases the user set (config file, environment, Python) open their targets. Aliases from
-        a project's own ``aliases.yaml`` are data, possibly from someone else's bundle, so they
-        count only where they point inside a project root: a crafted ``aliases.yaml`` cannot
-        open ``/``.
+        Aliases from a project's own ``aliases.yaml`` are data, possibly from someone else's
+        bundle, so they open nothing: what they expand to must lie under these roots or the
+        project roots, so a crafted ``aliases.yaml`` cannot open ``/``.
         """
-        user = set(alias_values().values())
-        try:
-            project = set(alias_values(project_url).values()) - user
-        except TercetError:
-            project = set()
-        roots = [_canonical(r) for r in self.project_roots]
-        inside = [t for t in project if any(is_under(_canonical(t), r) for r in roots)]
-        return [*self.project_roots, *sorted(user), *sorted(inside), *self.extra_file_roots]
+        return [*alias_values().values(), *self.extra_file_roots]
 
     def file_url(self, url: str, base: str | None, project_url: str | None) -> str:
         """Absolute URL of a data file named by a client; 403 unless under a file root."""
@@ -87,12 +77,10 @@ class Access:
         absolute = self._expand(url, base=base, project_url=project_url)
         if storage.protocol(absolute) in ("http", "https"):
             raise ApiError(403, "The service does not fetch http(s) URLs; open them directly.")
-        canonical = _canonical(absolute)
-        roots = [_canonical(r) for r in self.file_roots(project_url)]
-        if not any(is_under(canonical, r) for r in roots):
+        if not self.fence.allows(absolute, "files"):
             raise ApiError(
                 403,
                 f"{url} is outside the folders this service may read (project roots, alias "
                 "targets, service.file_roots). Add its folder to service.file_roots to allow it.",
             )
-        return canonical
+        return canonical(absolute)

@@ -24,6 +24,7 @@ from tercet.service.index import Index
 from tercet.service.middleware.body_limit import BodyLimitMiddleware
 from tercet.service.middleware.cors import add_cors
 from tercet.service.middleware.errors import CatchAllMiddleware
+from tercet.service.middleware.fence import FenceMiddleware
 from tercet.service.middleware.token import TokenMiddleware
 from tercet.service.models import ErrorBody
 from tercet.service.query import Database
@@ -98,8 +99,8 @@ def create_app(
     token = token or load_or_create_token(cfg)
     roots = [cfg.root, *cfg.service.scan]
     bus = EventBus()
-    index = Index(roots, on_events=bus.publish)
     access = Access(roots, cfg.service.file_roots)
+    index = Index(roots, on_events=bus.publish, fence=access.fence)
     cache = ByteLRU(cache_bytes)
     ctx = ServiceContext(
         config=cfg,
@@ -138,6 +139,7 @@ def create_app(
         app.include_router(module.router, dependencies=secured, responses=ERROR_RESPONSES)
     # Added innermost first: CORS wraps everything, so even a 401 or 500 is readable by the
     # dashboard; the catch-all sits inside it.
+    app.add_middleware(FenceMiddleware, fence=access.fence)
     app.add_middleware(BodyLimitMiddleware, max_bytes=cfg.service.max_request_bytes)
     app.add_middleware(TokenMiddleware, token=token)
     app.add_middleware(CatchAllMiddleware)

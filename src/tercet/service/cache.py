@@ -7,13 +7,16 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from tercet.storage import fence
+
 
 class ByteLRU:
     """Maps immutable keys to values, evicting the least recently used beyond ``max_bytes``.
 
     Sources are immutable, so an entry never goes stale; it only leaves when memory is needed.
     The most recent entry is kept even when it alone exceeds the budget, or a too-big table would
-    be read again for every page.
+    be read again for every page. Entries are kept per fence (:mod:`tercet.storage.fence`): a
+    value loaded without the service's fence, or under another, is never served under it.
     """
 
     def __init__(self, max_bytes: int) -> None:
@@ -27,6 +30,7 @@ class ByteLRU:
 
     def get(self, key: Hashable, load: Callable[[], tuple[Any, int]]) -> Any:
         """The value for ``key``; ``load()`` returns ``(value, size in bytes)`` on a miss."""
+        key = (fence.active(), key)
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)

@@ -36,6 +36,8 @@ def status_of(exc: core.TercetError) -> int:
         return 404
     if isinstance(exc, core.ObjectExistsError):
         return 409
+    if isinstance(exc, core.OutsideRootsError):
+        return 403  # a URL stored in an object leads out of the roots (tercet.storage.fence)
     if isinstance(exc, core.CorruptObjectError):
         return 422  # the object named by the request cannot be read; the message says which
     if isinstance(exc, core.StorageError):

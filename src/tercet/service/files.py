@@ -1,6 +1,8 @@
 """``GET /api/file``: bytes of data files (images) referenced by tables, and PNG thumbnails.
 
-Only files under the allowed roots are served (see :mod:`tercet.service.access`). Data files are
+Only files under the allowed roots are served (see :mod:`tercet.service.access`): the URL is
+checked when it is resolved, and storage checks it again, as a data file, when it reads it
+(:func:`tercet.storage.data_files`). Data files are
 treated as immutable for an hour of browser caching; the ETag changes with size and mtime, so an
 edited file is refetched after revalidation.
 """
@@ -17,7 +19,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from tercet import storage
-from tercet.errors import TercetError
+from tercet.errors import OutsideRootsError, TercetError
 from tercet.service.context import ServiceContext, get_ctx
 from tercet.service.errors import ApiError
 
@@ -51,7 +53,8 @@ def _stat(target: str) -> tuple[int, str]:
         if not os.path.isfile(target):
             raise ApiError(404, f"{target} is a folder, not a file.")
         return st.st_size, str(st.st_mtime_ns)
-    info = storage.file_info(target)
+    with storage.data_files():
+        info = storage.file_info(target)
     if info.get("type") == "directory":
         raise ApiError(404, f"{target} is a folder, not a file.")
     return int(info["size"]), str(info["mtime"])
@@ -122,6 +125,9 @@ def get_file(
 
 def _read(target: str) -> bytes:
     try:
-        return storage.read_bytes(target)
+        with storage.data_files():
+            return storage.read_bytes(target)
+    except OutsideRootsError as exc:
+        raise ApiError(403, str(exc)) from None
     except TercetError as exc:
         raise ApiError(404, str(exc)) from None

@@ -18,6 +18,9 @@ previous one and the differences become :class:`IndexEvent` s for the event stre
 object becomes an entry with ``error`` set; it never hides the others, and a listing that fails
 keeps the project's previous entries (with the project's ``error`` set) instead of dropping them.
 
+Every read runs inside the service's fence (:mod:`tercet.storage.fence`), whichever thread
+scans: a symlink or a stored reference cannot lead a scan out of the roots.
+
 Scans never overlap. The background task of the app scans every ``scan_interval``; requests
 only wait for the very first scan, and otherwise at most start one in the background when the
 index is older than their ``max_age`` (:meth:`Index.current`).
@@ -30,7 +33,6 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -129,8 +131,14 @@ def _mark_latest(tables: dict[str, TableRevision]) -> None:
 class Index:
     """Projects, table revisions and runs found under the scan roots."""
 
-    def __init__(self, roots: list[str], on_events: Callable[[Sequence[IndexEvent]], None]) -> None:
+    def __init__(
+        self,
+        roots: list[str],
+        on_events: Callable[[Sequence[IndexEvent]], None],
+        fence: storage.Fence | None = None,
+    ) -> None:
         self.roots = roots
+        self.fence = fence
         self._on_events = on_events
         self._reader = RunReader()
         self._tables: dict[str, TableRevision] = {}  # readable descriptors, by folder URL
@@ -179,14 +187,16 @@ class Index:
         """A fresh look at one run folder (for runs the last scan did not see yet): one listing,
         then only the objects not read before."""
         project = self.project_of(url)
-        files = RunFiles.from_listing(url, storage.walk_files(url))
-        return self._reader.states(project.name if project else "", [files])[url]
+        with storage.fenced(self.fence):
+            files = RunFiles.from_listing(url, storage.walk_files(url))
+            return self._reader.states(project.name if project else "", [files])[url]
 
     def load_metrics(
         self, state: RunEntry, files: Sequence[MetricsFileInfo]
     ) -> list[MetricsFileInfo]:
         """The readable ones of ``files`` with their footers read (see :meth:`RunReader.load`)."""
-        return self._reader.load(state, files)
+        with storage.fenced(self.fence):
+            return self._reader.load(state, files)
 
     # -- keeping it fresh ----------------------------------------------------------------------
     def refresh(self, max_age: float) -> None:
@@ -216,7 +226,10 @@ class Index:
                 return
             self._background = True
         threading.Thread(
-            target=self._background_scan, args=(max_age,), name="tercet-index-scan", daemon=True
+            target=storage.carry(self._background_scan),
+            args=(max_age,),
+            name="tercet-index-scan",
+            daemon=True,
         ).start()
 
     def _background_scan(self, max_age: float) -> None:
@@ -256,6 +269,10 @@ class Index:
 
     # -- scanning ------------------------------------------------------------------------------
     def _scan_locked(self) -> list[IndexEvent]:
+        with storage.fenced(self.fence):
+            return self._scan_fenced()
+
+    def _scan_fenced(self) -> list[IndexEvent]:
         started = time.monotonic()
         first = self._scans == 0
         recheck = self._scans % FINISHED_RECHECK_EVERY == 0
@@ -410,7 +427,7 @@ class Index:
 
         listed: list[RunFiles] = []
         failed: list[str] = []
-        with ThreadPoolExecutor(min(LIST_WORKERS, len(urls))) as pool:
+        with storage.FencedExecutor(min(LIST_WORKERS, len(urls))) as pool:
             for url, files in zip(urls, pool.map(one, urls), strict=True):
                 if isinstance(files, TercetError):
                     log.warning("cannot list %s: %s", url, files)  # the next scan tries again

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -240,7 +239,7 @@ class RunReader:
             run_url, f = item
             return read_info(f.url, f.split, run_url)
 
-        with ThreadPoolExecutor(max(1, min(FOOTER_WORKERS, len(files)))) as pool:
+        with storage.FencedExecutor(max(1, min(FOOTER_WORKERS, len(files)))) as pool:
             read = {f.url: f for f in pool.map(one, files)}
         with self._lock:
             for url, f in read.items():

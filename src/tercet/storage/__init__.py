@@ -7,6 +7,8 @@
 - :mod:`~tercet.storage.atomic`: publishing immutable objects (never overwritten, never half
   visible);
 - :mod:`~tercet.storage.files`: large files as streams, and removal;
+- :mod:`~tercet.storage.fence`: the roots storage may touch while a fence is active (the Object
+  Service's): every primitive here checks the resolved URL before any I/O;
 - :mod:`~tercet.storage.errors`: the one mapper from backend exceptions to
   :class:`~tercet.errors.StorageError` subclasses that name the URL (missing and existing objects
   are also the builtin ``FileNotFoundError`` / ``FileExistsError``).
@@ -29,6 +31,7 @@ from tercet.storage.atomic import (
     write_parquet,
 )
 from tercet.storage.backends import arrow_filesystem, filesystem
+from tercet.storage.fence import Fence, FencedExecutor, canonical, carry, data_files, fenced, guard
 from tercet.storage.paths import (
     basename,
     is_absolute,
@@ -57,12 +60,19 @@ from tercet.storage.read import (
 
 __all__ = [
     "TMP_PREFIX",
+    "Fence",
+    "FencedExecutor",
     "ParquetStream",
     "arrow_filesystem",
     "basename",
+    "canonical",
+    "carry",
+    "data_files",
     "exists",
+    "fenced",
     "file_info",
     "filesystem",
+    "guard",
     "is_absolute",
     "is_local",
     "is_under",

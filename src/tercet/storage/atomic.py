@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from tercet.localfile import tmp_name
 from tercet.storage.backends import filesystem
 from tercet.storage.errors import exists_error, translate
+from tercet.storage.fence import guard
 from tercet.storage.paths import is_local, normalize, protocol
 from tercet.storage.s3 import S3Upload
 
@@ -61,6 +62,7 @@ def open_atomic(url: str, overwrite: bool = False, durable: bool = True) -> Iter
     can be made again, like bundles).
     """
     url = normalize(url)
+    guard(url, "write")
     if is_local(url):
         os.makedirs(os.path.dirname(url), exist_ok=True)
         if not overwrite and os.path.exists(url):

@@ -9,13 +9,16 @@ import pyarrow.fs as pafs
 from tercet.dependencies import install_hint
 from tercet.errors import StorageError
 from tercet.storage import s3
+from tercet.storage.fence import guard
 from tercet.storage.options import options
 from tercet.storage.paths import is_local, normalize, protocol
 
 
 def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
-    """The fsspec filesystem and in-filesystem path for ``url``."""
+    """The fsspec filesystem and in-filesystem path for ``url`` (checked against the active
+    fence: the handle reaches only what ``url`` names)."""
     url = normalize(url)
+    guard(url, "open")
     proto = protocol(url)
     try:
         fs = fsspec.filesystem(proto, **options(proto))
@@ -38,6 +41,7 @@ def arrow_filesystem(url: str) -> tuple[pafs.FileSystem, str]:
     :func:`filesystem`; options it cannot express make this fall back to the fsspec one.
     """
     url = normalize(url)
+    guard(url, "open")
     if is_local(url):
         return pafs.LocalFileSystem(), url
     fs, path = filesystem(url)

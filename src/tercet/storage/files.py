@@ -13,6 +13,7 @@ from typing import IO, Any
 
 from tercet.storage.backends import filesystem
 from tercet.storage.errors import translate
+from tercet.storage.fence import guard
 from tercet.storage.paths import is_local, normalize, parent
 from tercet.storage.read import file_info
 
@@ -23,6 +24,7 @@ CHUNK = 1 << 20
 def open_read(url: str) -> Iterator[IO[bytes]]:
     """A binary stream over the file at ``url``."""
     url = normalize(url)
+    guard(url)
     with translate(url, "read"):
         if is_local(url):
             # fsspec's local opener costs ~10 µs a file more: it shows on 10,000 images. A large
@@ -40,6 +42,7 @@ def open_read(url: str) -> Iterator[IO[bytes]]:
 def size(url: str) -> int:
     """Size in bytes of the file at ``url``."""
     url = normalize(url)
+    guard(url, "stat")
     if is_local(url):
         with translate(url, "stat"):
             return os.stat(url).st_size
@@ -48,6 +51,7 @@ def size(url: str) -> int:
 
 def read_if_small(url: str, limit: int) -> bytes | None:
     """The bytes of the file at ``url`` when it holds at most ``limit`` bytes, else None."""
+    guard(url)
     if not is_local(url):
         with open_read(url) as fh:
             if int(getattr(fh, "size", limit + 1)) > limit:
@@ -74,6 +78,7 @@ def read_if_small(url: str, limit: int) -> bytes | None:
 
 def remove_file(url: str) -> None:
     """Delete one file; a file that is already gone is fine."""
+    guard(url, "remove")
     fs, path = filesystem(url)
     with suppress(FileNotFoundError):
         fs.rm_file(path)
@@ -88,6 +93,7 @@ def prune_empty_folders(url: str, stop: str) -> None:
         return
     stop = normalize(stop)
     folder = parent(normalize(url))
+    guard(folder, "remove")
     fs, _ = filesystem(folder)
     while folder.startswith(stop.rstrip("/") + "/"):
         try:

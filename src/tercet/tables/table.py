@@ -31,12 +31,13 @@ _cache_lock = threading.Lock()
 
 def read_descriptor(folder: str) -> dict[str, Any]:
     """``object.json`` of the revision in ``folder``, checked; kept forever once read, since
-    objects are immutable."""
+    objects are immutable (a descriptor read before a fence was active is fenced all the same)."""
+    url = format.descriptor_url(folder)
+    storage.guard(url)
     with _cache_lock:
         cached = _descriptor_cache.get(folder)
     if cached is not None:
         return cached
-    url = format.descriptor_url(folder)
     try:
         data = storage.read_json(url)
     except ObjectNotFoundError:
@@ -170,11 +171,12 @@ class Table:
 
     @property
     def parent_url(self) -> str | None:
-        """The absolute URL of the revision it was derived from (None for a source)."""
+        """The absolute URL of the revision it was derived from (None for a source); a parent
+        outside this revision's project is a :class:`~tercet.errors.CorruptObjectError`."""
         parent = self._d.get("parent")
         if not parent:
             return None
-        return aliases.expand(parent, base=self.url, project_url=self.project_url)
+        return format.check_reference(parent, self.url, "table", "parent")
 
     @property
     def parent(self) -> Table | None:
@@ -224,9 +226,18 @@ class Table:
         spec = self._d.get("delta") or {}
         where = format.descriptor_url(self.url)
         if spec.get("file"):
-            table = storage.read_parquet(storage.join(self.url, spec["file"]))
+            url = format.check_reference(spec["file"], self.url, "table", "delta")
+            table = storage.read_parquet(url)
             return delta_mod.Delta.from_parquet_table(table, list(spec.get("added_columns", [])))
         return delta_mod.Delta.from_json(spec, self.schema, where)
+
+    def _rows_files(self) -> list[str]:
+        rows = self._d["rows"]
+        if not isinstance(rows, list):
+            raise CorruptObjectError(
+                f"{format.descriptor_url(self.url)}: 'rows' is {rows!r}, not a list of files."
+            )
+        return [format.check_reference(f, self.url, "table", "rows") for f in rows]
 
     def _cache_files(self) -> list[str]:
         folder = storage.join(self.url, format.CACHE)
@@ -247,9 +258,7 @@ class Table:
             rev = chain[i]
             cached = rev._cache_files() if not rev.is_source else []
             if rev.is_source or cached:
-                files = (
-                    [storage.join(rev.url, f) for f in rev._d["rows"]] if rev.is_source else cached
-                )
+                files = rev._rows_files() if rev.is_source else cached
                 base_cols = None if wanted is None else [c for c in wanted if c in rev.schema]
                 base = storage.read_parquet(files, columns=base_cols)
                 start = i + 1
