@@ -8,6 +8,7 @@ import type {
   ColumnInfo,
   ConfusionResult,
   CountResult,
+  FileGrant,
   Filter,
   Health,
   Join,
@@ -24,7 +25,7 @@ import type {
   TrajectoryResult,
 } from './types';
 
-export type ErrorKind = 'unreachable' | 'unauthorized' | 'invalid' | 'not_found' | 'server' | 'aborted';
+export type ErrorKind = 'unreachable' | 'unauthorized' | 'needs_token' | 'not_allowed' | 'invalid' | 'not_found' | 'server' | 'aborted';
 
 export class ServiceError extends Error {
   constructor(
@@ -79,16 +80,85 @@ export class ServiceClient {
     for (const key of [...this.cache.keys()]) if (key.startsWith(prefix)) this.cache.delete(key);
   }
 
+  /**
+   * `<img src>` for a data file. Images cannot send the token, and the token never goes in a
+   * URL: they carry a short-lived grant for `GET /api/file` instead (see `refreshGrant`).
+   * Reading `grant` here makes every image URL follow a renewed grant.
+   */
   fileUrl(url: string, base: string | null, thumb?: number): string {
     const q = new URLSearchParams({ url });
     if (base) q.set('base', base);
     if (thumb) q.set('thumb', String(thumb));
-    q.set('token', this.token);
+    if (this.grant) q.set('grant', this.grant);
     return `${this.service}/api/file?${q.toString()}`;
   }
 
-  eventsUrl(): string {
-    return `${this.service}/api/events?token=${encodeURIComponent(this.token)}`;
+  /** Short-lived grant for image URLs, renewed before it expires. */
+  grant = $state('');
+  private grantTimer: ReturnType<typeof setTimeout> | null = null;
+  private closed = false;
+
+  async refreshGrant(): Promise<void> {
+    if (this.grantTimer !== null) clearTimeout(this.grantTimer);
+    this.grantTimer = null;
+    let next: FileGrant;
+    try {
+      next = await this.json<FileGrant>('/api/file/grant', { method: 'POST' });
+    } catch (e) {
+      if (!this.closed) this.grantTimer = setTimeout(() => void this.refreshGrant().catch(() => {}), 15_000);
+      throw e;
+    }
+    if (this.closed) return;
+    this.grant = next.grant;
+    // Renew at half the lifetime: a tab asleep for a while still renews before images fail.
+    const ms = Math.max(10_000, (next.ttl * 1000) / 2);
+    this.grantTimer = setTimeout(() => void this.refreshGrant().catch(() => {}), ms);
+  }
+
+  /**
+   * Follows `GET /api/events` (server-sent events) with the token in the header: fetch can
+   * send it, EventSource cannot. Reconnects after a drop; `close()` ends it.
+   */
+  followEvents(handlers: { open: () => void; error: () => void; index: (data: string) => void }): void {
+    this.events?.abort();
+    const controller = new AbortController();
+    this.events = controller;
+    const run = async (): Promise<void> => {
+      while (!controller.signal.aborted) {
+        try {
+          const response = await fetch(`${this.service}/api/events`, {
+            headers: this.authHeaders(),
+            signal: controller.signal,
+            cache: 'no-store',
+          });
+          if (!response.ok || !response.body) throw new Error(`events: ${response.status}`);
+          handlers.open();
+          await readEvents(response.body, (event, data) => {
+            if (event === 'index') handlers.index(data);
+          });
+        } catch {
+          if (controller.signal.aborted) return;
+        }
+        handlers.error();
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+      }
+    };
+    void run();
+  }
+
+  private events: AbortController | null = null;
+
+  /** Stops the event stream and grant renewal (a new connection replaces this client). */
+  close(): void {
+    this.closed = true;
+    this.events?.abort();
+    if (this.grantTimer !== null) clearTimeout(this.grantTimer);
+  }
+
+  private authHeaders(): Headers {
+    const headers = new Headers();
+    if (this.token) headers.set('Authorization', `Bearer ${this.token}`);
+    return headers;
   }
 
   /**
@@ -114,15 +184,12 @@ export class ServiceClient {
   }
 
   private async request(path: string, init: RequestInit = {}, priority: 'high' | 'low' = 'high'): Promise<Response> {
+    // The token travels in the header only, never in a URL (logs, history, proxies keep
+    // URLs). CORS preflights cost one round trip per URL; the service lets browsers cache them.
     const headers = new Headers(init.headers);
-    let url = `${this.service}${path}`;
-    if (init.body) {
-      headers.set('Content-Type', 'application/json');
-      if (this.token) headers.set('Authorization', `Bearer ${this.token}`);
-    } else if (this.token) {
-      // A GET with the token in the query is a "simple" request: no CORS preflight round trip.
-      url += `${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(this.token)}`;
-    }
+    const url = `${this.service}${path}`;
+    if (init.body) headers.set('Content-Type', 'application/json');
+    if (this.token) headers.set('Authorization', `Bearer ${this.token}`);
     if (priority === 'low') await this.whenIdle();
     else this.foreground += 1;
     // Requests start inside effects; the counter must not become one of their dependencies.
@@ -278,6 +345,37 @@ export class ServiceClient {
     const created = await this.post<RevisionCreated>('/api/revisions', req);
     this.invalidate('nav:');
     return created;
+  }
+}
+
+/** Reads a server-sent event stream, calling `onEvent(event, data)` per dispatched event. */
+async function readEvents(body: ReadableStream<Uint8Array>, onEvent: (event: string, data: string) => void): Promise<void> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  let event = 'message';
+  let data: string[] = [];
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    const lines = buffer.split(/\r\n|\r|\n/);
+    buffer = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line === '') {
+        if (data.length) onEvent(event, data.join('\n'));
+        event = 'message';
+        data = [];
+      } else if (line.startsWith(':')) {
+        continue; // comment: "connected", pings
+      } else {
+        const colon = line.indexOf(':');
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const text = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+        if (field === 'event') event = text;
+        else if (field === 'data') data.push(text);
+      }
+    }
   }
 }
 
