@@ -33,8 +33,8 @@ def free_port() -> int:
 class Process:
     """A ``tercet`` subprocess whose output lines are collected in the background."""
 
-    def __init__(self, *args: str) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from tercet.cli import main; main()", *args],
             stdout=subprocess.PIPE,
