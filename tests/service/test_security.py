@@ -47,7 +47,9 @@ def test_token_forms(service: RunningService) -> None:
         assert anonymous.get("/api/projects", headers=lower).status_code == 200
         longer = {"Authorization": f"Bearer x{service.token}"}
         assert anonymous.get("/api/projects", headers=longer).status_code == 401
-        unicode = anonymous.get("/api/projects", headers={"Authorization": "Bearer tökén".encode()})
+        unicode = anonymous.get(
+            "/api/projects", headers={b"Authorization": "Bearer tökén".encode()}
+        )
         assert unicode.status_code == 401
         invalid = anonymous.get("/api/projects", headers={"Authorization": "Bearer nope"})
         assert invalid.json()["detail"].startswith("Invalid token")

@@ -4,6 +4,7 @@
 import { tableFromIPC, type Table as ArrowTable } from 'apache-arrow';
 import { untrack } from 'svelte';
 import { filterCacheKey } from './filters';
+import { followEvents, type EventHandlers } from './sse';
 import type {
   ColumnInfo,
   ConfusionResult,
@@ -115,35 +116,10 @@ export class ServiceClient {
     this.grantTimer = setTimeout(() => void this.refreshGrant().catch(() => {}), ms);
   }
 
-  /**
-   * Follows `GET /api/events` (server-sent events) with the token in the header: fetch can
-   * send it, EventSource cannot. Reconnects after a drop; `close()` ends it.
-   */
-  followEvents(handlers: { open: () => void; error: () => void; index: (data: string) => void }): void {
+  /** Follows `GET /api/events` with the token in the header (see `sse.ts`). */
+  followEvents(handlers: EventHandlers): void {
     this.events?.abort();
-    const controller = new AbortController();
-    this.events = controller;
-    const run = async (): Promise<void> => {
-      while (!controller.signal.aborted) {
-        try {
-          const response = await fetch(`${this.service}/api/events`, {
-            headers: this.authHeaders(),
-            signal: controller.signal,
-            cache: 'no-store',
-          });
-          if (!response.ok || !response.body) throw new Error(`events: ${response.status}`);
-          handlers.open();
-          await readEvents(response.body, (event, data) => {
-            if (event === 'index') handlers.index(data);
-          });
-        } catch {
-          if (controller.signal.aborted) return;
-        }
-        handlers.error();
-        await new Promise((resolve) => setTimeout(resolve, 3000));
-      }
-    };
-    void run();
+    this.events = followEvents(`${this.service}/api/events`, () => this.authHeaders(), handlers);
   }
 
   private events: AbortController | null = null;
@@ -345,37 +321,6 @@ export class ServiceClient {
     const created = await this.post<RevisionCreated>('/api/revisions', req);
     this.invalidate('nav:');
     return created;
-  }
-}
-
-/** Reads a server-sent event stream, calling `onEvent(event, data)` per dispatched event. */
-async function readEvents(body: ReadableStream<Uint8Array>, onEvent: (event: string, data: string) => void): Promise<void> {
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  let event = 'message';
-  let data: string[] = [];
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buffer += decoder.decode(value, { stream: true });
-    const lines = buffer.split(/\r\n|\r|\n/);
-    buffer = lines.pop() ?? '';
-    for (const line of lines) {
-      if (line === '') {
-        if (data.length) onEvent(event, data.join('\n'));
-        event = 'message';
-        data = [];
-      } else if (line.startsWith(':')) {
-        continue; // comment: "connected", pings
-      } else {
-        const colon = line.indexOf(':');
-        const field = colon < 0 ? line : line.slice(0, colon);
-        const text = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-        if (field === 'event') event = text;
-        else if (field === 'data') data.push(text);
-      }
-    }
   }
 }
 
