@@ -74,8 +74,9 @@ export function hashHasConnection(hash: string): boolean {
 
 /**
  * Reads the connection from the hash (taking it out) or from sessionStorage. A token in the
- * hash is bound to the service named beside it (or, without one, to the current service); a
- * service named without a token gets only the token saved for that very service.
+ * hash is bound to the service named beside it, or without one to the service this dashboard
+ * was started for (never to whatever service an earlier link switched the tab to); a service
+ * named without a token gets only the token saved for that very service.
  */
 export function takeConnection(fallbackService = DEFAULT_SERVICE): Connection {
   sessionStorage.removeItem(OLD_KEY_TOKEN);
@@ -84,7 +85,7 @@ export function takeConnection(fallbackService = DEFAULT_SERVICE): Connection {
   const service = params.get('service');
   const token = params.get('token');
   const current = sessionStorage.getItem(KEY_SERVICE) ?? fallbackService;
-  const next = service !== null ? normaliseService(service) : current;
+  const next = service !== null ? normaliseService(service) : token !== null ? normaliseService(fallbackService) : current;
   if (service !== null) sessionStorage.setItem(KEY_SERVICE, next);
   if (token !== null) bindToken(next, token.trim());
   if (service !== null || token !== null) {
