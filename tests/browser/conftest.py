@@ -95,6 +95,44 @@ class Dash:
         return path
 
 
+# Registered before any page script runs: every Content-Security-Policy violation is kept on the
+# window, so a test (and the fixtures' teardown) can see what the policy blocked.
+CSP_LISTENER = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__cspViolations.push(`${e.effectiveDirective} blocked ${e.blockedURI || 'inline'}`);
+});
+"""
+
+
+def watch_csp(context: Any) -> list[str]:
+    """Collects CSP violations of every page of ``context`` (events and console reports)."""
+    violations: list[str] = []
+    context.add_init_script(CSP_LISTENER)
+
+    def on_page(page: Any) -> None:
+        page.on(
+            "console",
+            lambda m: (
+                violations.append(m.text)
+                if m.type == "error" and "Content Security Policy" in m.text
+                else None
+            ),
+        )
+
+    context.on("page", on_page)
+    return violations
+
+
+def csp_violations(page: Any, console: list[str]) -> list[str]:
+    """Violations seen by ``page`` so far, from its event listener and its console."""
+    try:
+        seen = list(page.evaluate("window.__cspViolations || []"))
+    except Exception:  # the page is gone or navigating; the console list still holds them
+        seen = []
+    return [*seen, *console]
+
+
 @pytest.fixture
 def demo_root(demo_source: Path, root: Path) -> Path:
     """A private copy of the demo project in this test's root, with its images copied too.
@@ -121,12 +159,15 @@ def dash(
     service = start_service(cors_origins=[dashboard_server.url], scan_interval=0.5)
     context = chromium.new_context(viewport={"width": 1440, "height": 900}, color_scheme="dark")
     context.set_default_timeout(20_000)
+    console = watch_csp(context)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     yield Dash(page, service, dashboard_server.url, demo_root)
+    violations = csp_violations(page, console)
     context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
+    assert not violations, f"Content-Security-Policy violations: {violations}"
 
 
 @pytest.fixture
@@ -134,5 +175,9 @@ def blank_page(chromium: Any, dashboard_server: Any) -> Iterator[tuple[Any, str]
     """A page and the dashboard URL, with no service behind it."""
     context = chromium.new_context(viewport={"width": 1280, "height": 800}, color_scheme="light")
     context.set_default_timeout(20_000)
-    yield context.new_page(), dashboard_server.url
+    console = watch_csp(context)
+    page = context.new_page()
+    yield page, dashboard_server.url
+    violations = csp_violations(page, console)
     context.close()
+    assert not violations, f"Content-Security-Policy violations: {violations}"

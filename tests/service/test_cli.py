@@ -33,8 +33,8 @@ def free_port() -> int:
 class Process:
     """A ``tercet`` subprocess whose output lines are collected in the background."""
 
-    def __init__(self, *args: str) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from tercet.cli import main; main()", *args],
             stdout=subprocess.PIPE,
@@ -99,28 +99,39 @@ def wait_healthy(url: str, timeout: float = 30) -> None:
     raise AssertionError(f"{url} did not become healthy")
 
 
+SECRET = "s3cret-s3cret-s3cret"
+
+
 def test_tercet_service_prints_a_dashboard_url_with_the_token(
-    root: Path, processes: list[Process]
+    root: Path, tmp_path: Path, processes: list[Process]
 ) -> None:
     make_table(n=5)
     port = free_port()
-    proc = Process("service", "--port", str(port), "--root", str(root), "--token", "s3cret")
+    token_file = tmp_path / "token"
+    token_file.write_text(SECRET + "\n")
+    proc = Process(
+        "service", "--port", str(port), "--root", str(root), "--token-file", str(token_file)
+    )
     processes.append(proc)
     line = proc.wait_for("#service=")
     url = urlsplit(line.strip())
     fragment = parse_qs(url.fragment)
     assert (url.scheme, url.netloc, url.path) == ("http", "127.0.0.1:8000", "/")
     assert unquote(fragment["service"][0]) == f"http://127.0.0.1:{port}"
-    assert fragment["token"] == ["s3cret"]
+    assert fragment["token"] == [SECRET]
     service = f"http://127.0.0.1:{port}"
     wait_healthy(service)
-    projects = httpx.get(service + "/api/projects", params={"token": "s3cret"}).json()
+    headers = {"Authorization": f"Bearer {SECRET}"}
+    projects = httpx.get(service + "/api/projects", headers=headers).json()
     assert [p["name"] for p in projects] == ["demo"]
+    # A token in the URL is refused, and the access log does not keep it.
+    assert httpx.get(service + "/api/projects", params={"token": SECRET}).status_code == 401
     assert proc.stop() in (0, 130)  # 130: re-raised Ctrl-C, the shell convention
     log = proc.drain()
     assert "Traceback" not in log
-    access = [line for line in log.splitlines() if "GET /api/projects" in line]
-    assert access and all("token=***" in line and "s3cret" not in line for line in access)
+    assert f"Token from --token-file {token_file}." in log
+    access = [line for line in log.splitlines() if "GET /api/projects?" in line]
+    assert access and all("token=***" in line and SECRET not in line for line in access)
 
 
 def test_tercet_ui_starts_both_servers_with_one_url(root: Path, processes: list[Process]) -> None:
@@ -143,7 +154,9 @@ def test_tercet_ui_starts_both_servers_with_one_url(root: Path, processes: list[
     wait_healthy(f"http://127.0.0.1:{port}")
     page = httpx.get(f"http://127.0.0.1:{dashboard_port}/")
     assert page.status_code in (200, 503) and "Tercet" in page.text
-    authorized = httpx.get(f"http://127.0.0.1:{port}/api/projects", params={"token": token})
+    authorized = httpx.get(
+        f"http://127.0.0.1:{port}/api/projects", headers={"Authorization": f"Bearer {token}"}
+    )
     assert authorized.status_code == 200
     assert proc.stop() in (0, 130)  # 130: re-raised Ctrl-C, the shell convention
 

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class EventReader:
-    """Reads an SSE stream in a thread, like a browser's EventSource (token in the query)."""
+    """Reads an SSE stream in a thread, as the dashboard does (fetch, token in the header)."""
 
     def __init__(self, service: RunningService) -> None:
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -36,7 +36,8 @@ class EventReader:
 
     def _read(self, token: str) -> None:
         try:
-            with self._client.stream("GET", "/api/events", params={"token": token}) as response:
+            headers = {"Authorization": f"Bearer {token}"}
+            with self._client.stream("GET", "/api/events", headers=headers) as response:
                 assert response.headers["content-type"].startswith("text/event-stream")
                 kind = None
                 for line in response.iter_lines():

@@ -67,13 +67,17 @@ def test_relative_urls_resolve_against_their_object(service: RunningService, tab
     assert no_base.status_code == 422 and "base=" in no_base.json()["detail"]
 
 
-def test_token_in_query_works_for_img_tags(service: RunningService, table: Table) -> None:
+def test_img_tags_open_files_with_a_grant_not_the_token(
+    service: RunningService, table: Table
+) -> None:
+    grant = service.client.post("/api/file/grant").json()["grant"]
     with service.anonymous() as browser:
-        ok = browser.get(
+        ok = browser.get("/api/file", params={"url": "<PROJECT_DATA>/img_1.png", "grant": grant})
+        refused = browser.get("/api/file", params={"url": "<PROJECT_DATA>/img_1.png"})
+        token = browser.get(
             "/api/file", params={"url": "<PROJECT_DATA>/img_1.png", "token": service.token}
         )
-        refused = browser.get("/api/file", params={"url": "<PROJECT_DATA>/img_1.png"})
-    assert ok.status_code == 200 and refused.status_code == 401
+    assert ok.status_code == 200 and refused.status_code == 401 and token.status_code == 401
 
 
 def test_files_outside_the_roots_are_forbidden(

@@ -31,7 +31,7 @@ def test_document_declares_the_token_and_every_route(service: RunningService) ->
     doc = service.client.get("/api/openapi.json").json()
     schemes = doc["components"]["securitySchemes"]
     assert schemes["HTTPBearer"]["scheme"] == "bearer"
-    assert schemes["APIKeyQuery"]["name"] == "token"
+    assert schemes["APIKeyQuery"]["name"] == "grant"
     expected = {
         "/api/health",
         "/api/projects",
@@ -46,6 +46,7 @@ def test_document_declares_the_token_and_every_route(service: RunningService) ->
         "/api/trajectory",
         "/api/scalars",
         "/api/file",
+        "/api/file/grant",
         "/api/revisions",
         "/api/events",
     }

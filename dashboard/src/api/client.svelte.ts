@@ -4,10 +4,12 @@
 import { tableFromIPC, type Table as ArrowTable } from 'apache-arrow';
 import { untrack } from 'svelte';
 import { filterCacheKey } from './filters';
+import { followEvents, type EventHandlers } from './sse';
 import type {
   ColumnInfo,
   ConfusionResult,
   CountResult,
+  FileGrant,
   Filter,
   Health,
   Join,
@@ -24,7 +26,7 @@ import type {
   TrajectoryResult,
 } from './types';
 
-export type ErrorKind = 'unreachable' | 'unauthorized' | 'invalid' | 'not_found' | 'server' | 'aborted';
+export type ErrorKind = 'unreachable' | 'unauthorized' | 'needs_token' | 'not_allowed' | 'invalid' | 'not_found' | 'server' | 'aborted';
 
 export class ServiceError extends Error {
   constructor(
@@ -79,16 +81,60 @@ export class ServiceClient {
     for (const key of [...this.cache.keys()]) if (key.startsWith(prefix)) this.cache.delete(key);
   }
 
+  /**
+   * `<img src>` for a data file. Images cannot send the token, and the token never goes in a
+   * URL: they carry a short-lived grant for `GET /api/file` instead (see `refreshGrant`).
+   * Reading `grant` here makes every image URL follow a renewed grant.
+   */
   fileUrl(url: string, base: string | null, thumb?: number): string {
     const q = new URLSearchParams({ url });
     if (base) q.set('base', base);
     if (thumb) q.set('thumb', String(thumb));
-    q.set('token', this.token);
+    if (this.grant) q.set('grant', this.grant);
     return `${this.service}/api/file?${q.toString()}`;
   }
 
-  eventsUrl(): string {
-    return `${this.service}/api/events?token=${encodeURIComponent(this.token)}`;
+  /** Short-lived grant for image URLs, renewed before it expires. */
+  grant = $state('');
+  private grantTimer: ReturnType<typeof setTimeout> | null = null;
+  private closed = false;
+
+  async refreshGrant(): Promise<void> {
+    if (this.grantTimer !== null) clearTimeout(this.grantTimer);
+    this.grantTimer = null;
+    let next: FileGrant;
+    try {
+      next = await this.json<FileGrant>('/api/file/grant', { method: 'POST' });
+    } catch (e) {
+      if (!this.closed) this.grantTimer = setTimeout(() => void this.refreshGrant().catch(() => {}), 15_000);
+      throw e;
+    }
+    if (this.closed) return;
+    this.grant = next.grant;
+    // Renew at half the lifetime: a tab asleep for a while still renews before images fail.
+    const ms = Math.max(10_000, (next.ttl * 1000) / 2);
+    this.grantTimer = setTimeout(() => void this.refreshGrant().catch(() => {}), ms);
+  }
+
+  /** Follows `GET /api/events` with the token in the header (see `sse.ts`). */
+  followEvents(handlers: EventHandlers): void {
+    this.events?.abort();
+    this.events = followEvents(`${this.service}/api/events`, () => this.authHeaders(), handlers);
+  }
+
+  private events: AbortController | null = null;
+
+  /** Stops the event stream and grant renewal (a new connection replaces this client). */
+  close(): void {
+    this.closed = true;
+    this.events?.abort();
+    if (this.grantTimer !== null) clearTimeout(this.grantTimer);
+  }
+
+  private authHeaders(): Headers {
+    const headers = new Headers();
+    if (this.token) headers.set('Authorization', `Bearer ${this.token}`);
+    return headers;
   }
 
   /**
@@ -114,15 +160,12 @@ export class ServiceClient {
   }
 
   private async request(path: string, init: RequestInit = {}, priority: 'high' | 'low' = 'high'): Promise<Response> {
+    // The token travels in the header only, never in a URL (logs, history, proxies keep
+    // URLs). CORS preflights cost one round trip per URL; the service lets browsers cache them.
     const headers = new Headers(init.headers);
-    let url = `${this.service}${path}`;
-    if (init.body) {
-      headers.set('Content-Type', 'application/json');
-      if (this.token) headers.set('Authorization', `Bearer ${this.token}`);
-    } else if (this.token) {
-      // A GET with the token in the query is a "simple" request: no CORS preflight round trip.
-      url += `${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(this.token)}`;
-    }
+    const url = `${this.service}${path}`;
+    if (init.body) headers.set('Content-Type', 'application/json');
+    if (this.token) headers.set('Authorization', `Bearer ${this.token}`);
     if (priority === 'low') await this.whenIdle();
     else this.foreground += 1;
     // Requests start inside effects; the counter must not become one of their dependencies.

@@ -249,20 +249,21 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/file": {
+    "/api/file/grant": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /**
-         * Get File
-         * @description The bytes of a data file (alias-expanded; relative URLs need ``base``).
-         */
-        get: operations["get_file_api_file_get"];
+        get?: never;
         put?: never;
-        post?: never;
+        /**
+         * File Grant
+         * @description A short-lived grant for ``GET /api/file?…&grant=…``: ``<img src>`` cannot send the token,
+         *     and the token never goes in a URL (see :mod:`tercet.service.grants`).
+         */
+        post: operations["file_grant_api_file_grant_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -305,6 +306,26 @@ export interface paths {
          * @description Stream ``event: index`` messages whenever the index sees a change.
          */
         get: operations["events_api_events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get File
+         * @description The bytes of a data file (alias-expanded; relative URLs need ``base``).
+         */
+        get: operations["get_file_api_file_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -483,6 +504,24 @@ export interface components {
         ErrorBody: {
             /** Detail */
             detail: string;
+        };
+        /**
+         * FileGrant
+         * @description A short-lived grant that opens ``GET /api/file`` (as ``?grant=``) for ``<img src>``.
+         */
+        FileGrant: {
+            /** Grant */
+            grant: string;
+            /**
+             * Expires
+             * @description Unix time (seconds) after which the grant is refused.
+             */
+            expires: number;
+            /**
+             * Ttl
+             * @description Seconds a new grant lasts.
+             */
+            ttl: number;
         };
         /**
          * Health
@@ -1774,37 +1813,23 @@ export interface operations {
             };
         };
     };
-    get_file_api_file_get: {
+    file_grant_api_file_grant_post: {
         parameters: {
-            query: {
-                /** @description File URL. */
-                url: string;
-                /** @description URL of the object that holds a relative url. */
-                base?: string | null;
-                /** @description Thumbnail size. */
-                thumb?: number | null;
-            };
+            query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description The file's bytes (PNG for thumbnails). */
+            /** @description Successful Response */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": string;
+                    "application/json": components["schemas"]["FileGrant"];
                 };
-            };
-            /** @description Not modified (If-None-Match matched the ETag). */
-            304: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
             };
             /** @description Missing or invalid token. */
             401: {
@@ -1939,6 +1964,85 @@ export interface operations {
                 content: {
                     "text/event-stream": string;
                 };
+            };
+            /** @description Missing or invalid token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A URL outside the roots this service serves. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such object. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; the detail names the field or column. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_file_api_file_get: {
+        parameters: {
+            query: {
+                /** @description File URL. */
+                url: string;
+                /** @description URL of the object that holds a relative url. */
+                base?: string | null;
+                /** @description Thumbnail size. */
+                thumb?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file's bytes (PNG for thumbnails). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Not modified (If-None-Match matched the ETag). */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Missing or invalid token. */
             401: {

@@ -33,6 +33,7 @@ export type ScalarSeries = S['ScalarSeries'];
 export type ScalarsResult = S['ScalarsResult'];
 export type RevisionRequest = S['RevisionRequest'];
 export type RevisionCreated = S['RevisionCreated'];
+export type FileGrant = S['FileGrant'];
 
 /** The edits this client sends: every list present (a subset of the service's `Edits`). */
 export type EditsPayload = Required<Pick<S['Edits'], 'set' | 'delete' | 'weights'>>;

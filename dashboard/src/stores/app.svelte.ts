@@ -2,7 +2,14 @@
 // the theme, toasts, and the live event stream. Provided to components through context.
 import { getContext, setContext } from 'svelte';
 import { ServiceClient, ServiceError } from '../api/client.svelte';
-import { saveConnection, takeConnection, type Connection } from '../api/connection';
+import {
+  DEFAULT_SERVICE,
+  hashHasConnection,
+  saveConnection,
+  serviceOrigin,
+  takeConnection,
+  type Connection,
+} from '../api/connection';
 import type { IndexEvent, Join } from '../api/types';
 
 export type ChartKind = 'scatter2d' | 'scatter3d' | 'histogram' | 'curves' | 'trajectory' | 'image' | 'confusion';
@@ -74,54 +81,115 @@ export class AppState {
   eventCounter = $state(0);
   lastEvent = $state.raw<IndexEvent | null>(null);
   cheatSheet = $state(false);
-  private source: EventSource | null = null;
+  /** Service origins this page may talk to (its Content-Security-Policy), from the server that
+   * served it; null when it does not say (the Vite dev server). */
+  allowedServices: string[] | null = null;
   private toastId = 0;
 
   constructor() {
     const saved = localStorage.getItem('tercet.theme');
     this.theme = saved === 'light' || saved === 'dark' ? saved : window.matchMedia?.('(prefers-color-scheme: light)').matches ? 'light' : 'dark';
     this.applyTheme();
-    this.connection = takeConnection();
     this.route = parseRoute(location.hash);
     window.addEventListener('hashchange', () => {
+      // A link to another service (pasted into this tab) is a new connection: it gets that
+      // service's own token, never the one this tab holds for the current service.
+      if (hashHasConnection(location.hash)) {
+        this.connection = takeConnection(this.defaultService());
+        void this.connect();
+      }
       this.route = parseRoute(location.hash);
     });
   }
 
+  /** Learns which services this page may talk to, takes the connection, connects. */
+  async start(): Promise<void> {
+    try {
+      const response = await fetch('./tercet-dashboard.json', { cache: 'no-store' });
+      const info = (await response.json()) as { services?: unknown };
+      if (Array.isArray(info.services)) this.allowedServices = info.services.filter((s): s is string => typeof s === 'string');
+    } catch {
+      this.allowedServices = null;
+    }
+    this.connection = takeConnection(this.defaultService());
+    this.route = parseRoute(location.hash);
+    await this.connect();
+  }
+
+  private defaultService(): string {
+    return this.allowedServices?.find((s) => !s.endsWith(':*')) ?? DEFAULT_SERVICE;
+  }
+
+  private allows(origin: string): boolean {
+    if (this.allowedServices === null) return true;
+    return this.allowedServices.some((a) =>
+      a.endsWith(':*') ? origin.startsWith(a.slice(0, -1)) && /^\d+$/.test(origin.slice(a.length - 1)) : (serviceOrigin(a) ?? a) === origin,
+    );
+  }
+
   async connect(next?: Connection): Promise<void> {
     if (next) this.connection = saveConnection(next);
-    this.client = new ServiceClient(this.connection.service, this.connection.token);
+    const { service, token } = this.connection;
+    this.client.close();
+    this.live = false;
+    this.client = new ServiceClient(service, token);
     this.conn = { state: 'connecting' };
+    const origin = serviceOrigin(service);
+    if (origin === null) {
+      this.conn = {
+        state: 'error',
+        kind: 'invalid',
+        message: `Not an Object Service URL: ${service}. Give scheme, host and port, like ${DEFAULT_SERVICE}.`,
+      };
+      return;
+    }
+    if (!this.allows(origin)) {
+      this.conn = {
+        state: 'error',
+        kind: 'not_allowed',
+        message: `This dashboard may only talk to ${(this.allowedServices ?? []).join(', ')}. To use ${service}, start a dashboard for it: \`tercet dashboard --service ${service}\` (or \`tercet ui\`).`,
+      };
+      return;
+    }
+    if (!token) {
+      this.conn = {
+        state: 'error',
+        kind: 'needs_token',
+        message: `Enter the token of ${service}: \`tercet service\` and \`tercet ui\` print it, in a URL that carries it.`,
+      };
+      return;
+    }
+    const client = this.client;
     try {
       // /api/health needs no token: check the token with a call that does, at the same time.
-      const [health] = await Promise.all([this.client.health(), this.client.projects()]);
+      const [health] = await Promise.all([client.health(), client.projects(), client.refreshGrant()]);
+      if (client !== this.client) return; // another connection replaced this one meanwhile
       this.conn = { state: 'ok', version: health.version };
       this.subscribe();
     } catch (e) {
+      if (client !== this.client) return;
       const err = e instanceof ServiceError ? e : new ServiceError('unreachable', String(e));
       this.conn = { state: 'error', kind: err.kind, message: err.message };
     }
   }
 
   private subscribe(): void {
-    this.source?.close();
-    const es = new EventSource(this.client.eventsUrl());
-    this.source = es;
-    es.onopen = () => {
-      this.live = true;
-    };
-    es.onerror = () => {
-      this.live = false;
-    };
-    es.addEventListener('index', (ev) => {
-      try {
-        const data = JSON.parse((ev as MessageEvent<string>).data) as IndexEvent;
-        this.lastEvent = data;
-      } catch {
-        this.lastEvent = null;
-      }
-      this.client.invalidate('nav:');
-      this.eventCounter += 1;
+    this.client.followEvents({
+      open: () => {
+        this.live = true;
+      },
+      error: () => {
+        this.live = false;
+      },
+      index: (text) => {
+        try {
+          this.lastEvent = JSON.parse(text) as IndexEvent;
+        } catch {
+          this.lastEvent = null;
+        }
+        this.client.invalidate('nav:');
+        this.eventCounter += 1;
+      },
     });
   }
 
@@ -164,7 +232,7 @@ export class AppState {
   }
 
   destroy(): void {
-    this.source?.close();
+    this.client.close();
   }
 }
 

@@ -16,10 +16,11 @@ from tercet import config
 from tercet._version import __version__
 from tercet.service import analysis, errors, events, files, navigation, revisions, rows
 from tercet.service.access import Access
-from tercet.service.auth import bearer_scheme, load_or_create_token, query_scheme
+from tercet.service.auth import bearer_scheme, check_token, grant_scheme, load_or_create_token
 from tercet.service.cache import ByteLRU
 from tercet.service.context import ServiceContext
 from tercet.service.events import EventBus
+from tercet.service.grants import Grants
 from tercet.service.index import Index
 from tercet.service.middleware.body_limit import BodyLimitMiddleware
 from tercet.service.middleware.cors import add_cors
@@ -48,7 +49,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 DESCRIPTION = (
     "HTTP service over Tercet storage: lists projects, table revisions and runs, streams rows "
     "as Arrow IPC, serves data files, writes revisions. Every route except /api/health needs "
-    "the bearer token (or a `token` query parameter). See docs/api.md."
+    "the bearer token in the Authorization header; GET /api/file also takes a short-lived "
+    "`grant` (POST /api/file/grant). See docs/api.md."
 )
 
 
@@ -84,7 +86,8 @@ def create_app(
         limit come from ``service``.
     token
         The bearer token; by default ``service.token`` or the token file in the config dir
-        (created with mode 0600 on first start).
+        (created with mode 0600 on first start). A blank, short (under 16 characters) or
+        non-ASCII token raises :class:`~tercet.errors.ConfigError`.
     scan_interval
         Seconds between background scans of storage, which drive the event stream.
     cache_bytes
@@ -96,7 +99,7 @@ def create_app(
         The app; its ``state.ctx`` is the :class:`~tercet.service.context.ServiceContext`.
     """
     cfg = cfg or config.load()
-    token = token or load_or_create_token(cfg)
+    token = load_or_create_token(cfg) if token is None else check_token(token, "create_app")
     roots = [cfg.root, *cfg.service.scan]
     bus = EventBus()
     access = Access(roots, cfg.service.file_roots)
@@ -111,6 +114,7 @@ def create_app(
         sources=Sources(access, index, cache, index_max_age=scan_interval),
         db=Database(),
         scan_interval=scan_interval,
+        grants=Grants(token),
     )
 
     @asynccontextmanager
@@ -133,15 +137,20 @@ def create_app(
     )
     app.state.ctx = ctx
     errors.install(app)
-    secured = [Security(bearer_scheme), Security(query_scheme)]
+    secured = [Security(bearer_scheme)]
     app.include_router(navigation.public)
-    for module in (navigation, rows, analysis, files, revisions, events):
-        app.include_router(module.router, dependencies=secured, responses=ERROR_RESPONSES)
+    for router in (navigation.router, rows.router, analysis.router, files.grant_router,
+                   revisions.router, events.router):  # fmt: skip
+        app.include_router(router, dependencies=secured, responses=ERROR_RESPONSES)
+    # /api/file also opens with a grant (for <img src>); declared so the document says so.
+    app.include_router(
+        files.router, dependencies=[*secured, Security(grant_scheme)], responses=ERROR_RESPONSES
+    )
     # Added innermost first: CORS wraps everything, so even a 401 or 500 is readable by the
     # dashboard; the catch-all sits inside it.
     app.add_middleware(FenceMiddleware, fence=access.fence)
     app.add_middleware(BodyLimitMiddleware, max_bytes=cfg.service.max_request_bytes)
-    app.add_middleware(TokenMiddleware, token=token)
+    app.add_middleware(TokenMiddleware, token=token, grants=ctx.grants)
     app.add_middleware(CatchAllMiddleware)
     add_cors(app, cfg)
     return app

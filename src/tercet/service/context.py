@@ -9,6 +9,7 @@ from fastapi import Request
 from tercet.config import Config
 from tercet.service.access import Access
 from tercet.service.events import EventBus
+from tercet.service.grants import Grants
 from tercet.service.index import Index
 from tercet.service.query import Database
 from tercet.service.sources import Sources
@@ -26,6 +27,7 @@ class ServiceContext:
     sources: Sources
     db: Database
     scan_interval: float
+    grants: Grants
 
     @property
     def index_max_age(self) -> float:

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tercet import errors as core
+from tercet.service.redact import redact
 
 log = logging.getLogger("tercet.service")
 
@@ -46,8 +47,8 @@ def status_of(exc: core.TercetError) -> int:
 
 
 def error_response(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """The body every error has: ``{"detail": "..."}``."""
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    """The body every error has: ``{"detail": "..."}``, credentials in URLs redacted."""
+    return JSONResponse({"detail": redact(detail)}, status_code=status, headers=headers)
 
 
 def _location(loc: tuple[Any, ...]) -> str:

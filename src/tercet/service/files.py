@@ -22,8 +22,10 @@ from tercet import storage
 from tercet.errors import OutsideRootsError, TercetError
 from tercet.service.context import ServiceContext, get_ctx
 from tercet.service.errors import ApiError
+from tercet.service.models import FileGrant
 
 router = APIRouter(tags=["files"])
+grant_router = APIRouter(tags=["files"])  # needs the token itself: a grant cannot renew itself
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 
 CACHE_CONTROL = "private, max-age=3600"
@@ -121,6 +123,14 @@ def get_file(
     if storage.is_local(target):
         return FileResponse(target, media_type=media_type, headers=headers)
     return Response(_read(target), media_type=media_type, headers=headers)
+
+
+@grant_router.post("/api/file/grant", response_model=FileGrant)
+def file_grant(ctx: Ctx) -> FileGrant:
+    """A short-lived grant for ``GET /api/file?…&grant=…``: ``<img src>`` cannot send the token,
+    and the token never goes in a URL (see :mod:`tercet.service.grants`)."""
+    grant, expires = ctx.grants.issue("/api/file")
+    return FileGrant(grant=grant, expires=expires, ttl=ctx.grants.ttl)
 
 
 def _read(target: str) -> bytes:

@@ -456,6 +456,14 @@ class IndexEvent(BaseModel):
     epoch: int | None = None
 
 
+class FileGrant(BaseModel):
+    """A short-lived grant that opens ``GET /api/file`` (as ``?grant=``) for ``<img src>``."""
+
+    grant: str
+    expires: int = Field(description="Unix time (seconds) after which the grant is refused.")
+    ttl: int = Field(description="Seconds a new grant lasts.")
+
+
 class ErrorBody(BaseModel):
     """The body of every error response."""
 

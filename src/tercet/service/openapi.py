@@ -19,7 +19,7 @@ def document() -> dict[str, Any]:
     """The OpenAPI document (independent of configuration, token and storage)."""
     from tercet.service.app import create_app
 
-    doc: dict[str, Any] = create_app(Config(root="/nonexistent"), token="-").openapi()
+    doc: dict[str, Any] = create_app(Config(root="/nonexistent"), token="x" * 32).openapi()
     return doc
 
 

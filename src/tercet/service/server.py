@@ -12,7 +12,7 @@ from typing import Any
 
 import uvicorn
 
-from tercet.service.auth import RedactTokenFilter
+from tercet.service.redact import RedactFilter
 
 GRACEFUL_SHUTDOWN_SECONDS = 3
 # Long GET /api/rows links must reach the app (and get a 422 that says why) instead of being
@@ -22,9 +22,11 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _redact_access_log() -> None:
-    access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, RedactTokenFilter) for f in access.filters):
-        access.addFilter(RedactTokenFilter())
+    # uvicorn.error too: it logs request lines when a request is malformed.
+    for name in ("uvicorn.access", "uvicorn.error", "tercet.service"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactFilter) for f in logger.filters):
+            logger.addFilter(RedactFilter())
 
 
 def _config(
