@@ -1,10 +1,17 @@
-"""The writing pass of an import: stream a verified bundle into the root, or leave no trace.
+"""The writing pass of an import: stream a verified bundle into the root, resumably.
 
-Every file is written atomically through :mod:`tercet.storage` and checksummed again on the way
-(the bundle could change between the two passes). Each object's ``object.json`` is held back and
-written last — table revisions parents first, runs after their inputs — because a folder without
-its ``object.json`` is invisible to every reader. On any failure, including Ctrl-C, every file
-written so far is deleted again and empty folders the import created are removed.
+Every file is staged under a temp name and renamed into place (:func:`storage_files.open_staged`),
+checksummed again on the way (the bundle could change between the two passes), and not synced
+one by one: one :func:`storage_files.sync` makes them all durable at the end. Only then is each
+object published — its ``object.json`` written, table revisions parents first, runs after their
+inputs — because a folder without its ``object.json`` is invisible to every reader.
+
+So an import that stops at any point — an error, Ctrl-C, SIGTERM, or a SIGKILL that gives it no
+chance to clean up — never leaves a half object visible, and running it again completes it: a
+file already in place with the content the bundle declares counts as done (a different one is an
+error), and a temp file a killed attempt left is replaced, since its name derives from the
+member's checksum. When the import can still act (an error, an interrupt), it also deletes every
+file it wrote and the folders it created.
 """
 
 from __future__ import annotations
@@ -16,28 +23,27 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from tercet import format, storage
 from tercet.errors import ShareError, TercetError
-from tercet.share import rewrite, verify
+from tercet.share import checksums, limits, rewrite, verify
 from tercet.share.datarefs import image_columns
 from tercet.share.manifest import HEADER_NAME, MANIFEST_NAME, ObjectEntry, root_path
 from tercet.share.plan import Plan
 from tercet.share.progress import Progress
 from tercet.storage import files as storage_files
 
-if TYPE_CHECKING:
-    pass
-
 SPOOL_LIMIT = 64 << 20
 READ_WHOLE = 4 << 20  # members up to this size are read whole and written by the thread pool
+
+Written = bool  # True: this import wrote the file; False: the same content was already there
 
 
 def apply(the_plan: Plan, progress: Progress) -> int:
     """Write the planned members into the root; return how many files were written."""
     url = the_plan.scan.url
-    listed = {f["name"]: f["sha256"] for f in the_plan.scan.manifest["files"]}
+    listed = {f["name"]: f for f in the_plan.scan.manifest["files"]}
     objects = {e["path"]: e for e in the_plan.objects()}
     edits = {path: the_plan.edit(e) for path, e in objects.items()}
     descriptors = {p: json.loads(raw) for p, raw in the_plan.scan.descriptors.items()}
@@ -50,33 +56,33 @@ def apply(the_plan: Plan, progress: Progress) -> int:
                 if info.name in (HEADER_NAME, MANIFEST_NAME):
                     continue
                 progress.advance()
-                if info.name in the_plan.skip or stream is None:
-                    continue
+                if info.name not in listed or info.size != listed[info.name]["size"]:
+                    raise _changed(info.name)  # before reading a byte of it
                 path = root_path(info.name)
+                target = the_plan.target_url(path)
+                expected = listed[info.name]["sha256"]
+                if info.name in the_plan.skip or stream is None:
+                    storage_files.discard_staged(target, _tag(expected))
+                    continue
                 entry = the_plan.owner(path)
                 if entry is not None and the_plan.status[entry["path"]] == "present":
                     continue
-                target = the_plan.target_url(path)
-                expected = listed[info.name]
                 file = path[len(entry["path"]) + 1 :] if entry is not None else ""
                 edit = edits[entry["path"]] if entry is not None else rewrite.Edit()
                 if file == format.OBJECT_JSON:
                     assert entry is not None
-                    raw = _read_checked(stream, expected, info.name)
+                    raw = _read_checked(stream, expected, info.name, limits.DESCRIPTOR)
                     deferred.append((entry, target, rewrite.edit_json(raw, edit)))
                 elif _verbatim(file, edit, descriptors.get(entry["path"] if entry else "", {})):
                     if info.size <= READ_WHOLE:
-                        writes.submit(
-                            target,
-                            verify.read_all(stream, info.size, info.name),
-                            expected,
-                            info.name,
-                        )
+                        data = verify.read_all(stream, info.size, info.name)
+                        writes.submit(target, data, expected, info.name)
                     else:
-                        writes.run(_copy, stream, target, expected, info.name)
+                        writes.run(target, _copy, stream, target, expected, info.name)
                 else:
                     assert entry is not None
                     writes.run(
+                        target,
                         _write_edited,
                         stream,
                         target,
@@ -87,9 +93,11 @@ def apply(the_plan: Plan, progress: Progress) -> int:
                         descriptors[entry["path"]],
                     )
         writes.drain()
+        # Every file durable before any object that names it becomes visible.
+        storage_files.sync(writes.written)
         deferred.sort(key=lambda d: (d[0]["kind"] == "run", _created(descriptors[d[0]["path"]])))
         for _, target, data in deferred:
-            writes.run(storage.write_bytes, target, data)
+            writes.run(target, _publish, target, data)
     except BaseException as exc:
         writes.rollback(the_plan.root)
         if isinstance(exc, TercetError) or not isinstance(exc, Exception):
@@ -106,14 +114,14 @@ def apply(the_plan: Plan, progress: Progress) -> int:
 class _Writes:
     """Tracks every file the import writes, so that a failure can take them all back.
 
-    Small files are written by a few threads: each atomic write ends in an fsync, and waiting
-    for 10,000 of them one after another would be most of the import.
+    Small files are written by a few threads, which overlap their system calls with the main
+    thread reading the bundle.
     """
 
-    def __init__(self, workers: int = 8, window: int = 128) -> None:
+    def __init__(self, workers: int = 4, window: int = 128) -> None:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tercet-import")
         self.window = window
-        self.pending: deque[tuple[str, Future[None]]] = deque()
+        self.pending: deque[tuple[str, Future[Written]]] = deque()
         self.written: list[str] = []
         self.failed: list[str] = []  # targets whose write failed: their new folders may be empty
 
@@ -122,24 +130,25 @@ class _Writes:
         while len(self.pending) > self.window:
             self._finish_one()
 
-    def run(self, fn: Callable[..., None], *args: Any) -> None:
-        """Write one file on this thread; ``args[0]`` or ``args[1]`` is its target URL."""
-        target = args[0] if isinstance(args[0], str) else args[1]
+    def run(self, target: str, fn: Callable[..., Written], *args: Any) -> None:
+        """Write one file on this thread."""
         try:
-            fn(*args)
+            wrote = fn(*args)
         except BaseException:
             self.failed.append(target)
             raise
-        self.written.append(target)
+        if wrote:
+            self.written.append(target)
 
     def _finish_one(self) -> None:
         target, future = self.pending.popleft()
         try:
-            future.result()
+            wrote = future.result()
         except BaseException:
             self.failed.append(target)
             raise
-        self.written.append(target)
+        if wrote:
+            self.written.append(target)
 
     def drain(self) -> None:
         while self.pending:
@@ -151,7 +160,7 @@ class _Writes:
             # Already recorded as failed (even a KeyboardInterrupt): collect all the others.
             with suppress(BaseException):
                 self._finish_one()
-        for target in reversed(self.written):
+        for target in reversed(self.written):  # object.json files first: nothing stays visible
             try:
                 storage_files.remove_file(target)
                 storage_files.prune_empty_folders(target, root)
@@ -167,10 +176,58 @@ class _Writes:
         self.pool.shutdown(wait=True)
 
 
-def _write_bytes(target: str, data: bytes, expected: str, name: str) -> None:
+def _tag(expected: str) -> str:
+    """The temp-name tag of a member: the same on every attempt, so leftovers are found."""
+    return expected[:16]
+
+
+def _staged(target: str, expected: str, write: Callable[[IO[bytes]], str]) -> Written:
+    """Stage ``write``'s output at ``target`` (it returns the sha256 of what it wrote).
+
+    A file already at ``target`` with that content is a finished earlier attempt: done. One with
+    other content is an error: it is not ours to replace.
+    """
+    digest: str | None = None
+    try:
+        with storage_files.open_staged(target, _tag(expected)) as out:
+            digest = write(out)
+    except FileExistsError:
+        if digest is None:  # refused before writing (stores that check first): count it here
+            digest = write(_Sink())  # type: ignore[arg-type]
+        if checksums.sha256_of(target) == digest:
+            storage_files.discard_staged(target, _tag(expected))
+            return False
+        raise ShareError(
+            f"A different file already exists at {target} (not the content the bundle holds). "
+            "Nothing of this import stays; remove that file if it is a leftover, or import "
+            "into another project with --project."
+        ) from None
+    return True
+
+
+def _write_bytes(target: str, data: bytes, expected: str, name: str) -> Written:
     if hashlib.sha256(data).hexdigest() != expected:
         raise _changed(name)
-    storage.write_bytes(target, data)
+
+    def write(out: IO[bytes]) -> str:
+        out.write(data)
+        return expected
+
+    return _staged(target, expected, write)
+
+
+def _publish(target: str, data: bytes) -> Written:
+    """Make an object visible: its ``object.json``, durable and never overwritten."""
+    try:
+        storage.write_bytes(target, data)
+    except FileExistsError:
+        if storage.read_bytes(target) == data:
+            return False  # published by an earlier attempt of this import
+        raise ShareError(
+            f"A different object was published at {storage.parent(target)} while importing. "
+            "Import again: it will be reported as a clash."
+        ) from None
+    return True
 
 
 def _verbatim(file: str, edit: rewrite.Edit, descriptor: dict[str, Any]) -> bool:
@@ -210,19 +267,71 @@ def _changed(name: str) -> ShareError:
     )
 
 
-def _read_checked(stream: IO[bytes], expected: str, name: str) -> bytes:
+def _read_checked(stream: IO[bytes], expected: str, name: str, limit: int) -> bytes:
     reader = _Checked(stream, expected, name)
-    data = reader.read()
+    data = reader.read(limit + 1)
+    if len(data) > limit:
+        raise _changed(name)
     reader.verify()
     return data
 
 
-def _copy(stream: IO[bytes], target: str, expected: str, name: str) -> None:
-    reader = _Checked(stream, expected, name)
-    with storage.open_atomic(target) as out:
+def _copy(stream: IO[bytes], target: str, expected: str, name: str) -> Written:
+    def write(out: IO[bytes]) -> str:
+        reader = _Checked(stream, expected, name)
         while chunk := reader.read(storage_files.CHUNK):
             out.write(chunk)
         reader.verify()  # raising here discards the temp file: nothing unverified is published
+        return expected
+
+    return _staged(target, expected, write)
+
+
+class _Sink:
+    """A stream that drops what is written to it."""
+
+    def __init__(self) -> None:
+        self.offset = 0
+
+    def write(self, data: bytes) -> int:
+        self.offset += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.offset
+
+    def flush(self) -> None:
+        pass
+
+    closed = False
+
+    def writable(self) -> bool:
+        return True
+
+
+class _Hashing:
+    """A write-only stream that checksums what goes through it."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self.out.write(data)
+
+    def tell(self) -> int:
+        return self.out.tell()
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.out.closed)
+
+    def writable(self) -> bool:
+        return True
 
 
 def _write_edited(
@@ -233,10 +342,15 @@ def _write_edited(
     file: str,
     edit: rewrite.Edit,
     descriptor: dict[str, Any],
-) -> None:
+) -> Written:
     if file.endswith(".json"):
-        storage.write_bytes(target, rewrite.edit_json(_read_checked(stream, expected, name), edit))
-        return
+        data = rewrite.edit_json(_read_checked(stream, expected, name, limits.EVENT), edit)
+
+        def write_json(out: IO[bytes]) -> str:
+            out.write(data)
+            return hashlib.sha256(data).hexdigest()
+
+        return _staged(target, expected, write_json)
     parquet_edit = _parquet_edit(file, edit, descriptor)
     assert parquet_edit is not None
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT) as spool:
@@ -244,9 +358,14 @@ def _write_edited(
         while chunk := reader.read(storage_files.CHUNK):
             spool.write(chunk)
         reader.verify()
-        spool.seek(0)
-        with storage.open_atomic(target) as out:
-            rewrite.edit_parquet(spool, out, parquet_edit[0], parquet_edit[1])  # type: ignore[arg-type]
+
+        def write_parquet(out: IO[bytes]) -> str:
+            spool.seek(0)
+            hashing = _Hashing(out)
+            rewrite.edit_parquet(spool, hashing, parquet_edit[0], parquet_edit[1])  # type: ignore[arg-type]
+            return hashing.digest.hexdigest()
+
+        return _staged(target, expected, write_parquet)
 
 
 def _parquet_edit(
