@@ -29,7 +29,13 @@ from tercet import format, storage
 from tercet.errors import ShareError, TercetError
 from tercet.share import checksums, limits, rewrite, verify
 from tercet.share.datarefs import image_columns
-from tercet.share.manifest import HEADER_NAME, MANIFEST_NAME, ObjectEntry, root_path
+from tercet.share.manifest import (
+    HEADER_NAME,
+    MANIFEST_NAME,
+    ObjectEntry,
+    member_name,
+    root_path,
+)
 from tercet.share.plan import Plan
 from tercet.share.progress import Progress
 from tercet.storage import files as storage_files
@@ -49,6 +55,7 @@ def apply(the_plan: Plan, progress: Progress) -> int:
     descriptors = {p: json.loads(raw) for p, raw in the_plan.scan.descriptors.items()}
     writes = _Writes()
     deferred: list[tuple[ObjectEntry, str, bytes]] = []
+    staging = _staging(the_plan, listed)
     progress.start("Importing", len(listed))
     try:
         with verify.open_tar(url) as tar:
@@ -67,6 +74,9 @@ def apply(the_plan: Plan, progress: Progress) -> int:
                 entry = the_plan.owner(path)
                 if entry is not None and the_plan.status[entry["path"]] == "present":
                     continue
+                if entry is not None and entry["path"] in staging:
+                    staged, final = staging[entry["path"]]
+                    target = staged + target[len(final) :]
                 file = path[len(entry["path"]) + 1 :] if entry is not None else ""
                 edit = edits[entry["path"]] if entry is not None else rewrite.Edit()
                 if file == format.OBJECT_JSON:
@@ -96,8 +106,24 @@ def apply(the_plan: Plan, progress: Progress) -> int:
         # Every file durable before any object that names it becomes visible.
         storage_files.sync(writes.written)
         deferred.sort(key=lambda d: (d[0]["kind"] == "run", _created(descriptors[d[0]["path"]])))
-        for _, target, data in deferred:
-            writes.run(target, _publish, target, data)
+        for entry, target, data in deferred:
+            if entry["path"] not in staging:
+                writes.run(target, _publish, target, data)
+                continue
+            # A new object on local disk: built in a hidden folder, moved into place whole.
+            staged, final = staging[entry["path"]]  # target lies in the staged folder
+            sha = hashlib.sha256(data).hexdigest()
+            writes.run(target, _write_bytes, target, data, sha, target)
+            storage_files.sync([target])
+            writes.published.append(final)  # first: an interrupt right after the move is undone
+            try:
+                storage_files.publish_folder(staged, final)
+            except FileExistsError:
+                writes.published.pop()  # not ours to remove
+                raise ShareError(
+                    f"Another object appeared at {final} while importing. Nothing of this import "
+                    "stays; import again to see it reported as a clash."
+                ) from None
     except BaseException as exc:
         writes.rollback(the_plan.root)
         if isinstance(exc, TercetError) or not isinstance(exc, Exception):
@@ -124,6 +150,7 @@ class _Writes:
         self.pending: deque[tuple[str, Future[Written]]] = deque()
         self.written: list[str] = []
         self.failed: list[str] = []  # targets whose write failed: their new folders may be empty
+        self.published: list[str] = []  # object folders moved into place whole
 
     def submit(self, target: str, data: bytes, expected: str, name: str) -> None:
         self.pending.append((target, self.pool.submit(_write_bytes, target, data, expected, name)))
@@ -141,14 +168,21 @@ class _Writes:
             self.written.append(target)
 
     def _finish_one(self) -> None:
-        target, future = self.pending.popleft()
+        target, future = self.pending[0]
         try:
             wrote = future.result()
         except BaseException:
-            self.failed.append(target)
+            if not future.done():
+                raise  # interrupted while waiting: the write stays pending for rollback
+            if future.exception() is not None:
+                self.failed.append(target)
+            elif future.result():
+                self.written.append(target)
+            self.pending.popleft()
             raise
         if wrote:
             self.written.append(target)
+        self.pending.popleft()
 
     def drain(self) -> None:
         while self.pending:
@@ -160,7 +194,10 @@ class _Writes:
             # Already recorded as failed (even a KeyboardInterrupt): collect all the others.
             with suppress(BaseException):
                 self._finish_one()
-        for target in reversed(self.written):  # object.json files first: nothing stays visible
+        for folder in reversed(self.published):  # whole new objects first: nothing stays visible
+            storage_files.remove_folder(folder)
+            storage_files.prune_empty_folders(folder, root)
+        for target in reversed(self.written):  # then object.json files, then the rest
             try:
                 storage_files.remove_file(target)
                 storage_files.prune_empty_folders(target, root)
@@ -174,6 +211,21 @@ class _Writes:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+
+
+def _staging(the_plan: Plan, listed: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Object path -> (hidden folder it is built in, its folder) for each new object on local
+    disk. Named from the descriptor's checksum, so a re-run after a kill finds it again."""
+    out: dict[str, tuple[str, str]] = {}
+    for entry in the_plan.objects():
+        if the_plan.status[entry["path"]] != "imported":
+            continue
+        final = the_plan.target_url(entry["path"])
+        descriptor = listed[member_name(f"{entry['path']}/{format.OBJECT_JSON}")]["sha256"]
+        staged = storage_files.staged_folder(final, _tag(descriptor))
+        if staged is not None:
+            out[entry["path"]] = (staged, storage.normalize(final))
+    return out
 
 
 def _tag(expected: str) -> str:

@@ -9,7 +9,9 @@ own, and made durable by one :func:`sync` at the end; an interrupted import dele
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import IO, Any
@@ -123,6 +125,43 @@ def discard_staged(url: str, tag: str) -> None:
             os.unlink(_staged_name(url, tag))
 
 
+def staged_folder(url: str, tag: str) -> str | None:
+    """Where a new folder for ``url`` is built before :func:`publish_folder` moves it into
+    place: a hidden sibling named from ``tag``. None on object stores, which have no folders
+    to rename (there an object appears when its descriptor does)."""
+    url = normalize(url)
+    return _staged_name(url, tag) if is_local(url) else None
+
+
+def publish_folder(staged: str, url: str) -> None:
+    """Move the finished folder ``staged`` to ``url`` in one rename; an existing ``url`` that
+    holds anything is an :class:`~tercet.errors.ObjectExistsError`."""
+    url = normalize(url)
+    try:
+        os.rename(staged, url)  # replaces an empty folder, fails on one with files
+    except OSError as exc:
+        if os.path.isdir(url) or exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            raise exists_error(url) from None
+        raise
+    sync_folder(os.path.dirname(url))
+
+
+def sync_folder(path: str) -> None:
+    with suppress(OSError):  # some filesystems cannot fsync a folder
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def remove_folder(url: str) -> None:
+    """Delete a local folder and everything in it (what a failed import had published)."""
+    url = normalize(url)
+    if is_local(url):
+        shutil.rmtree(url, ignore_errors=True)
+
+
 def sync(urls: list[str]) -> None:
     """Make the local files at ``urls``, and the folders that name them, durable in one pass.
 
@@ -142,12 +181,7 @@ def sync(urls: list[str]) -> None:
             finally:
                 os.close(fd)
     for folder in sorted(folders):
-        with suppress(OSError):  # some filesystems cannot fsync a folder
-            fd = os.open(folder, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        sync_folder(folder)
 
 
 def remove_file(url: str) -> None:
