@@ -13,6 +13,7 @@ import errno
 import os
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from typing import IO, Any
 
@@ -165,23 +166,27 @@ def remove_folder(url: str) -> None:
 def sync(urls: list[str]) -> None:
     """Make the local files at ``urls``, and the folders that name them, durable in one pass.
 
-    One flush at the end instead of an fsync per file: importing 2,000 small images otherwise
-    waits for 2,000 journal commits. Object stores are durable once a write returns.
+    One pass at the end instead of an fsync inside every write: the flushes run side by side on
+    a few threads, so the filesystem commits its journal for many files at once, where
+    importing 2,000 small images one fsync after another waits for 2,000 commits. Object
+    stores are durable once a write returns.
     """
-    local = [normalize(u) for u in urls if is_local(u)]
+    local = sorted({normalize(u) for u in urls if is_local(u)})
     if not local:
         return
-    folders: set[str] = set()
-    for path in local:
-        folders.add(os.path.dirname(path))
-        with suppress(FileNotFoundError):
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-    for folder in sorted(folders):
-        sync_folder(folder)
+    folders = sorted({os.path.dirname(p) for p in local})
+    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="tercet-sync") as pool:
+        list(pool.map(_fsync_file, local, chunksize=64))
+        list(pool.map(sync_folder, folders))
+
+
+def _fsync_file(path: str) -> None:
+    with suppress(FileNotFoundError):
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def remove_file(url: str) -> None:
