@@ -8,8 +8,10 @@ import io
 import json
 import shutil
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -17,7 +19,7 @@ import tercet
 from tercet import share, storage
 from tercet.errors import ShareError
 from tercet.share.manifest import AliasEntry
-from tests.conftest import StoragePatch
+from tercet.storage import files as storage_files
 from tests.share.machines import MachineA, use_machine
 
 Edit = Callable[[str, bytes], bytes | None]
@@ -277,22 +279,24 @@ def test_alias_value_is_asked_for_when_interactive(
 def test_import_interrupted_midway_leaves_nothing_behind(
     bundle: Path,
     machine_b: Path,
-    patch_storage: StoragePatch,
+    monkeypatch: pytest.MonkeyPatch,
     fault: BaseException,
     after: int,
 ) -> None:
     before = snapshot(machine_b)
-    real = storage.write_bytes
+    real = storage_files.open_staged
     calls = {"n": 0}
 
-    def flaky(url: str, data: bytes, overwrite: bool = False) -> None:
+    @contextmanager
+    def flaky(url: str, tag: str) -> Iterator[IO[bytes]]:
         # A disk that fills up (or a user pressing Ctrl-C) after some files were written.
         calls["n"] += 1
         if calls["n"] > after:
             raise fault
-        real(url, data, overwrite)
+        with real(url, tag) as fh:
+            yield fh
 
-    patch_storage("write_bytes", flaky)
+    monkeypatch.setattr(storage_files, "open_staged", flaky)
     expected = ShareError if isinstance(fault, Exception) else KeyboardInterrupt
     with pytest.raises(expected) as info:
         share.import_bundle(str(bundle))
@@ -300,7 +304,7 @@ def test_import_interrupted_midway_leaves_nothing_behind(
         assert "No space left" in str(info.value) and "was removed" in str(info.value)
     assert calls["n"] > after
     assert snapshot(machine_b) == before
-    patch_storage("write_bytes", real)
+    monkeypatch.setattr(storage_files, "open_staged", real)
     share.import_bundle(str(bundle))  # and a later import goes through
 
 
@@ -309,22 +313,23 @@ def test_interrupted_import_into_s3_leaves_nothing_behind(
     bundle: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    patch_storage: StoragePatch,
     request: pytest.FixtureRequest,
 ) -> None:
     pytest.importorskip("s3fs")
     use_machine(monkeypatch, tmp_path / "B")
     s3_root = request.getfixturevalue("s3_root")
-    real = storage.write_bytes
+    real = storage_files.open_staged
     calls = {"n": 0}
 
-    def flaky(url: str, data: bytes, overwrite: bool = False) -> None:
+    @contextmanager
+    def flaky(url: str, tag: str) -> Iterator[IO[bytes]]:
         calls["n"] += 1
         if calls["n"] > 5:
             raise OSError("connection reset")
-        real(url, data, overwrite)
+        with real(url, tag) as fh:
+            yield fh
 
-    patch_storage("write_bytes", flaky)
+    monkeypatch.setattr(storage_files, "open_staged", flaky)
     with pytest.raises(ShareError, match="connection reset.*was removed"):
         share.import_bundle(str(bundle))
     assert storage.walk_files(s3_root) == []

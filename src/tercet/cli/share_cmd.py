@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import sys
-from types import TracebackType
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType, TracebackType
 from typing import Annotated, Any
 
 import typer
@@ -168,6 +171,25 @@ def _asker(no_input: bool) -> AskAlias | None:
     return ask
 
 
+@contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP stop an import as Ctrl-C does: it removes what it wrote, then exits.
+
+    By default they end the process on the spot; the import would survive that too (no object
+    is visible before its files, and a re-run completes it), but would leave files behind.
+    """
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 @share_app.command("import")
 def import_cmd(
     bundle: Annotated[str, typer.Argument(help="The bundle to import (.tercet).")],
@@ -205,10 +227,16 @@ def import_cmd(
     no_input: Annotated[
         bool, typer.Option("--no-input", help="Never ask; fail on missing aliases.")
     ] = False,
+    with_aliases: Annotated[
+        bool,
+        typer.Option(
+            "--with-aliases", help="Also import the projects' aliases.yaml the bundle carries."
+        ),
+    ] = False,
 ) -> None:
     """Verify a bundle and unpack it into the project root, all or nothing."""
     given = _pairs(alias or [], "--alias", "NAME=VALUE")
-    with _Bar() as bar:
+    with _stop_signals_interrupt(), _Bar() as bar:
         result = share.import_bundle(
             bundle,
             root=root,
@@ -218,6 +246,7 @@ def import_cmd(
             save_aliases=save_aliases,
             absolutize=absolutize,
             verify_aliases=verify_aliases,
+            with_aliases=with_aliases,
             ask=_asker(no_input),
             progress=bar,
         )

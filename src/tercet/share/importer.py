@@ -58,6 +58,7 @@ def import_bundle(
     save_aliases: bool = False,
     absolutize: bool = False,
     verify_aliases: bool = True,
+    with_aliases: bool = False,
     ask: AskAlias | None = None,
     progress: Progress | None = None,
 ) -> ImportResult:
@@ -82,6 +83,8 @@ def import_bundle(
         Store aliased data URLs as plain paths using the resolved alias values.
     verify_aliases
         Check that each alias value exists and holds sample files of the bundle.
+    with_aliases
+        Also write the ``aliases.yaml`` files of projects the bundle carries (refused otherwise).
     ask
         Called for an alias with no value (interactive use); return a value or ``None``.
 
@@ -92,11 +95,21 @@ def import_bundle(
     Raises
     ------
     ShareError
-        The bundle is damaged, truncated, altered or from a newer Tercet; an object clashes
-        with a different one; an alias is missing or points nowhere. Nothing is written then.
+        The bundle is damaged, truncated, altered, crafted (a member over its size cap, a
+        reference leading out of its project, a file outside the declared projects and objects)
+        or from a newer Tercet; an object clashes with a different one; an alias is missing or
+        points nowhere. Nothing is written then. An import that fails while writing removes
+        what it wrote; one that is killed leaves no object visible, and running it again
+        completes it.
     """
     progress = progress or NoProgress()
     scanned = verify.scan(bundle, progress)
+    if scanned.project_aliases and not with_aliases:
+        raise ShareError(
+            f"{scanned.url} carries {scanned.project_aliases[0]}, a project's alias settings, "
+            "which an import writes only when asked: pass --with-aliases to import it. Nothing "
+            "was written."
+        )
     the_plan = plan(scanned, root=root, project=project, rename=rename, absolutize=absolutize)
     given = {check_alias_name(k): clean_value(k, v) for k, v in (aliases or {}).items()}
     projects = the_plan.target_projects()
@@ -144,7 +157,10 @@ def plan(
     the_plan = Plan(scanned, layout.root_url(root), _project_map(projects, project))
     the_plan.absolutize = absolutize
     for item in scanned.manifest.get("absolute", []):
-        if not item["included"] and item["example"] and not storage.exists(item["example"]):
+        example = item["example"]
+        # Only a local path is looked at: a URL from an untrusted manifest is never fetched.
+        local = bool(example) and storage.is_local(example) and storage.is_absolute(example)
+        if not item["included"] and local and not storage.exists(example):
             the_plan.warnings.append(
                 f"{item['files']} data file(s) are absolute paths on the exporting machine under "
                 f"{item['folder']}, which does not exist here: they will not load. Export with "
@@ -273,7 +289,8 @@ def _rename(the_plan: Plan, clashing: list[str]) -> None:
         if entry is None:
             continue  # a data file: cannot be renamed
         parts = entry["path"].split("/")
-        taken = storage.ls(storage.parent(the_plan.target_url(entry["path"])))
+        folder = storage.parent(the_plan.target_url(entry["path"]))
+        taken = _Taken(folder)
         if entry["kind"] == "run":
             name = _free_name(parts[2], taken, table=False)
             the_plan.renames[entry["path"]] = "/".join([*parts[:2], name])
@@ -288,12 +305,32 @@ def _rename(the_plan: Plan, clashing: list[str]) -> None:
                 the_plan.tables[other["path"]] = name
 
 
-def _free_name(name: str, taken: list[str], table: bool) -> str:
-    """``name-2``, ``name-3`` …: the first that no folder uses (for a table, as a prefix of its
+class _Taken:
+    """The names of the objects in a folder. A folder without ``object.json`` is no object but
+    what an interrupted import left: a second attempt under the same name completes it."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.names = storage.ls(folder)
+        self.published: dict[str, bool] = {}
+
+    def uses(self, name: str) -> bool:
+        if name not in self.published:
+            url = format.descriptor_url(storage.join(self.folder, name))
+            self.published[name] = storage.exists(url)
+        return self.published[name]
+
+
+def _free_name(name: str, taken: _Taken, table: bool) -> str:
+    """``name-2``, ``name-3`` …: the first that no object uses (for a table, as a prefix of its
     revisions' folders too)."""
     for i in range(2, 10_000):
         candidate = f"{name}-{i}"
-        used = any(t == candidate or (table and format.is_revision_of(t, candidate)) for t in taken)
+        used = any(
+            taken.uses(t)
+            for t in taken.names
+            if t == candidate or (table and format.is_revision_of(t, candidate))
+        )
         if not used and format.NAME.match(candidate):
             return candidate
     raise ShareError(f"No free name for {name!r}; import into another project with --project.")

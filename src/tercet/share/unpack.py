@@ -1,10 +1,19 @@
-"""The writing pass of an import: stream a verified bundle into the root, or leave no trace.
+"""The writing pass of an import: stream a verified bundle into the root, resumably.
 
-Every file is written atomically through :mod:`tercet.storage` and checksummed again on the way
-(the bundle could change between the two passes). Each object's ``object.json`` is held back and
-written last — table revisions parents first, runs after their inputs — because a folder without
-its ``object.json`` is invisible to every reader. On any failure, including Ctrl-C, every file
-written so far is deleted again and empty folders the import created are removed.
+Every file is staged under a temp name and moved into place, checksummed again on the way (the
+bundle could change between the two passes), and not synced one by one: one
+:func:`~tercet.storage.files.sync` makes them all durable at the end (:mod:`~tercet.share.writes`
+does the writing). Only then is each object published, table revisions parents first, runs after
+their inputs: on local disk a new object is built whole in a hidden folder and moved into place
+in one rename; on an object store its ``object.json`` is written last, since a folder without
+it is no object to any reader.
+
+So an import that stops at any point — an error, Ctrl-C, SIGTERM, SIGHUP, or a SIGKILL that gives
+it no chance to clean up — leaves no half object visible, and running it again completes it: a
+file already in place with the content the bundle declares counts as done (a different one is an
+error), and the temp files and hidden folders a killed attempt left are found again, since their
+names derive from checksums. When the import can still act (an error, an interrupt), it also
+deletes every file it wrote and the folders it created.
 """
 
 from __future__ import annotations
@@ -12,23 +21,22 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from collections import deque
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import suppress
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from tercet import format, storage
 from tercet.errors import ShareError, TercetError
-from tercet.share import rewrite, verify
+from tercet.share import limits, rewrite, verify, writes
 from tercet.share.datarefs import image_columns
-from tercet.share.manifest import HEADER_NAME, MANIFEST_NAME, ObjectEntry, root_path
+from tercet.share.manifest import (
+    HEADER_NAME,
+    MANIFEST_NAME,
+    ObjectEntry,
+    member_name,
+    root_path,
+)
 from tercet.share.plan import Plan
 from tercet.share.progress import Progress
 from tercet.storage import files as storage_files
-
-if TYPE_CHECKING:
-    pass
 
 SPOOL_LIMIT = 64 << 20
 READ_WHOLE = 4 << 20  # members up to this size are read whole and written by the thread pool
@@ -37,12 +45,13 @@ READ_WHOLE = 4 << 20  # members up to this size are read whole and written by th
 def apply(the_plan: Plan, progress: Progress) -> int:
     """Write the planned members into the root; return how many files were written."""
     url = the_plan.scan.url
-    listed = {f["name"]: f["sha256"] for f in the_plan.scan.manifest["files"]}
+    listed = {f["name"]: f for f in the_plan.scan.manifest["files"]}
     objects = {e["path"]: e for e in the_plan.objects()}
     edits = {path: the_plan.edit(e) for path, e in objects.items()}
     descriptors = {p: json.loads(raw) for p, raw in the_plan.scan.descriptors.items()}
-    writes = _Writes()
+    log = writes.Writes()
     deferred: list[tuple[ObjectEntry, str, bytes]] = []
+    staging = _staging(the_plan, listed)
     progress.start("Importing", len(listed))
     try:
         with verify.open_tar(url) as tar:
@@ -50,33 +59,36 @@ def apply(the_plan: Plan, progress: Progress) -> int:
                 if info.name in (HEADER_NAME, MANIFEST_NAME):
                     continue
                 progress.advance()
-                if info.name in the_plan.skip or stream is None:
-                    continue
+                if info.name not in listed or info.size != listed[info.name]["size"]:
+                    raise writes.changed(info.name)  # before reading a byte of it
                 path = root_path(info.name)
+                target = the_plan.target_url(path)
+                expected = listed[info.name]["sha256"]
+                if info.name in the_plan.skip or stream is None:
+                    storage_files.discard_staged(target, writes.tag(expected))
+                    continue
                 entry = the_plan.owner(path)
                 if entry is not None and the_plan.status[entry["path"]] == "present":
                     continue
-                target = the_plan.target_url(path)
-                expected = listed[info.name]
+                if entry is not None and entry["path"] in staging:
+                    staged, final = staging[entry["path"]]
+                    target = staged + target[len(final) :]
                 file = path[len(entry["path"]) + 1 :] if entry is not None else ""
                 edit = edits[entry["path"]] if entry is not None else rewrite.Edit()
                 if file == format.OBJECT_JSON:
                     assert entry is not None
-                    raw = _read_checked(stream, expected, info.name)
+                    raw = writes.read_checked(stream, expected, info.name, limits.DESCRIPTOR)
                     deferred.append((entry, target, rewrite.edit_json(raw, edit)))
                 elif _verbatim(file, edit, descriptors.get(entry["path"] if entry else "", {})):
                     if info.size <= READ_WHOLE:
-                        writes.submit(
-                            target,
-                            verify.read_all(stream, info.size, info.name),
-                            expected,
-                            info.name,
-                        )
+                        data = verify.read_all(stream, info.size, info.name)
+                        log.submit(target, data, expected, info.name)
                     else:
-                        writes.run(_copy, stream, target, expected, info.name)
+                        log.run(target, writes.copy, stream, target, expected, info.name)
                 else:
                     assert entry is not None
-                    writes.run(
+                    log.run(
+                        target,
                         _write_edited,
                         stream,
                         target,
@@ -86,12 +98,30 @@ def apply(the_plan: Plan, progress: Progress) -> int:
                         edit,
                         descriptors[entry["path"]],
                     )
-        writes.drain()
+        log.drain()
+        # Every file durable before any object that names it becomes visible.
+        storage_files.sync(log.written)
         deferred.sort(key=lambda d: (d[0]["kind"] == "run", _created(descriptors[d[0]["path"]])))
-        for _, target, data in deferred:
-            writes.run(storage.write_bytes, target, data)
+        for entry, target, data in deferred:
+            if entry["path"] not in staging:
+                log.run(target, writes.publish, target, data)
+                continue
+            # A new object on local disk: built in a hidden folder, moved into place whole.
+            staged, final = staging[entry["path"]]  # target lies in the staged folder
+            sha = hashlib.sha256(data).hexdigest()
+            log.run(target, writes.write_bytes, target, data, sha, target)
+            storage_files.sync([target])
+            log.published.append(final)  # first: an interrupt right after the move is undone
+            try:
+                storage_files.publish_folder(staged, final)
+            except FileExistsError:
+                log.published.pop()  # not ours to remove
+                raise ShareError(
+                    f"Another object appeared at {final} while importing. Nothing of this import "
+                    "stays; import again to see it reported as a clash."
+                ) from None
     except BaseException as exc:
-        writes.rollback(the_plan.root)
+        log.rollback(the_plan.root)
         if isinstance(exc, TercetError) or not isinstance(exc, Exception):
             raise
         raise ShareError(
@@ -99,78 +129,23 @@ def apply(the_plan: Plan, progress: Progress) -> int:
             "was removed; fix the cause and import again."
         ) from exc
     finally:
-        writes.close()
-    return len(writes.written)
+        log.close()
+    return len(log.written)
 
 
-class _Writes:
-    """Tracks every file the import writes, so that a failure can take them all back.
-
-    Small files are written by a few threads: each atomic write ends in an fsync, and waiting
-    for 10,000 of them one after another would be most of the import.
-    """
-
-    def __init__(self, workers: int = 8, window: int = 128) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tercet-import")
-        self.window = window
-        self.pending: deque[tuple[str, Future[None]]] = deque()
-        self.written: list[str] = []
-        self.failed: list[str] = []  # targets whose write failed: their new folders may be empty
-
-    def submit(self, target: str, data: bytes, expected: str, name: str) -> None:
-        self.pending.append((target, self.pool.submit(_write_bytes, target, data, expected, name)))
-        while len(self.pending) > self.window:
-            self._finish_one()
-
-    def run(self, fn: Callable[..., None], *args: Any) -> None:
-        """Write one file on this thread; ``args[0]`` or ``args[1]`` is its target URL."""
-        target = args[0] if isinstance(args[0], str) else args[1]
-        try:
-            fn(*args)
-        except BaseException:
-            self.failed.append(target)
-            raise
-        self.written.append(target)
-
-    def _finish_one(self) -> None:
-        target, future = self.pending.popleft()
-        try:
-            future.result()
-        except BaseException:
-            self.failed.append(target)
-            raise
-        self.written.append(target)
-
-    def drain(self) -> None:
-        while self.pending:
-            self._finish_one()
-
-    def rollback(self, root: str) -> None:
-        """Wait for writes in flight, then delete every file written and prune empty folders."""
-        while self.pending:
-            # Already recorded as failed (even a KeyboardInterrupt): collect all the others.
-            with suppress(BaseException):
-                self._finish_one()
-        for target in reversed(self.written):
-            try:
-                storage_files.remove_file(target)
-                storage_files.prune_empty_folders(target, root)
-            except OSError:
-                pass  # best effort: keep removing the rest
-        # A failed write published nothing (writes are atomic), and the file there now may be
-        # another writer's: never delete it, only the empty folders the attempt created.
-        for target in self.failed:
-            storage_files.prune_empty_folders(target, root)
-        self.written.clear()
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True)
-
-
-def _write_bytes(target: str, data: bytes, expected: str, name: str) -> None:
-    if hashlib.sha256(data).hexdigest() != expected:
-        raise _changed(name)
-    storage.write_bytes(target, data)
+def _staging(the_plan: Plan, listed: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Object path -> (hidden folder it is built in, its folder) for each new object on local
+    disk. Named from the descriptor's checksum, so a re-run after a kill finds it again."""
+    out: dict[str, tuple[str, str]] = {}
+    for entry in the_plan.objects():
+        if the_plan.status[entry["path"]] != "imported":
+            continue
+        final = the_plan.target_url(entry["path"])
+        descriptor = listed[member_name(f"{entry['path']}/{format.OBJECT_JSON}")]["sha256"]
+        staged = storage_files.staged_folder(final, writes.tag(descriptor))
+        if staged is not None:
+            out[entry["path"]] = (staged, storage.normalize(final))
+    return out
 
 
 def _verbatim(file: str, edit: rewrite.Edit, descriptor: dict[str, Any]) -> bool:
@@ -186,45 +161,6 @@ def _created(descriptor: dict[str, Any]) -> str:
     return str(descriptor.get("created") or "")
 
 
-class _Checked:
-    """Reads a member, checksumming it; :meth:`verify` compares with the manifest."""
-
-    def __init__(self, stream: IO[bytes], expected: str, name: str) -> None:
-        self.stream, self.expected, self.name = stream, expected, name
-        self.digest = hashlib.sha256()
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.stream.read(n)
-        self.digest.update(data)
-        return data
-
-    def verify(self) -> None:
-        if self.digest.hexdigest() != self.expected:
-            raise _changed(self.name)
-
-
-def _changed(name: str) -> ShareError:
-    return ShareError(
-        f"{name} changed since the bundle was verified (checksum mismatch): the bundle is being "
-        "modified. Import again once it is complete."
-    )
-
-
-def _read_checked(stream: IO[bytes], expected: str, name: str) -> bytes:
-    reader = _Checked(stream, expected, name)
-    data = reader.read()
-    reader.verify()
-    return data
-
-
-def _copy(stream: IO[bytes], target: str, expected: str, name: str) -> None:
-    reader = _Checked(stream, expected, name)
-    with storage.open_atomic(target) as out:
-        while chunk := reader.read(storage_files.CHUNK):
-            out.write(chunk)
-        reader.verify()  # raising here discards the temp file: nothing unverified is published
-
-
 def _write_edited(
     stream: IO[bytes],
     target: str,
@@ -233,20 +169,30 @@ def _write_edited(
     file: str,
     edit: rewrite.Edit,
     descriptor: dict[str, Any],
-) -> None:
+) -> writes.Written:
     if file.endswith(".json"):
-        storage.write_bytes(target, rewrite.edit_json(_read_checked(stream, expected, name), edit))
-        return
+        data = rewrite.edit_json(writes.read_checked(stream, expected, name, limits.EVENT), edit)
+
+        def write_json(out: IO[bytes]) -> str:
+            out.write(data)
+            return hashlib.sha256(data).hexdigest()
+
+        return writes.staged(target, expected, write_json)
     parquet_edit = _parquet_edit(file, edit, descriptor)
     assert parquet_edit is not None
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT) as spool:
-        reader = _Checked(stream, expected, name)
+        reader = writes.Checked(stream, expected, name)
         while chunk := reader.read(storage_files.CHUNK):
             spool.write(chunk)
         reader.verify()
-        spool.seek(0)
-        with storage.open_atomic(target) as out:
-            rewrite.edit_parquet(spool, out, parquet_edit[0], parquet_edit[1])  # type: ignore[arg-type]
+
+        def write_parquet(out: IO[bytes]) -> str:
+            spool.seek(0)
+            hashing = writes.Hashing(out)
+            rewrite.edit_parquet(spool, hashing, parquet_edit[0], parquet_edit[1])  # type: ignore[arg-type]
+            return hashing.digest.hexdigest()
+
+        return writes.staged(target, expected, write_parquet)
 
 
 def _parquet_edit(

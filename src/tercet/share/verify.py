@@ -3,7 +3,10 @@
 It streams the whole archive once, checksums every member, and compares the result with the
 manifest: a truncated copy, a changed byte, a member the manifest does not list (or the other
 way round), an unsafe member name or a newer format are all refused here, before any byte reaches
-the project root.
+the project root. So are bundle bombs (each member's declared size is checked on its tar header
+against its kind's cap, :mod:`~tercet.share.limits`, before a byte of it is read), members that
+would land outside the declared projects or objects (:mod:`~tercet.share.members`), and stored
+references that lead out of their project (:mod:`~tercet.share.fence`).
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 from tercet import format, storage
 from tercet.errors import ShareError, StorageError
+from tercet.share import fence, limits
+from tercet.share import members as layout
 from tercet.share.manifest import (
     HEADER_NAME,
     MANIFEST_NAME,
@@ -44,6 +49,7 @@ class Scan:
     manifest: Manifest
     descriptors: dict[str, bytes] = field(default_factory=dict)  # object path -> object.json
     sizes: dict[str, int] = field(default_factory=dict)  # member -> size
+    project_aliases: list[str] = field(default_factory=list)  # <project>/aliases.yaml members
 
 
 @contextmanager
@@ -54,9 +60,11 @@ def open_tar(url: str) -> Iterator[tarfile.TarFile]:
             storage_files.open_read(url) as raw,
             # The default 10 KiB stream buffer: tarfile slices its buffer on every read, so a
             # large one makes reading thousands of small members quadratic.
-            tarfile.open(fileobj=raw, mode="r|") as tar,
+            tarfile.open(fileobj=raw, mode="r|", tarinfo=limits.CappedTarInfo) as tar,
         ):
             yield tar
+    except limits.TarMetadataError as exc:
+        raise ShareError(f"{url}: {exc}") from None
     except FileNotFoundError:
         raise ShareError(f"No bundle at {url}: the file does not exist.") from None
     except tarfile.ReadError as exc:
@@ -70,6 +78,7 @@ def open_tar(url: str) -> Iterator[tarfile.TarFile]:
 def members(tar: tarfile.TarFile, url: str) -> Iterator[tuple[tarfile.TarInfo, IO[bytes] | None]]:
     """Regular-file members in archive order, with a stream of their bytes."""
     for info in tar:
+        tar.members.clear()  # type: ignore[attr-defined]  # a stream needs no index of past members
         check_member_name(info.name, url)
         if not info.isfile():
             raise ShareError(
@@ -94,20 +103,25 @@ def scan(url: str, progress: Progress | None = None) -> Scan:
     url = storage.normalize(url)
     found: dict[str, tuple[int, str]] = {}
     descriptors: dict[str, bytes] = {}
+    held = 0  # bytes of descriptors held for the rest of the import
+    names = 0
     manifest: Manifest | None = None
     try:
-        progress.start("Verifying", storage_files.size(url))
+        total = storage_files.size(url)
     except FileNotFoundError:
         raise ShareError(f"No bundle at {url}: the file does not exist.") from None
+    progress.start("Verifying", total)
     with open_tar(url) as tar:
         for i, (info, stream) in enumerate(members(tar, url)):
+            left = total - info.offset_data
             if i == 0:
                 if info.name != HEADER_NAME:
                     raise ShareError(
                         f"{url} is not a Tercet bundle: it does not start with "
                         f"{HEADER_NAME}. Create bundles with `tercet share export`."
                     )
-                check_header(read_all(stream, 1 << 20, HEADER_NAME), url)
+                limits.check_member(info, url, limits.HEADER, left)
+                check_header(read_all(stream, limits.HEADER, HEADER_NAME), url)
                 continue
             if manifest is not None:
                 raise ShareError(
@@ -115,31 +129,70 @@ def scan(url: str, progress: Progress | None = None) -> Scan:
                     "was altered after export. Export it again."
                 )
             if info.name == MANIFEST_NAME:
-                manifest = parse_manifest(read_all(stream, 1 << 30, MANIFEST_NAME), url)
+                cap = limits.manifest_cap(len(found), names)
+                limits.check_member(info, url, cap, left)
+                manifest = parse_manifest(read_all(stream, cap, MANIFEST_NAME), url)
                 continue
             if not info.name.startswith(OBJECTS + "/"):
                 raise ShareError(
                     f"{url}: unexpected member {info.name!r}; the bundle is damaged "
                     "or was not made by Tercet."
                 )
-            digest = hashlib.sha256()
-            keep = info.name.endswith("/" + format.OBJECT_JSON)
-            kept = []
+            limits.check_member(info, url, limits.cap(info.name), left)
+            names += len(info.name)
             assert stream is not None
-            while chunk := stream.read(storage_files.CHUNK):
-                digest.update(chunk)
-                if keep:
-                    kept.append(chunk)
-            found[info.name] = (info.size, digest.hexdigest())
-            if keep:
-                descriptors[info.name] = b"".join(kept)
+            found[info.name], kept = _read_member(info, stream, url)
+            if kept is not None:
+                held += len(kept)
+                if held > limits.DESCRIPTORS:
+                    raise ShareError(
+                        f"{url}: its descriptors (object.json files) add up to more than "
+                        f"{limits.DESCRIPTORS:,} bytes. The bundle was crafted or damaged."
+                    )
+                descriptors[info.name] = kept
             progress.advance(info.size)
     if manifest is None:
         raise ShareError(f"{url} has no {MANIFEST_NAME}: {_NOT_COMPLETE}")
+    layout.check_manifest(manifest, url)
     _compare(url, manifest, found)
     result = Scan(url, manifest, sizes={name: size for name, (size, _) in found.items()})
     _check_objects(result, descriptors)
     return result
+
+
+def _read_member(
+    info: tarfile.TarInfo, stream: IO[bytes], url: str
+) -> tuple[tuple[int, str], bytes | None]:
+    """(size, sha256) of a member streamed in pieces; its bytes when it is a descriptor.
+
+    Run events and the footers of metrics files are checked for references on the way: their
+    object folder is known from the member's name alone.
+    """
+    rel = root_path(info.name)
+    owner = format.containing_object(rel)
+    where = f"{url}: {info.name}"
+    file = rel[len(owner) + 1 :] if owner is not None else ""
+    whole = file == format.OBJECT_JSON or (
+        owner is not None and file.endswith(".json") and format.object_kind(owner) == "run"
+    )
+    footer = owner is not None and format.object_kind(owner) == "run" and file.endswith(".parquet")
+    digest = hashlib.sha256()
+    if whole:
+        data = read_all(stream, info.size, info.name)
+        digest.update(data)
+        if file != format.OBJECT_JSON:
+            assert owner is not None
+            fence.check_event(data, owner, where)
+        return (info.size, digest.hexdigest()), data if file == format.OBJECT_JSON else None
+    tail = fence.Tail(limits.FOOTER) if footer else None
+    while chunk := stream.read(storage_files.CHUNK):
+        digest.update(chunk)
+        if tail is not None:
+            tail.add(chunk)
+    if tail is not None and file.startswith("metrics/"):
+        assert owner is not None
+        fence.check_footer(tail.value(), owner, where)
+    return (info.size, digest.hexdigest()), None
 
 
 def _compare(url: str, manifest: Manifest, found: dict[str, tuple[int, str]]) -> None:
@@ -167,38 +220,29 @@ def _compare(url: str, manifest: Manifest, found: dict[str, tuple[int, str]]) ->
 
 def _check_objects(result: Scan, descriptors: dict[str, bytes]) -> None:
     url, manifest = result.url, result.manifest
-    paths = set()
+    objects: dict[str, format.ObjectKind] = {}
     for entry in manifest["objects"]:
-        path = entry.get("path", "")
-        kind = format.object_kind(path)
-        if kind is None or kind != entry.get("kind"):
-            raise ShareError(
-                f"{url}: the manifest names an object at {path!r}, which is not a "
-                "table revision or run folder. The bundle is damaged."
-            )
+        path = entry["path"]
+        kind = entry["kind"]
         raw = descriptors.get(f"{OBJECTS}/{path}/{format.OBJECT_JSON}")
         if raw is None:
             raise ShareError(
                 f"{url}: object {path} has no object.json in the bundle. Export it again."
             )
-        _check_descriptor(kind, raw, f"{url}: {path}/{format.OBJECT_JSON}")
+        where = f"{url}: {path}/{format.OBJECT_JSON}"
+        data = _check_descriptor(kind, raw, where)
+        layout.check_names(data, where)
+        fence.check_descriptor(data, path, where)
         result.descriptors[path] = raw
-        paths.add(path)
+        objects[path] = kind
     for name in result.sizes:
         rel = root_path(name)
-        if any(rel.startswith(p + "/") for p in paths):
-            continue
-        # Anything else is data the tables reference (under <project>/data/ or elsewhere in the
-        # project tree), never a file inside an object the manifest does not declare.
-        inside = format.containing_object(rel)
-        if len(rel.split("/")) < 2 or (inside is not None and inside not in paths):
-            raise ShareError(
-                f"{url}: {name} lies in an object folder the manifest does not "
-                "list. The bundle is damaged."
-            )
+        layout.check_member(rel, objects, url)
+        if layout.is_project_aliases(rel):
+            result.project_aliases.append(name)
 
 
-def _check_descriptor(kind: format.ObjectKind, raw: bytes, where: str) -> None:
+def _check_descriptor(kind: format.ObjectKind, raw: bytes, where: str) -> dict[str, Any]:
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -208,6 +252,6 @@ def _check_descriptor(kind: format.ObjectKind, raw: bytes, where: str) -> None:
         if kind == "table"
         else (format.RUN_FORMAT, format.RUN_FORMAT_VERSION)
     )
-    format.check_format(
+    return format.check_format(
         data, where, kind, fmt, newest, error=ShareError, damaged=" The bundle is damaged."
     )
