@@ -16,6 +16,7 @@ from typing import Any
 import platformdirs
 import yaml
 
+from tercet import yamlsafe
 from tercet.errors import ConfigError
 from tercet.localfile import replace_local_file
 
@@ -174,25 +175,23 @@ def _check_keys(node: yaml.Node, path: Path) -> None:
 
 
 def read_file(path: Path) -> dict[str, Any]:
-    """Parse the config file, raising :class:`ConfigError` with file and line on any problem."""
+    """Parse the config file, raising :class:`ConfigError` with file and line on any problem
+    (read through :mod:`tercet.yamlsafe`: no anchors, aliases or tags; size and depth capped)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            raw = fh.read(yamlsafe.MAX_BYTES + 1)  # never more than the cap into memory
     except FileNotFoundError:
         return {}
     except OSError as exc:
         raise ConfigError(f"Cannot read config file {path}: {exc}") from exc
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(
-            f"{path}{line}: invalid YAML: {exc.problem}. Fix or delete the file."
-        ) from None
+        node = yamlsafe.compose(raw, str(path), ConfigError)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} Fix or delete the file.") from None
     if node is None:
         return {}
     _check_keys(node, path)
-    data = yaml.safe_load(text)
+    data = yamlsafe.construct(node, str(path), ConfigError)
     return data if isinstance(data, dict) else {}
 
 
@@ -262,6 +261,8 @@ def load(path: Path | None = None, environ: dict[str, str] | None = None) -> Con
     if not isinstance(aliases, dict):
         raise ConfigError(f"{path}: 'aliases' must be a mapping of NAME: value.")
     for name, value in aliases.items():
+        if not isinstance(value, str | int | float):
+            raise ConfigError(f"{path}: alias {name!r} must be a URL string, not {value!r}.")
         cfg.aliases[str(name)] = str(value)
         cfg.sources[f"aliases.{name}"] = f"file {path}"
     for env_name, value in env.items():
