@@ -45,6 +45,9 @@ _SCALAR_KEYS: dict[str, tuple[type, Any]] = {
     "service.tls_cert": (str, None),
     "service.tls_key": (str, None),
     "service.max_request_bytes": (int, 64 * 1024 * 1024),
+    "service.max_image_pixels": (int, 40_000_000),
+    "service.image_decoders": (int, 2),
+    "service.tmp_sweep_age": (int, 24 * 3600),
     "dashboard.host": (str, "127.0.0.1"),
     "dashboard.port": (int, 8000),
 }
@@ -89,6 +92,11 @@ class ServiceConfig:
     tls_cert: str | None = None
     tls_key: str | None = None
     max_request_bytes: int = 64 * 1024 * 1024
+    max_image_pixels: int = 40_000_000  # larger images get no thumbnail (413)
+    image_decoders: int = 2  # thumbnails decoded at once; each holds up to max_image_pixels
+    tmp_sweep_age: int = (
+        24 * 3600
+    )  # seconds before a writer's leftover temp file is removed; 0: never
     file_roots: list[str] = field(default_factory=list)
     scan: list[str] = field(default_factory=list)
     cors_origins: list[str] = field(default_factory=list)

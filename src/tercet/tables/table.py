@@ -298,7 +298,14 @@ class Table:
         return aliases.expand(url, base=self.url, project_url=self.project_url)
 
     def load_image(self, url: str) -> Any:
-        """The image at a URL stored in this table, decoded with PIL."""
+        """The image at a URL stored in this table, decoded with PIL.
+
+        Pillow's own decompression-bomb limit applies (``PIL.Image.MAX_IMAGE_PIXELS``, ~89 MP:
+        a warning beyond it, ``DecompressionBombError`` beyond twice it), here and in
+        :mod:`tercet.torch`: training reads data its owner chose, and may raise the limit for
+        large images. The Object Service, which decodes for anyone holding its token, has its
+        own lower one (``service.max_image_pixels``).
+        """
         from PIL import Image
 
         data = storage.read_bytes(self.resolve_url(url))
