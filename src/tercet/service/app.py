@@ -98,7 +98,7 @@ def create_app(
     token = token or load_or_create_token(cfg)
     roots = [cfg.root, *cfg.service.scan]
     bus = EventBus()
-    index = Index(roots, on_events=bus.publish)
+    index = Index(roots, on_events=bus.publish, tmp_sweep_age=cfg.service.tmp_sweep_age)
     access = Access(roots, cfg.service.file_roots)
     cache = ByteLRU(cache_bytes)
     ctx = ServiceContext(

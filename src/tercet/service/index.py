@@ -40,11 +40,13 @@ from tercet.runs.folder import RunFiles, group_runs
 from tercet.runs.metrics import MetricsFileInfo
 from tercet.service.models import IndexEvent, TableRevision
 from tercet.service.runs_read import FINISHED, RunEntry, RunReader
+from tercet.storage.sweep import sweep
 from tercet.tables.table import Table
 
 log = logging.getLogger("tercet.service")
 
 FINISHED_RECHECK_EVERY = 20  # scans between looks at completed/failed runs
+SWEEP_EVERY = 3600.0  # seconds between sweeps of killed writers' temp files (one more listing)
 LIST_PAGE = 1000  # keys per page of an object store listing (S3 ListObjectsV2)
 LIST_WORKERS = 8  # concurrent listings of single run folders
 
@@ -129,8 +131,15 @@ def _mark_latest(tables: dict[str, TableRevision]) -> None:
 class Index:
     """Projects, table revisions and runs found under the scan roots."""
 
-    def __init__(self, roots: list[str], on_events: Callable[[Sequence[IndexEvent]], None]) -> None:
+    def __init__(
+        self,
+        roots: list[str],
+        on_events: Callable[[Sequence[IndexEvent]], None],
+        tmp_sweep_age: float = 0.0,
+    ) -> None:
         self.roots = roots
+        self.tmp_sweep_age = tmp_sweep_age  # 0: never sweep
+        self.last_sweep = -math.inf
         self._on_events = on_events
         self._reader = RunReader()
         self._tables: dict[str, TableRevision] = {}  # readable descriptors, by folder URL
@@ -285,7 +294,23 @@ class Index:
         log.debug("scan took %.3f s", time.monotonic() - started)
         if events:
             self._on_events(events)
+        self._sweep_if_due()
         return events
+
+    def _sweep_if_due(self) -> None:
+        """Remove killed writers' temp files under the roots, once per :data:`SWEEP_EVERY`
+        (:func:`tercet.storage.sweep.sweep`); a failure is logged, never fatal to the scan."""
+        if self.tmp_sweep_age <= 0 or time.monotonic() - self.last_sweep < SWEEP_EVERY:
+            return
+        self.last_sweep = time.monotonic()
+        for root in self.roots:
+            try:
+                report = sweep(root, self.tmp_sweep_age)
+            except (TercetError, OSError) as exc:
+                log.warning("cannot sweep temp files under %s: %s", root, exc)
+                continue
+            for leftover in report.removed:
+                log.info("removed %s, left by a killed writer", leftover.url)
 
     def _project_folders(
         self, root: str, errors: list[str]
