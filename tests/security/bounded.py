@@ -1,5 +1,8 @@
 """Run Python code or the ``tercet`` command in a child process under an address-space cap, and
-report the child's own peak memory (``ru_maxrss`` from ``wait4``, not the sum of all children)."""
+report the child's own peak memory.
+
+The peak is the child's ``VmHWM`` read by itself at exit: ``ru_maxrss`` would also count the
+memory of this (large) test process, which the child shares between ``fork`` and ``exec``."""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,20 @@ from pathlib import Path
 ADDRESS_SPACE_CAP = 1536 * 1024 * 1024
 REPO = Path(__file__).resolve().parents[2]
 TERCET = ["-c", "from tercet.cli import main; main()"]
+_PEAK_ENV = "TERCET_TEST_PEAK_FILE"
+# Runs the code given after it (as ``python -c code args…`` would) and writes VmHWM at exit.
+_BOOT = f"""
+import atexit, os, sys
+def _peak():
+    with open("/proc/self/status") as status:
+        kib = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["{_PEAK_ENV}"], "w") as out:
+        out.write(kib)
+atexit.register(_peak)
+code = sys.argv[1]
+sys.argv = ["-c", *sys.argv[2:]]
+exec(compile(code, "<string>", "exec"), {{"__name__": "__main__"}})
+"""
 
 
 @dataclass
@@ -24,7 +40,7 @@ class Finished:
     returncode: int
     stdout: str
     stderr: str
-    max_rss: int  # bytes
+    max_rss: int  # bytes: the peak resident memory of the child (VmHWM)
 
     @property
     def output(self) -> str:
@@ -36,29 +52,36 @@ def _cap() -> None:
 
 
 def run(argv: list[str], timeout: float = 120) -> Finished:
-    """``python argv…`` with this test's environment (config file, root) under the cap."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO / "src"), str(REPO), env.get("PYTHONPATH", "")) if p
-    )
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(
-            [sys.executable, *argv], stdout=out, stderr=err, env=env, preexec_fn=_cap
+    """``python -c code args…`` (``argv`` = ``["-c", code, *args]``) with this test's environment
+    (config file, root) under the cap."""
+    assert argv[0] == "-c", "run() takes python -c code"
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile("r") as peak,
+    ):
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", _PEAK_ENV: peak.name}
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPO / "src"), str(REPO), env.get("PYTHONPATH", "")) if p
         )
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-            time.sleep(0.05)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _BOOT, *argv[1:]],
+            stdout=out,
+            stderr=err,
+            env=env,
+            preexec_fn=_cap,
+        )
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         out.seek(0)
         err.seek(0)
+        written = peak.read().strip()
         return Finished(
             proc.returncode,
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
-            usage.ru_maxrss * 1024,  # Linux reports KiB
+            int(written) * 1024 if written else 1 << 62,  # no report: count as unbounded
         )

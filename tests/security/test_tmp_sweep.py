@@ -84,7 +84,10 @@ def test_the_service_scan_sweeps_old_leftovers_only(
     before = objects(root)
 
     service = start_service(tmp_sweep_age=DAY)
-    service.scan()  # the first scan sweeps; later ones once an hour
+    service.scan()  # the first scan starts a sweep (on its own thread); later ones hourly
+    sweeper = service.app.state.ctx.index.sweeper
+    assert sweeper is not None
+    sweeper.join(30)
 
     assert not old.exists()
     assert fresh.exists() and alive.exists() and foreign.exists()
@@ -96,7 +99,9 @@ def test_the_service_does_not_sweep_when_turned_off(
     root: Path, start_service: StartService
 ) -> None:
     old, *_ = project_with_leftovers(root)
-    start_service(tmp_sweep_age=0).scan()
+    service = start_service(tmp_sweep_age=0)
+    service.scan()
+    assert service.app.state.ctx.index.sweeper is None
     assert old.exists()
 
 

@@ -27,6 +27,7 @@ from tercet.localfile import TMP_NAME, tmp_writer, writer_alive
 from tercet.storage.backends import filesystem
 from tercet.storage.errors import translate
 from tercet.storage.paths import is_local, join, normalize, protocol
+from tercet.storage.read import info_time
 
 __all__ = ["Leftover", "SweepReport", "sweep"]
 
@@ -101,15 +102,6 @@ def _local(root: str, older_than: float, dry_run: bool, now: float) -> Iterator[
                 os.rmdir(folder)  # a temp folder emptied above
 
 
-def _mtime(info: dict[str, Any]) -> float:
-    value = info.get("LastModified") or info.get("mtime") or info.get("last_modified")
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, int | float):
-        return float(value)
-    return time.time()  # unknown: treated as fresh, never removed
-
-
 def _remote(root: str, older_than: float, dry_run: bool, now: float) -> Iterator[Leftover]:
     fs, path = filesystem(root)
     base = path.rstrip("/")
@@ -123,7 +115,8 @@ def _remote(root: str, older_than: float, dry_run: bool, now: float) -> Iterator
         segment = _tmp_segment(rel.split("/"))
         if segment is None or info.get("type") == "directory":
             continue
-        age = now - _mtime(info)
+        when = info_time(info)
+        age = now - (when if when is not None else now)  # no time: fresh, never removed
         action = _decide(segment, age, older_than, dry_run)
         url = join(root, rel)
         if action == "removed":
