@@ -17,9 +17,10 @@ import threading
 
 import yaml
 
-from tercet import config, storage
+from tercet import config, storage, yamlsafe
 from tercet.errors import AliasError, AliasNotSetError
 from tercet.format import PROJECT_ALIASES
+from tercet.storage import files as storage_files
 from tercet.storage import is_absolute, is_under, join, normalize, resolve
 
 __all__ = [
@@ -102,17 +103,20 @@ def project_aliases(project_url: str | None) -> dict[str, str]:
     found: dict[str, str] = {}
     url = join(project_url, PROJECT_ALIASES)
     try:
-        raw = storage.read_bytes(url)
+        # Capped before it is read: the file may come from someone else's bundle.
+        with storage_files.open_read(url) as fh:
+            raw = fh.read(yamlsafe.MAX_BYTES + 1)
     except FileNotFoundError:
         raw = None
     if raw is not None:
-        try:
-            data = yaml.safe_load(raw) or {}
-        except yaml.YAMLError as exc:
-            raise AliasError(f"{url}: invalid YAML ({exc}).") from exc
+        data = yamlsafe.load(raw, url, AliasError) or {}
         if not isinstance(data, dict):
             raise AliasError(f"{url}: expected a mapping NAME: value.")
-        found = {str(k): str(v) for k, v in data.items()}
+        for k, v in data.items():
+            if not isinstance(v, str):
+                kind = type(v).__name__
+                raise AliasError(f"{url}: alias {k!r} must be a URL string, not a {kind}.")
+        found = {str(k): v for k, v in data.items()}
     with _lock:
         _project_cache[project_url] = found
     return found

@@ -16,6 +16,7 @@ from typing import Any
 import platformdirs
 import yaml
 
+from tercet import yamlsafe
 from tercet.errors import ConfigError
 from tercet.localfile import replace_local_file
 
@@ -44,6 +45,9 @@ _SCALAR_KEYS: dict[str, tuple[type, Any]] = {
     "service.tls_cert": (str, None),
     "service.tls_key": (str, None),
     "service.max_request_bytes": (int, 64 * 1024 * 1024),
+    "service.max_image_pixels": (int, 40_000_000),
+    "service.image_decoders": (int, 2),
+    "service.tmp_sweep_age": (int, 24 * 3600),
     "dashboard.host": (str, "127.0.0.1"),
     "dashboard.port": (int, 8000),
 }
@@ -88,6 +92,11 @@ class ServiceConfig:
     tls_cert: str | None = None
     tls_key: str | None = None
     max_request_bytes: int = 64 * 1024 * 1024
+    max_image_pixels: int = 40_000_000  # larger images get no thumbnail (413)
+    image_decoders: int = 2  # thumbnails decoded at once; each holds up to max_image_pixels
+    tmp_sweep_age: int = (
+        24 * 3600
+    )  # seconds before a writer's leftover temp file is removed; 0: never
     file_roots: list[str] = field(default_factory=list)
     scan: list[str] = field(default_factory=list)
     cors_origins: list[str] = field(default_factory=list)
@@ -174,25 +183,23 @@ def _check_keys(node: yaml.Node, path: Path) -> None:
 
 
 def read_file(path: Path) -> dict[str, Any]:
-    """Parse the config file, raising :class:`ConfigError` with file and line on any problem."""
+    """Parse the config file, raising :class:`ConfigError` with file and line on any problem
+    (read through :mod:`tercet.yamlsafe`: no anchors, aliases or tags; size and depth capped)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            raw = fh.read(yamlsafe.MAX_BYTES + 1)  # never more than the cap into memory
     except FileNotFoundError:
         return {}
     except OSError as exc:
         raise ConfigError(f"Cannot read config file {path}: {exc}") from exc
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(
-            f"{path}{line}: invalid YAML: {exc.problem}. Fix or delete the file."
-        ) from None
+        node = yamlsafe.compose(raw, str(path), ConfigError)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} Fix or delete the file.") from None
     if node is None:
         return {}
     _check_keys(node, path)
-    data = yaml.safe_load(text)
+    data = yamlsafe.construct(node, str(path), ConfigError)
     return data if isinstance(data, dict) else {}
 
 
@@ -262,6 +269,8 @@ def load(path: Path | None = None, environ: dict[str, str] | None = None) -> Con
     if not isinstance(aliases, dict):
         raise ConfigError(f"{path}: 'aliases' must be a mapping of NAME: value.")
     for name, value in aliases.items():
+        if not isinstance(value, str | int | float):
+            raise ConfigError(f"{path}: alias {name!r} must be a URL string, not {value!r}.")
         cfg.aliases[str(name)] = str(value)
         cfg.sources[f"aliases.{name}"] = f"file {path}"
     for env_name, value in env.items():

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple, NotRequired, TypedDict
 
 from tercet.errors import CorruptObjectError, InvalidNameError, TercetError
@@ -42,6 +42,7 @@ __all__ = [
     "RUNS",
     "RUN_FORMAT",
     "RUN_FORMAT_VERSION",
+    "SKEW_TOLERANCE",
     "TABLES",
     "TABLE_FORMAT",
     "TABLE_FORMAT_VERSION",
@@ -54,9 +55,11 @@ __all__ = [
     "check_format",
     "check_name",
     "check_reference",
+    "claimed_time",
     "containing_object",
     "dataset_of",
     "descriptor_url",
+    "is_from_future",
     "is_revision_of",
     "latest_leaf",
     "latest_of_each",
@@ -66,6 +69,7 @@ __all__ = [
     "object_folder",
     "object_kind",
     "project_of",
+    "rank",
     "revision_name",
     "run_descriptor",
     "runs_folder",
@@ -408,19 +412,28 @@ def run_descriptor(
 
 
 # -- which revision is the latest ----------------------------------------------------------------
+SKEW_TOLERANCE = timedelta(minutes=5)
+"""How far a revision's ``created`` may lie after the time the storage recorded its descriptor
+(the clocks of writers and stores differ a little) before the storage's time counts instead."""
+
+
 class Revision(NamedTuple):
-    """What the latest rule looks at: a revision folder, its parent's folder (absolute), and
-    its creation time and id from its descriptor."""
+    """What the latest rule looks at: a revision folder, its parent's folder (absolute), its
+    creation time and id from its descriptor, and when the storage recorded its descriptor
+    (seconds since the epoch, as the store reports it; None when unknown)."""
 
     url: str
     parent: str | None
     created: str
     id: str
+    stored: float | None = None
 
 
 def newest(revisions: Iterable[Revision]) -> Revision:
-    """The revision created last; ties (one clock tick) broken by id, so every reader agrees."""
-    return max(revisions, key=lambda r: (r.created, r.id))
+    """The revision created last by :func:`rank` (its claimed time, checked against when the
+    storage recorded it); ties (one clock tick) broken by id, so every reader agrees."""
+    when = now()
+    return max(revisions, key=lambda r: rank(r, when))
 
 
 def latest_leaf(start: Revision, revisions: Iterable[Revision]) -> Revision:
@@ -465,3 +478,55 @@ def newest_leaf(revisions: Iterable[Revision]) -> Revision | None:
     parents = {r.parent for r in revs if r.parent}
     leaves = [r for r in revs if r.url not in parents]
     return newest(leaves) if leaves else None
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def is_from_future(
+    created: str | datetime, at: datetime | None = None, tolerance: timedelta = SKEW_TOLERANCE
+) -> bool:
+    """True when ``created`` lies more than ``tolerance`` after ``at`` (default: this machine's
+    clock, :func:`now`): a time no honest writer can have recorded yet. An unreadable time is
+    not from the future.
+
+    ``tercet share import`` and anything else that takes descriptors from elsewhere can refuse
+    such a revision; the latest rule (:func:`rank`) never lets one win.
+    """
+    when = created if isinstance(created, datetime) else _parse_time(created)
+    if when is None:
+        return False
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when > (at or now()) + tolerance
+
+
+def claimed_time(revision: Revision) -> str:
+    """The creation time a revision ranks by: its ``created`` when that lies at most
+    :data:`SKEW_TOLERANCE` after the time the storage recorded it, else the storage's time. A
+    writer whose clock runs ahead, or a descriptor planted with a time in the far future, ranks
+    by when it was really stored, so the next honest revision is the latest again."""
+    if revision.stored is None:
+        return revision.created
+    stored = datetime.fromtimestamp(revision.stored, UTC)
+    created = _parse_time(revision.created)
+    if created is not None and created <= stored + SKEW_TOLERANCE:
+        return revision.created
+    return stored.isoformat()
+
+
+def rank(revision: Revision, at: datetime) -> tuple[bool, str, str]:
+    """The latest rule's order: the greatest is the latest.
+
+    1. A revision still from the future after :func:`claimed_time` (its storage time too lies
+       after ``at`` plus the tolerance: a planted modification time) ranks below all others;
+    2. then by :func:`claimed_time`;
+    3. ties (one clock tick) by id.
+    """
+    claimed = claimed_time(revision)
+    return (not is_from_future(claimed, at), claimed, revision.id)

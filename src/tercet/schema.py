@@ -12,6 +12,7 @@ from typing import Any, TypedDict
 import pyarrow as pa
 
 from tercet.errors import SchemaError
+from tercet.values import check_stored, check_weights, floating, integer
 
 ROLES = (
     "id", "weight", "label", "image", "boxes", "mask", "embedding", "number", "text", "bool",
@@ -254,6 +255,8 @@ class Schema:
                 raise SchemaError(
                     f"Column {col.name!r}{at}: expected type {col.type}, received {actual}."
                 )
+            if col.role == "weight":
+                check_weights(table.column(col.name), where)
             if col.role == "label" and col.value_map:
                 bad = _labels_outside(table.column(col.name), col.value_map)
                 if bad:
@@ -263,11 +266,23 @@ class Schema:
                     )
 
     def coerce_value(self, column: str, value: Any) -> Any:
-        """Check one edited value against the column; return it in canonical Python form."""
+        """Check one edited value against the column; return it in canonical Python form.
+
+        Checked as the column stores it (``docs/format.md``, "Values an edit may set"): no
+        string becomes a number, no bool an integer, no fraction an integer, an integer must fit
+        the column's width, a float must stay finite after the cast to the column's float type
+        (``1e39`` is ``inf`` in float32), and NaN or infinity are never stored by an edit (null
+        is the missing value). A weight is also ≥ 0.
+        """
         col = self[column]
         if col.role == "id":
             raise SchemaError("example_id cannot be edited: it is the stable identity of a row.")
         t = col.type
+        if col.role == "weight" and (
+            value is None or (isinstance(value, float) and not math.isfinite(value))
+        ):
+            # Every sampler reads the weights: a missing or infinite one would stop training.
+            raise SchemaError(f"Weight must be a finite number ≥ 0; received {value!r}.")
         if value is None:
             return None
         try:
@@ -275,23 +290,21 @@ class Schema:
                 if not isinstance(value, bool):
                     raise TypeError
             elif pa.types.is_integer(t):
-                if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                    raise TypeError
-                value = int(value)
+                value = integer(column, t, value)
             elif pa.types.is_floating(t):
-                if isinstance(value, bool | str):
-                    raise TypeError
-                value = float(value)
+                value = floating(column, t, value)
             elif pa.types.is_string(t) or pa.types.is_large_string(t):
                 if not isinstance(value, str):
                     raise TypeError
             else:
-                pa.array([value], type=t)
-        except (TypeError, ValueError, pa.ArrowException):
+                check_stored(column, pa.array([value], type=t), value)
+        except (TypeError, ValueError, OverflowError, pa.ArrowException) as exc:
+            if isinstance(exc, SchemaError):
+                raise
             raise SchemaError(
                 f"Column {column!r} expects {t}; received {value!r} ({type(value).__name__})."
             ) from None
-        if col.role == "weight" and (not math.isfinite(value) or value < 0):
+        if col.role == "weight" and value < 0:
             raise SchemaError(f"Weight must be a finite number ≥ 0; received {value!r}.")
         if col.role == "label" and col.value_map and value not in col.value_map:
             names = ", ".join(f"{k}={v['name']}" for k, v in sorted(col.value_map.items()))

@@ -103,7 +103,12 @@ def create_app(
     roots = [cfg.root, *cfg.service.scan]
     bus = EventBus()
     access = Access(roots, cfg.service.file_roots)
-    index = Index(roots, on_events=bus.publish, fence=access.fence)
+    index = Index(
+        roots,
+        on_events=bus.publish,
+        fence=access.fence,
+        tmp_sweep_age=cfg.service.tmp_sweep_age,
+    )
     cache = ByteLRU(cache_bytes)
     ctx = ServiceContext(
         config=cfg,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
@@ -28,6 +29,11 @@ class ServiceContext:
     db: Database
     scan_interval: float
     grants: Grants
+    decodes: threading.BoundedSemaphore = field(init=False)
+    """Bounds the full-size images decoded at once (``service.image_decoders``)."""
+
+    def __post_init__(self) -> None:
+        self.decodes = threading.BoundedSemaphore(max(1, self.config.service.image_decoders))
 
     @property
     def index_max_age(self) -> float:

@@ -9,11 +9,14 @@ edited file is refetched after revalidation.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import mimetypes
 import os
-from typing import Annotated, Any
+import threading
+from collections.abc import Iterator
+from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
@@ -23,10 +26,13 @@ from tercet.errors import OutsideRootsError, TercetError
 from tercet.service.context import ServiceContext, get_ctx
 from tercet.service.errors import ApiError
 from tercet.service.models import FileGrant
+from tercet.storage import files as storage_files
 
 router = APIRouter(tags=["files"])
 grant_router = APIRouter(tags=["files"])  # needs the token itself: a grant cannot renew itself
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
+
+DEFAULT_MAX_PIXELS = 40_000_000  # service.max_image_pixels
 
 CACHE_CONTROL = "private, max-age=3600"
 # A data file is never a page: no script runs from it, whatever the file holds.
@@ -62,19 +68,60 @@ def _stat(target: str) -> tuple[int, str]:
     return int(info["size"]), str(info["mtime"])
 
 
-def thumbnail(data: bytes, size: int) -> bytes:
-    """A PNG at most ``size`` pixels on its longer side, EXIF rotation applied."""
+class ImageTooLarge(ApiError):
+    """An image whose header announces more pixels than the service decodes (413)."""
+
+    def __init__(self, where: str, width: int, height: int, limit: int) -> None:
+        super().__init__(
+            413,
+            f"{where} is {width}x{height} = {width * height:,} pixels, over the "
+            f"{limit:,} this service decodes for a thumbnail (setting service.max_image_pixels). "
+            "Request it without thumb= to get its bytes.",
+        )
+
+
+def thumbnail(
+    source: bytes | IO[bytes],
+    size: int,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    slots: threading.BoundedSemaphore | None = None,
+    where: str = "The image",
+) -> bytes:
+    """A PNG at most ``size`` pixels on its longer side, EXIF rotation applied.
+
+    The header is read first: an image of more than ``max_pixels`` pixels is refused
+    (:class:`ImageTooLarge`) before any pixel is decoded, so a small file that announces a huge
+    canvas (a "decompression bomb") costs nothing. Decoding happens under ``slots``, which bounds
+    how many full-size images are in memory at once; JPEG decodes at a reduced scale.
+    """
     from PIL import Image, ImageOps
 
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
-        with Image.open(io.BytesIO(data)) as opened:
-            opened.draft("RGB", (size, size))  # JPEG decodes at a reduced scale: much faster
+        with Image.open(stream) as opened:
+            width, height = opened.size
+            if width * height > max_pixels:
+                raise ImageTooLarge(where, width, height, max_pixels)
+            with slots or contextlib.nullcontext():
+                opened.draft("RGB", (size, size))  # JPEG decodes at 1/2, 1/4 or 1/8 scale
+                # In place, and before the EXIF rotation: the rotation then copies the small
+                # image, not the full one.
+                opened.thumbnail((size, size), reducing_gap=2.0)
             image = ImageOps.exif_transpose(opened)
-            image.thumbnail((size, size))
             if image.mode not in ("RGB", "RGBA", "L", "LA"):
                 image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
             out = io.BytesIO()
             image.save(out, format="PNG", optimize=False)
+    except ApiError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow's own limit (MAX_IMAGE_PIXELS) when service.max_image_pixels is set above it,
+        # or its warning raised as an error where warnings are errors.
+        raise ApiError(
+            413,
+            f"{where} is refused by Pillow's limit ({exc}); this service decodes at most "
+            f"{max_pixels:,} pixels for a thumbnail (setting service.max_image_pixels).",
+        ) from None
     except Exception as exc:  # Pillow raises many kinds for foreign or damaged files
         raise ApiError(
             422,
@@ -114,7 +161,14 @@ def get_file(
         key = ("thumb", digest)
 
         def load() -> tuple[bytes, int]:
-            data = thumbnail(_read(target), thumb)
+            with _open(target) as fh:
+                data = thumbnail(
+                    fh,
+                    thumb,
+                    ctx.config.service.max_image_pixels,
+                    ctx.decodes,
+                    where=url,
+                )
             return data, len(data)
 
         png: bytes = ctx.sources.cache.get(key, load)
@@ -131,6 +185,18 @@ def file_grant(ctx: Ctx) -> FileGrant:
     and the token never goes in a URL (see :mod:`tercet.service.grants`)."""
     grant, expires = ctx.grants.issue("/api/file")
     return FileGrant(grant=grant, expires=expires, ttl=ctx.grants.ttl)
+
+
+@contextlib.contextmanager
+def _open(target: str) -> Iterator[IO[bytes]]:
+    # A stream, not the whole file: a refused image costs its header only.
+    try:
+        with storage.data_files(), storage_files.open_read(target) as fh:
+            yield fh
+    except OutsideRootsError as exc:
+        raise ApiError(403, str(exc)) from None
+    except TercetError as exc:
+        raise ApiError(404, str(exc)) from None
 
 
 def _read(target: str) -> bytes:

@@ -32,7 +32,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -42,11 +42,13 @@ from tercet.runs.folder import RunFiles, group_runs
 from tercet.runs.metrics import MetricsFileInfo
 from tercet.service.models import IndexEvent, TableRevision
 from tercet.service.runs_read import FINISHED, RunEntry, RunReader
+from tercet.storage.sweep import sweep
 from tercet.tables.table import Table
 
 log = logging.getLogger("tercet.service")
 
 FINISHED_RECHECK_EVERY = 20  # scans between looks at completed/failed runs
+SWEEP_EVERY = 3600.0  # seconds between sweeps of killed writers' temp files (one more listing)
 LIST_PAGE = 1000  # keys per page of an object store listing (S3 ListObjectsV2)
 LIST_WORKERS = 8  # concurrent listings of single run folders
 
@@ -112,11 +114,12 @@ def _table_entry(folder: str, project: str, dataset: str, value: Any) -> TableRe
     )
 
 
-def _mark_latest(tables: dict[str, TableRevision]) -> None:
+def _mark_latest(tables: dict[str, TableRevision], stored: Mapping[str, float | None]) -> None:
     """Each revision's ``latest`` (its newest leaf descendant, as ``Table.latest()``), and per
-    table the revision that is the latest of all (``is_latest``): :mod:`tercet.format`'s rule."""
+    table the revision that is the latest of all (``is_latest``): :mod:`tercet.format`'s rule,
+    given when the storage recorded each descriptor (``stored``, by revision URL)."""
     good = [t for t in tables.values() if t.error is None]
-    revisions = [format.Revision(t.url, t.parent, t.created, t.id) for t in good]
+    revisions = [format.Revision(t.url, t.parent, t.created, t.id, stored.get(t.url)) for t in good]
     latest = format.latest_of_each(revisions)
     groups: dict[tuple[str, str], list[format.Revision]] = {}
     for t, r in zip(good, revisions, strict=True):
@@ -136,12 +139,17 @@ class Index:
         roots: list[str],
         on_events: Callable[[Sequence[IndexEvent]], None],
         fence: storage.Fence | None = None,
+        tmp_sweep_age: float = 0.0,
     ) -> None:
         self.roots = roots
         self.fence = fence
+        self.tmp_sweep_age = tmp_sweep_age  # 0: never sweep
+        self.last_sweep = -math.inf
+        self.sweeper: threading.Thread | None = None  # the sweep under way or last run
         self._on_events = on_events
         self._reader = RunReader()
         self._tables: dict[str, TableRevision] = {}  # readable descriptors, by folder URL
+        self._stored: dict[str, float | None] = {}  # when the storage recorded each, by URL
         self._projects: dict[str, Project] = {}
         self._scan_lock = threading.Lock()
         self._background_lock = threading.Lock()
@@ -261,9 +269,11 @@ class Index:
             if entry.url in project.tables:
                 return
             self._tables[folder] = entry
+            descriptor = format.descriptor_url(entry.url)
+            self._stored[entry.url] = storage.modified_times([descriptor]).get(descriptor)
             tables = {url: t.model_copy() for url, t in project.tables.items()}
             tables[entry.url] = entry.model_copy()
-            _mark_latest(tables)
+            _mark_latest(tables, self._stored)
             self._projects = {**self._projects, key: replace(project, tables=tables)}
         self._on_events([IndexEvent(kind="revision", project=key, url=entry.url)])
 
@@ -302,7 +312,30 @@ class Index:
         log.debug("scan took %.3f s", time.monotonic() - started)
         if events:
             self._on_events(events)
+        self._sweep_if_due()
         return events
+
+    def _sweep_if_due(self) -> None:
+        """Sweep killed writers' temp files under the roots once per :data:`SWEEP_EVERY`, on a
+        thread of its own: a sweep walks every file, and no request should wait for it."""
+        if self.tmp_sweep_age <= 0 or time.monotonic() - self.last_sweep < SWEEP_EVERY:
+            return
+        self.last_sweep = time.monotonic()
+        self.sweeper = threading.Thread(
+            target=storage.carry(self._sweep), name="tercet-tmp-sweep", daemon=True
+        )
+        self.sweeper.start()
+
+    def _sweep(self) -> None:
+        """:func:`tercet.storage.sweep.sweep` of each root; a failure is logged, never fatal."""
+        for root in self.roots:
+            try:
+                report = sweep(root, self.tmp_sweep_age)
+            except (TercetError, OSError) as exc:
+                log.warning("cannot sweep temp files under %s: %s", root, exc)
+                continue
+            for leftover in report.removed:
+                log.info("removed %s, left by a killed writer", leftover.url)
 
     def _project_folders(
         self, root: str, errors: list[str]
@@ -372,6 +405,11 @@ class Index:
             folders[folder] = (parts[0], seen or parts[3:] == [format.OBJECT_JSON])
         new = [f for f, (_, has) in folders.items() if has and f not in self._tables]
         values = storage.read_json_many([format.descriptor_url(f) for f in new])
+        # When the storage recorded each new descriptor (immutable, so asked once): the latest
+        # rule checks every claimed time against it.
+        times = storage.modified_times([format.descriptor_url(f) for f in new])
+        for f in new:
+            self._stored[storage.normalize(f)] = times.get(format.descriptor_url(f))
         tables: dict[str, TableRevision] = {}
         for folder, (dataset, has) in folders.items():
             entry = self._tables.get(folder)
@@ -381,7 +419,7 @@ class Index:
                 if entry.error is None:
                     self._tables[folder] = entry  # only readable ones: a broken one may be fixed
             tables[entry.url] = entry.model_copy()
-        _mark_latest(tables)
+        _mark_latest(tables, self._stored)
         return tables
 
     def _scan_runs(

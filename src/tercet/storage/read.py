@@ -6,6 +6,7 @@ import json
 import os
 import posixpath
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -178,6 +179,39 @@ def walk_files(url: str, suffix: str | None = None) -> list[str]:
             continue
         out.append(join(url, rel) if rel else url)
     return sorted(out)
+
+
+def modified_times(urls: Sequence[str], workers: int = 32) -> dict[str, float | None]:
+    """The modification time the storage reports for each of ``urls`` (None when it gives none
+    or the object is gone): a ``stat`` on local disk, a ``HEAD`` each, concurrently, elsewhere."""
+
+    def one(url: str) -> tuple[str, float | None]:
+        try:
+            guard(url, "stat")  # outside the fence: no time, like a missing object
+            if is_local(url):
+                return url, os.stat(normalize(url)).st_mtime
+            fs, path = filesystem(url)
+            with translate(url, "stat"):
+                return url, info_time(fs.info(path))
+        except (FileNotFoundError, TercetError):
+            return url, None
+
+    if not urls:
+        return {}
+    with FencedExecutor(max(1, min(workers, len(urls)))) as pool:
+        return dict(pool.map(one, urls))
+
+
+def info_time(info: dict[str, Any]) -> float | None:
+    """The modification time in an fsspec ``info`` record (S3 ``LastModified``, local ``mtime``,
+    memory ``created``), as seconds since the epoch."""
+    for key in ("LastModified", "mtime", "last_modified", "created"):
+        value = info.get(key)
+        if isinstance(value, datetime):
+            return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
 
 
 def relative_parts(folder: str, files: Sequence[str]) -> Iterator[tuple[str, list[str]]]:

@@ -113,7 +113,7 @@ class Edit(Generic[T]):
         if column == ID_COLUMN:
             raise SchemaError("example_id cannot be edited: it is the stable identity of a row.")
         col = self.schema[column]
-        ids = np.asarray(example_ids, dtype=np.int64).ravel()
+        ids = _example_ids(example_ids)
         if isinstance(values, str) or not isinstance(values, Iterable | np.ndarray):
             vals: list[Any] = [values] * len(ids)
         else:
@@ -131,7 +131,7 @@ class Edit(Generic[T]):
 
     def delete_rows(self, example_ids: Sequence[int] | np.ndarray) -> None:
         """Delete the rows ``example_ids``."""
-        ids = np.asarray(example_ids, dtype=np.int64).ravel()
+        ids = _example_ids(example_ids)
         self._check_ids(ids)
         self._deleted.update(ids.tolist())
 
@@ -241,7 +241,26 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_ID_LOW, _ID_HIGH = -(2**63), 2**63 - 1
+
+
 def _as_id(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise EditError(f"{where}: example ids are integers; received {value!r}.")
+    if not _ID_LOW <= int(value) <= _ID_HIGH:
+        raise EditError(f"{where}: example ids are 64-bit integers; {value} is out of range.")
     return int(value)
+
+
+def _example_ids(example_ids: Sequence[int] | np.ndarray) -> np.ndarray:
+    """``example_ids`` as int64, each checked: integers only (no strings, bools or floats, which
+    numpy would convert silently), within int64."""
+    if isinstance(example_ids, np.ndarray) and example_ids.dtype.kind in "iu":
+        flat = example_ids.ravel()
+        if flat.dtype.kind == "u" and flat.size and int(flat.max()) > _ID_HIGH:
+            raise EditError(f"example ids are 64-bit integers; {int(flat.max())} is out of range.")
+        return flat.astype(np.int64, copy=False)
+    if isinstance(example_ids, np.ndarray) and example_ids.dtype.kind != "O":
+        raise EditError(f"example ids are integers; received an array of {example_ids.dtype}.")
+    items = np.ravel(np.asarray(example_ids, dtype=object)).tolist()
+    return np.array([_as_id(v, "example_ids") for v in items], dtype=np.int64)

@@ -128,9 +128,16 @@ def prepare(
 
 def _cast(arr: Any, typ: pa.DataType, name: str) -> Any:
     try:
-        return pc.cast(arr, typ)
+        out = pc.cast(arr, typ)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise SchemaError(f"Column {name!r} must be {typ}: {exc}") from exc
+    if pa.types.is_floating(typ) and pa.types.is_floating(arr.type):
+        # Arrow narrows floats without a range check: 1e39 becomes float32 inf.
+        overflow = pc.and_(pc.is_finite(arr), pc.invert(pc.is_finite(out)))
+        if pc.any(overflow).as_py():
+            first = pc.filter(arr, overflow)[0].as_py()
+            raise SchemaError(f"Column {name!r}: {first!r} does not fit {typ} (it would be inf).")
+    return out
 
 
 def _fixed_width(arr: Any) -> int | None:

@@ -307,7 +307,14 @@ class Table:
         return aliases.expand(url, base=self.url, project_url=self.project_url)
 
     def load_image(self, url: str) -> Any:
-        """The image at a URL stored in this table, decoded with PIL."""
+        """The image at a URL stored in this table, decoded with PIL.
+
+        Pillow's own decompression-bomb limit applies (``PIL.Image.MAX_IMAGE_PIXELS``, ~89 MP:
+        a warning beyond it, ``DecompressionBombError`` beyond twice it), here and in
+        :mod:`tercet.torch`: training reads data its owner chose, and may raise the limit for
+        large images. The Object Service, which decodes for anyone holding its token, has its
+        own lower one (``service.max_image_pixels``).
+        """
         from PIL import Image
 
         data = storage.read_bytes(self.resolve_url(url))
@@ -376,14 +383,21 @@ class Table:
         """The newest leaf descendant of this revision (itself when it has none).
 
         Derived from the immutable revisions alone (:func:`tercet.format.latest_leaf`), so every
-        reader agrees without a pointer file.
+        reader agrees without a pointer file. A revision's ``created`` counts only up to when the
+        storage recorded it (plus :data:`tercet.format.SKEW_TOLERANCE`), so a writer whose clock
+        runs ahead, or a planted descriptor dated in the future, cannot stay the latest.
         """
         revisions = {t.url: t for t in _siblings(self)}
-        leaf = format.latest_leaf(self._revision(), [t._revision() for t in revisions.values()])
+        # When the storage recorded each descriptor: the rule checks every claimed time by it.
+        stored = storage.modified_times([format.descriptor_url(u) for u in {self.url, *revisions}])
+        leaf = format.latest_leaf(
+            self._revision(stored), [t._revision(stored) for t in revisions.values()]
+        )
         return revisions.get(leaf.url, self)
 
-    def _revision(self) -> format.Revision:
-        return format.Revision(self.url, self.parent_url, str(self._d["created"]), self.id)
+    def _revision(self, stored: Mapping[str, float | None]) -> format.Revision:
+        when = stored.get(format.descriptor_url(self.url))
+        return format.Revision(self.url, self.parent_url, str(self._d["created"]), self.id, when)
 
     def squash(self, name: str | None = None, message: str = "") -> Table:
         """Write this revision's rows as a standalone revision (no delta chain to read).
