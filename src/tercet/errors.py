@@ -8,7 +8,9 @@
     ├── StorageError           I/O failed
     │   ├── ObjectNotFoundError    (also a FileNotFoundError)
     │   ├── ObjectExistsError      (also a FileExistsError) an immutable object is already there
-    │   └── CorruptObjectError     object.json or Parquet that cannot be parsed
+    │   ├── CorruptObjectError     object.json or Parquet that cannot be parsed
+    │   ├── NoSuchBucketError      the bucket a URL names does not exist (never read as empty)
+    │   └── StoreUnreachableError  nothing answers at the storage endpoint
     ├── SchemaError            data does not fit the table's schema
     ├── EditError              an edit that cannot apply
     │   └── UnknownExampleError    edit names an example_id that is not in the revision
@@ -69,6 +71,18 @@ class ObjectExistsError(StorageError, FileExistsError):
 
 class CorruptObjectError(StorageError):
     """An object exists but cannot be parsed."""
+
+
+class NoSuchBucketError(StorageError):
+    """The bucket a URL names does not exist on its store.
+
+    Deliberately not a ``FileNotFoundError``: a missing bucket is a setup error, and code that
+    treats a missing object as "nothing there yet" must not read it as an empty root.
+    """
+
+
+class StoreUnreachableError(StorageError):
+    """Nothing answers at the storage endpoint (wrong URL, server down, network)."""
 
 
 class SchemaError(TercetError, ValueError):
