@@ -10,7 +10,9 @@
     │   ├── ObjectExistsError      (also a FileExistsError) an immutable object is already there
     │   ├── CorruptObjectError     object.json or Parquet that cannot be parsed, or holding a
     │   │                          reference that leads out of its folder or project
-    │   └── OutsideRootsError      a URL outside the roots of the active fence (the service's)
+    │   ├── OutsideRootsError      a URL outside the roots of the active fence (the service's)
+    │   ├── NoSuchBucketError      the bucket a URL names does not exist (never read as empty)
+    │   └── StoreUnreachableError  nothing answers at the storage endpoint
     ├── SchemaError            data does not fit the table's schema
     ├── EditError              an edit that cannot apply
     │   └── UnknownExampleError    edit names an example_id that is not in the revision
@@ -75,6 +77,18 @@ class CorruptObjectError(StorageError):
 
 class OutsideRootsError(StorageError, PermissionError):
     """A URL lies outside the roots of the active fence (:mod:`tercet.storage.fence`)."""
+
+
+class NoSuchBucketError(StorageError):
+    """The bucket a URL names does not exist on its store.
+
+    Deliberately not a ``FileNotFoundError``: a missing bucket is a setup error, and code that
+    treats a missing object as "nothing there yet" must not read it as an empty root.
+    """
+
+
+class StoreUnreachableError(StorageError):
+    """Nothing answers at the storage endpoint (wrong URL, server down, network)."""
 
 
 class SchemaError(TercetError, ValueError):

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tercet import storage
-from tercet.errors import ObjectExistsError, StorageError
+from tercet.errors import NoSuchBucketError, ObjectExistsError, StorageError
 from tercet.storage import options, s3
 from tercet.testing.s3server import S3Server
 
@@ -115,11 +115,14 @@ def test_an_aborted_big_write_leaves_no_upload_behind(
     assert client.list_objects_v2(Bucket=s3_bucket[5:]).get("KeyCount") == 0
 
 
-def test_a_missing_bucket_reads_as_missing_and_writes_say_so(s3_env: S3Server) -> None:
-    with pytest.raises(FileNotFoundError, match="s3://tercet-no-such-bucket/x"):
+def test_a_missing_bucket_is_named_never_read_as_empty(s3_env: S3Server) -> None:
+    # A missing bucket is a setup error, not "nothing there yet" (tests/security has the rest).
+    missing = "bucket 'tercet-no-such-bucket' does not exist"
+    with pytest.raises(NoSuchBucketError, match=f"{missing}.*s3://tercet-no-such-bucket/x"):
         storage.read_bytes("s3://tercet-no-such-bucket/x")
-    assert storage.ls("s3://tercet-no-such-bucket/p") == []
-    with pytest.raises(StorageError, match="s3://tercet-no-such-bucket/x"):
+    with pytest.raises(NoSuchBucketError, match=missing):
+        storage.ls("s3://tercet-no-such-bucket/p")
+    with pytest.raises(NoSuchBucketError, match="s3://tercet-no-such-bucket/x"):
         storage.write_bytes("s3://tercet-no-such-bucket/x", b"1")
 
 

@@ -1034,8 +1034,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input; the detail names the field or column. */
+            /** @description Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a field of the wrong type or range, a column the source lacks, stored rows that do not fit their schema; the detail names which. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The storage backend failed: a missing bucket, an unreachable endpoint, … */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1101,8 +1110,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input; the detail names the field or column. */
+            /** @description Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a field of the wrong type or range, a column the source lacks, stored rows that do not fit their schema; the detail names which. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The storage backend failed: a missing bucket, an unreachable endpoint, … */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1168,8 +1186,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input; the detail names the field or column. */
+            /** @description Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a field of the wrong type or range, a column the source lacks, stored rows that do not fit their schema; the detail names which. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The storage backend failed: a missing bucket, an unreachable endpoint, … */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1237,8 +1264,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input; the detail names the field or column. */
+            /** @description Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a field of the wrong type or range, a column the source lacks, stored rows that do not fit their schema; the detail names which. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The storage backend failed: a missing bucket, an unreachable endpoint, … */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1306,8 +1342,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input; the detail names the field or column. */
+            /** @description Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a field of the wrong type or range, a column the source lacks, stored rows that do not fit their schema; the detail names which. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The storage backend failed: a missing bucket, an unreachable endpoint, … */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1386,8 +1431,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input; the detail names the field or column. */
+            /** @description Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a field of the wrong type or range, a column the source lacks, stored rows that do not fit their schema; the detail names which. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The storage backend failed: a missing bucket, an unreachable endpoint, … */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1459,8 +1513,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input; the detail names the field or column. */
+            /** @description Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a field of the wrong type or range, a column the source lacks, stored rows that do not fit their schema; the detail names which. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The storage backend failed: a missing bucket, an unreachable endpoint, … */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1528,8 +1591,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input; the detail names the field or column. */
+            /** @description Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a field of the wrong type or range, a column the source lacks, stored rows that do not fit their schema; the detail names which. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The storage backend failed: a missing bucket, an unreachable endpoint, … */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1597,8 +1669,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input; the detail names the field or column. */
+            /** @description Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a field of the wrong type or range, a column the source lacks, stored rows that do not fit their schema; the detail names which. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The storage backend failed: a missing bucket, an unreachable endpoint, … */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1666,8 +1747,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input; the detail names the field or column. */
+            /** @description Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a field of the wrong type or range, a column the source lacks, stored rows that do not fit their schema; the detail names which. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The storage backend failed: a missing bucket, an unreachable endpoint, … */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1735,8 +1825,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input; the detail names the field or column. */
+            /** @description Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a field of the wrong type or range, a column the source lacks, stored rows that do not fit their schema; the detail names which. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The storage backend failed: a missing bucket, an unreachable endpoint, … */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1802,8 +1901,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input; the detail names the field or column. */
+            /** @description Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a field of the wrong type or range, a column the source lacks, stored rows that do not fit their schema; the detail names which. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The storage backend failed: a missing bucket, an unreachable endpoint, … */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1867,8 +1975,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input; the detail names the field or column. */
+            /** @description Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a field of the wrong type or range, a column the source lacks, stored rows that do not fit their schema; the detail names which. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The storage backend failed: a missing bucket, an unreachable endpoint, … */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1936,8 +2053,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input; the detail names the field or column. */
+            /** @description Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a field of the wrong type or range, a column the source lacks, stored rows that do not fit their schema; the detail names which. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The storage backend failed: a missing bucket, an unreachable endpoint, … */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2001,8 +2127,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input; the detail names the field or column. */
+            /** @description Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a field of the wrong type or range, a column the source lacks, stored rows that do not fit their schema; the detail names which. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The storage backend failed: a missing bucket, an unreachable endpoint, … */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2080,8 +2215,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input; the detail names the field or column. */
+            /** @description Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a field of the wrong type or range, a column the source lacks, stored rows that do not fit their schema; the detail names which. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The storage backend failed: a missing bucket, an unreachable endpoint, … */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -25,6 +25,7 @@ from tercet.service.models import (
     TrajectoryRequest,
     TrajectoryResult,
 )
+from tercet.service.sources import example_ids
 
 router = APIRouter(tags=["runs"])
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
@@ -75,7 +76,7 @@ def trajectory(request: TrajectoryRequest, ctx: Ctx) -> TrajectoryResult:
     for epoch in sorted({f.epoch for f in files}):
         table = ctx.sources.metrics([f for f in files if f.epoch == epoch])
         seen_columns.update(table.column_names)
-        ids = np.asarray(table.column(ID_COLUMN).to_numpy())
+        ids = example_ids(table, f"the metrics of epoch {epoch}")
         hits = np.flatnonzero(ids == request.example_id)
         if not len(hits):
             continue

@@ -43,7 +43,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "A URL outside the roots this service serves."),
         (404, "No such object."),
         (413, "The request body is too large."),
-        (422, "Invalid input; the detail names the field or column."),
+        (
+            422,
+            "Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a "
+            "field of the wrong type or range, a column the source lacks, stored rows that do "
+            "not fit their schema; the detail names which.",
+        ),
+        (502, "The storage backend failed: a missing bucket, an unreachable endpoint, …"),
     )
 }
 DESCRIPTION = (

@@ -61,11 +61,26 @@ def format_validation(errors: list[Any]) -> str:
     """One readable line for pydantic errors: ``body.filter.min: Input should be a number``."""
     seen: list[str] = []
     for err in errors:
+        if err.get("type") == "json_invalid":
+            loc = tuple(err.get("loc", ()))
+            at = f" at character {loc[-1]}" if len(loc) > 1 else ""
+            why = (err.get("ctx") or {}).get("error", "")
+            return f"The request body is not valid JSON{at}: {why or err.get('msg', '')}."
         text = f"{_location(tuple(err.get('loc', ())))}: {err.get('msg', 'invalid')}"
         if text not in seen:
             seen.append(text)
     more = f" (and {len(seen) - 3} more)" if len(seen) > 3 else ""
     return "Invalid request: " + "; ".join(seen[:3]) + more
+
+
+def unparsable_body(cause: BaseException) -> str:
+    """Why a request body could not be read as JSON, for the 422."""
+    if isinstance(cause, UnicodeDecodeError):
+        where = f"{cause.reason} at byte {cause.start}"
+        return f"The request body is not UTF-8 text ({where}); send JSON."
+    if isinstance(cause, RecursionError):
+        return "The request body is nested too deeply to parse as JSON."
+    return f"The request body cannot be read as JSON ({type(cause).__name__})."
 
 
 def install(app: FastAPI) -> None:
@@ -85,6 +100,10 @@ def install(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI's own 400 for a body it could not parse (not UTF-8, nested past the JSON
+            # parser's limit): malformed input is a 422 like every other, as documented.
+            return error_response(422, unparsable_body(exc.__cause__))
         return error_response(exc.status_code, str(exc.detail), dict(exc.headers or {}))
 
     async def too_deep(request: Request, exc: Exception) -> JSONResponse:

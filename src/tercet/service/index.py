@@ -158,6 +158,7 @@ class Index:
         self.scans_done = 0
         self.last_scan = 0.0  # time.monotonic() when the last finished scan started
         self.root_errors: list[str] = []
+        self.failed_roots: dict[str, str] = {}  # root -> why the last scan could not list it
 
     # -- reading the snapshot ------------------------------------------------------------------
     def projects(self) -> list[Project]:
@@ -289,8 +290,9 @@ class Index:
         self._scans += 1
         projects: dict[str, Project] = {}
         root_errors: list[str] = []
+        failed_roots: dict[str, str] = {}
         for root in self.roots:
-            for name, url, children in self._project_folders(root, root_errors):
+            for name, url, children in self._project_folders(root, root_errors, failed_roots):
                 key = name
                 n = 2
                 while key in projects:
@@ -307,6 +309,7 @@ class Index:
         events = [] if first else self._diff(self._projects, projects)
         self._projects = projects
         self.root_errors = root_errors
+        self.failed_roots = failed_roots
         self.last_scan = started
         self.scans_done += 1
         log.debug("scan took %.3f s", time.monotonic() - started)
@@ -338,7 +341,7 @@ class Index:
                 log.info("removed %s, left by a killed writer", leftover.url)
 
     def _project_folders(
-        self, root: str, errors: list[str]
+        self, root: str, errors: list[str], failed_roots: dict[str, str]
     ) -> list[tuple[str, str, list[str] | TercetError]]:
         """``(name, url, names in its folder)`` of each project under ``root`` (or ``root``
         itself); the error instead of the names when a project's folder cannot be listed, and
@@ -348,6 +351,7 @@ class Index:
         except TercetError as exc:
             log.warning("cannot scan %s: %s", root, exc)
             errors.append(f"{root}: {exc}")
+            failed_roots[root] = str(exc)
             under = storage.normalize(root).rstrip("/") + "/"
             return [
                 (p.name, p.url, exc)

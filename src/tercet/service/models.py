@@ -17,6 +17,8 @@ MAX_IN_VALUES = 1_000_000
 MAX_OFFSET = 10**12
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# Example ids are int64 on disk: a larger one is a 422 here, not an overflow deep inside.
+ExampleId = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
 # Checked against the column type where the filter is compiled (one vectorised pass instead of a
 # million per-item union validations).
 ScalarList = Annotated[
@@ -234,7 +236,7 @@ class TrajectoryRequest(_Request):
 
     run: str
     split: str
-    example_id: StrictInt
+    example_id: ExampleId
     columns: list[str] = Field(min_length=1, max_length=100)
 
 
@@ -243,14 +245,14 @@ class SetEdit(_Request):
     """Set one cell."""
 
     column: str
-    example_id: StrictInt
+    example_id: ExampleId
     value: Any = None
 
 
 class WeightEdit(_Request):
     """Set one row's training weight (0 leaves it out of training)."""
 
-    example_id: StrictInt
+    example_id: ExampleId
     weight: FiniteFloat
 
 
@@ -258,7 +260,7 @@ class Edits(_Request):
     """The edits of one revision, validated against the base's schema."""
 
     set: list[SetEdit] = Field(default_factory=list)
-    delete: list[StrictInt] = Field(default_factory=list)
+    delete: list[ExampleId] = Field(default_factory=list)
     weights: list[WeightEdit] = Field(default_factory=list)
 
 

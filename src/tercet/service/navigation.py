@@ -49,6 +49,15 @@ def run_info(state: RunEntry) -> RunInfo:
     )
 
 
+def _check_roots(ctx: ServiceContext, projects: list[Project]) -> None:
+    """A 502 naming the root when the last scan could not list a root and nothing is known
+    from it: an empty list would say "no projects" where the truth is "cannot look"."""
+    for root, error in ctx.index.failed_roots.items():
+        under = storage.normalize(root).rstrip("/") + "/"
+        if not any(storage.normalize(p.url).startswith(under) or p.url == root for p in projects):
+            raise ApiError(502, f"Cannot list the project root {root}: {error}")
+
+
 def _project(ctx: ServiceContext, name: str) -> Project:
     ctx.index.current(ctx.index_max_age)
     project = ctx.index.project(name)
@@ -57,6 +66,7 @@ def _project(ctx: ServiceContext, name: str) -> Project:
         ctx.index.refresh(ctx.scan_interval)
         project = ctx.index.project(name)
     if project is None:
+        _check_roots(ctx, ctx.index.projects())
         known = ", ".join(p.name for p in ctx.index.projects()) or "none"
         raise ApiError(404, f"No project {name!r}. Projects: {known}.")
     return project
@@ -66,9 +76,11 @@ def _project(ctx: ServiceContext, name: str) -> Project:
 def projects(ctx: Ctx) -> list[ProjectInfo]:
     """Every project under the project root and the extra scan URLs."""
     ctx.index.current(ctx.index_max_age)
+    projects = ctx.index.projects()
+    _check_roots(ctx, projects)
     return [
         ProjectInfo(name=p.name, url=p.url, tables=len(p.tables), runs=len(p.runs), error=p.error)
-        for p in sorted(ctx.index.projects(), key=lambda p: p.name)
+        for p in sorted(projects, key=lambda p: p.name)
     ]
 
 

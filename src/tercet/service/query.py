@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator
@@ -183,6 +184,49 @@ def summary(
     return CategorySummary(values=values)
 
 
+def _around(value: float) -> tuple[float, float]:
+    """A domain around one value: unit-wide, or wider where a unit is below its precision."""
+    half = max(0.5, abs(value) * 2.0**-20)
+    top = sys.float_info.max
+    return max(value - half, -top), min(value + half, top)
+
+
+def _domain(
+    column: str, bins: int, lo: float | None, hi: float | None, data: tuple[float, float] | None
+) -> tuple[float, float, float] | None:
+    """``(start, stop, scale)`` of the histogram, None when there is nothing to bin.
+
+    ``scale`` (1, or 0.5 when ``stop - start`` overflows a double) is applied to every value
+    before binning, so a domain as wide as all doubles still bins without infinities. A domain
+    given by the client too narrow for its bins to be told apart is a 422.
+    """
+    start = lo if lo is not None else data[0] if data else None
+    stop = hi if hi is not None else data[1] if data else None
+    if start is None or stop is None:
+        return None
+    if lo is not None and hi is not None and lo > hi:
+        raise ApiError(422, f"Histogram of {column!r}: min {lo} is above max {hi}.")
+    if stop <= start:
+        # One value (or a bound on the far side of all data): a domain around the bound the
+        # client gave, else around the data.
+        start, stop = _around(hi if hi is not None and lo is None else start)
+    scale = 1.0 if math.isfinite(stop - start) else 0.5
+    width = (stop * scale - start * scale) / bins
+    # Bins narrower than a few units in the last place of the bounds cannot be told apart.
+    ulp = math.ulp(max(abs(start), abs(stop))) * scale
+    if not math.isfinite(width) or width < 4 * ulp or width <= 0:
+        if lo is not None and hi is not None:
+            raise ApiError(
+                422,
+                f"Histogram of {column!r}: min {lo} and max {hi} are too close for {bins} bins "
+                "(a bin would be narrower than a double can tell apart); widen the range or "
+                "ask for fewer bins.",
+            )
+        start, stop = _around(start)
+        scale = 1.0
+    return start, stop, scale
+
+
 def _histogram(
     db: Database,
     source: SourceData,
@@ -193,8 +237,6 @@ def _histogram(
     lo: float | None,
     hi: float | None,
 ) -> HistogramSummary:
-    if lo is not None and hi is not None and lo > hi:
-        raise ApiError(422, f"Histogram of {column!r}: min {lo} is above max {hi}.")
     x = f"CAST({quote(column)} AS DOUBLE)"
     valid = f"{x} IS NOT NULL AND isfinite({x})"
     with db.query(source, where) as cur:
@@ -202,23 +244,26 @@ def _histogram(
             f"SELECT min({x}), max({x}) FROM src WHERE ({where.sql}) AND {valid}", where.params
         ).fetchone()
         data_min, data_max = (_finite(row[0]), _finite(row[1])) if row else (None, None)
-        start = lo if lo is not None else data_min
-        stop = hi if hi is not None else data_max
-        if start is None or stop is None:
+        data = (data_min, data_max) if data_min is not None and data_max is not None else None
+        domain = _domain(column, bins, lo, hi, data)
+        if domain is None:
             edges = np.linspace(0.0, 1.0, bins + 1)
             return HistogramSummary(edges=edges.tolist(), counts=[0] * bins, min=None, max=None)
-        if stop <= start:
-            start, stop = start - 0.5, start + 0.5
-        width = (stop - start) / bins
+        start, stop, scale = domain
+        width = (stop * scale - start * scale) / bins
         counts = np.zeros(bins, dtype=np.int64)
+        # The bin index is clamped in SQL too: no value can make the cast to BIGINT overflow.
         grouped = cur.execute(
-            f"SELECT CAST(floor(({x} - ?) / ?) AS BIGINT) AS b, count(*) FROM src "
-            f"WHERE ({where.sql}) AND {valid} AND {x} >= ? AND {x} <= ? GROUP BY b",
-            [start, width, *where.params, start, stop],
+            f"SELECT CAST(least(greatest(floor(({x} * ? - ?) / ?), 0), ?) AS BIGINT) AS b, "
+            f"count(*) FROM src WHERE ({where.sql}) AND {valid} AND {x} >= ? AND {x} <= ? "
+            "GROUP BY b",
+            [scale, start * scale, width, bins - 1, *where.params, start, stop],
         ).fetchall()
     for b, n in grouped:
         counts[min(max(int(b), 0), bins - 1)] += int(n)
-    edges = np.linspace(start, stop, bins + 1)
+    # Edges as weighted means of the bounds: no intermediate overflows, the last edge is stop.
+    t = np.arange(bins + 1, dtype=np.float64) / bins
+    edges = start * (1.0 - t) + stop * t
     return HistogramSummary(
         edges=[float(e) for e in edges], counts=counts.tolist(), min=data_min, max=data_max
     )

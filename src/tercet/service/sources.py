@@ -154,9 +154,29 @@ def _match(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     return found, order[pos], found
 
 
-def _keep_last(table: pa.Table) -> pa.Table:
+def example_ids(table: pa.Table, what: str) -> np.ndarray:
+    """The example ids of ``table`` (read from ``what``) as int64; a 422 that names ``what``
+    when they are missing, null, not integers or beyond int64 (a planted or foreign file)."""
+    if ID_COLUMN not in table.column_names:
+        raise ApiError(422, f"{what} has no {ID_COLUMN!r} column; it was not written by Tercet.")
+    column = table.column(ID_COLUMN)
+    if not pa.types.is_integer(column.type) or column.null_count:
+        raise ApiError(
+            422,
+            f"The {ID_COLUMN} column of {what} holds {column.type} values"
+            f"{' with nulls' if column.null_count else ''}; Tercet ids are int64 without nulls.",
+        )
+    try:
+        return np.asarray(column.cast(pa.int64()).to_numpy())  # a checked cast: no wrap-around
+    except pa.ArrowInvalid as exc:
+        raise ApiError(
+            422, f"The {ID_COLUMN} column of {what} holds ids beyond int64 ({exc})."
+        ) from None
+
+
+def _keep_last(table: pa.Table, what: str) -> pa.Table:
     """Rows with unique example ids; a later file's row wins (a metric collected again)."""
-    ids = np.asarray(table.column(ID_COLUMN).to_numpy())
+    ids = example_ids(table, what)
     if len(np.unique(ids)) == len(ids):
         return table
     _, first_in_reversed = np.unique(ids[::-1], return_index=True)
@@ -186,7 +206,9 @@ class Sources:
 
         def load() -> tuple[SourceData, int]:
             specs = {c.name: (c.role, c.value_map) for c in t.schema}
-            rows, infos = servable(t.to_arrow(), specs)
+            stored = t.to_arrow()
+            example_ids(stored, t.url)
+            rows, infos = servable(stored, specs)
             data = SourceData(("table", t.url), rows, infos)
             return data, data.nbytes
 
@@ -243,7 +265,9 @@ class Sources:
         key = ("metrics", tuple(f.url for f in files))
 
         def load() -> tuple[pa.Table, int]:
-            table = _keep_last(storage.read_parquet([f.url for f in files]))
+            table = _keep_last(
+                storage.read_parquet([f.url for f in files]), ", ".join(f.url for f in files)
+            )
             return table, int(table.nbytes)
 
         table: pa.Table = self.cache.get(key, load)
@@ -303,8 +327,8 @@ class Sources:
             if isinstance(role, str):
                 specs[str(spec["name"])] = (role, value_map)
         metrics_rows, metric_infos = servable(metrics, specs)
-        t_ids = np.asarray(base.table.column(ID_COLUMN).to_numpy())
-        m_ids = np.asarray(metrics_rows.column(ID_COLUMN).to_numpy())
+        t_ids = example_ids(base.table, str(base.key))
+        m_ids = example_ids(metrics_rows, "the metrics files")
         found, where, _ = _match(t_ids, m_ids)
         rows = base.table.take(pa.array(np.flatnonzero(found)))
         m_take = pa.array(where[found])
@@ -318,10 +342,9 @@ class Sources:
             rows = rows.append_column(name, metrics_rows.column(info.name).take(m_take))
             columns.append(info.model_copy(update={"name": name}))
         if projection:
-            proj = _keep_last(storage.read_parquet(list(projection)))
+            proj = _keep_last(storage.read_parquet(list(projection)), ", ".join(projection))
             hit, at, _ = _match(
-                np.asarray(rows.column(ID_COLUMN).to_numpy()),
-                np.asarray(proj.column(ID_COLUMN).to_numpy()),
+                example_ids(rows, str(key)), example_ids(proj, ", ".join(projection))
             )
             take = pa.array(at, mask=~hit)
             for name in PROJECTION_COLUMNS:

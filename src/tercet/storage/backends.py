@@ -31,7 +31,19 @@ def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
             "file (`tercet config show`)."
         ) from exc
     path = url if proto == "file" else fsspec.core.strip_protocol(url)
+    if proto in ("s3", "s3a"):
+        s3.check_endpoint(options(proto), url)
     return fs, path
+
+
+def check_bucket(url: str) -> None:
+    """:class:`~tercet.errors.NoSuchBucketError` when ``url`` lies in a bucket that does not
+    exist; nothing for other stores. For answers that are right only in an existing bucket: an
+    empty listing, a missing object."""
+    if protocol(url) not in ("s3", "s3a"):
+        return
+    fs, path = filesystem(url)
+    s3.check_bucket(fs, path, url)
 
 
 def arrow_filesystem(url: str) -> tuple[pafs.FileSystem, str]:

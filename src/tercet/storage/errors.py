@@ -10,9 +10,11 @@ import pyarrow as pa
 
 from tercet.errors import (
     CorruptObjectError,
+    NoSuchBucketError,
     ObjectExistsError,
     ObjectNotFoundError,
     StorageError,
+    StoreUnreachableError,
     TercetError,
 )
 from tercet.storage.options import options
@@ -23,6 +25,46 @@ _BACKEND_MODULES = {"botocore", "aiobotocore", "aiohttp", "s3fs", "fsspec", "url
 
 def not_found(url: str) -> ObjectNotFoundError:
     return ObjectNotFoundError(f"No object at {url}: it does not exist or was removed.")
+
+
+def bucket_of(url: str) -> str:
+    """The bucket an object store URL names (``s3://bucket/key`` -> ``bucket``)."""
+    return url.split("://", 1)[-1].split("/", 1)[0]
+
+
+def endpoint_text() -> str:
+    """The S3 endpoint in use, as a user would recognise it."""
+    return str(options("s3").get("endpoint_url") or "the AWS default endpoint")
+
+
+def no_such_bucket(url: str) -> NoSuchBucketError:
+    bucket = bucket_of(url)
+    return NoSuchBucketError(
+        f"The bucket {bucket!r} does not exist at {endpoint_text()} (needed for {url}). Create "
+        "it, or point the URL at an existing bucket (the project root is `root` in the config "
+        "file or TERCET_ROOT; `tercet config show` says which is in effect)."
+    )
+
+
+def unreachable(url: str, endpoint: str, reason: str, waited: float) -> StoreUnreachableError:
+    return StoreUnreachableError(
+        f"Cannot reach the S3 endpoint {endpoint} (for {url}): {reason}. Is {endpoint} "
+        "reachable, and the right address? Set it with AWS_ENDPOINT_URL or "
+        "storage_options.s3.endpoint_url. "
+        f"Tercet gave up after one connection attempt ({waited:g} s at most) instead of "
+        "retrying; storage_options.s3.config_kwargs.connect_timeout sets that wait (and every "
+        "request's), storage_options.s3.config_kwargs.retries.max_attempts how often a request "
+        "that fails later is retried."
+    )
+
+
+def _is_missing_bucket(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__} {exc}"
+    return "NoSuchBucket" in text or "bucket does not exist" in text
+
+
+def through_a_file(url: str) -> ObjectNotFoundError:
+    return ObjectNotFoundError(f"No object at {url}: a part of its path is a file, not a folder.")
 
 
 def exists_error(url: str) -> ObjectExistsError:
@@ -70,11 +112,17 @@ def translate(url: str, action: str) -> Iterator[None]:
     except TercetError:
         raise
     except FileNotFoundError as exc:
+        if protocol(url) in ("s3", "s3a") and _is_missing_bucket(exc):
+            raise no_such_bucket(url) from exc
         raise not_found(url) from exc
     except FileExistsError as exc:
         raise exists_error(url) from exc
     except IsADirectoryError as exc:
         raise StorageError(f"{url} is a folder, not a file.") from exc
+    except NotADirectoryError as exc:
+        # ``<file>/object.json``: a path through a file names nothing (on local disk this is
+        # ENOTDIR, on object stores simply a missing key); the same answer from both.
+        raise through_a_file(url) from exc
     except Exception as exc:
         if not is_backend_error(exc):
             raise
@@ -83,7 +131,11 @@ def translate(url: str, action: str) -> Iterator[None]:
 
 def parquet_error(url: str, exc: BaseException) -> StorageError:
     """The storage error for a failed Parquet read (pyarrow reports a missing file in its text)."""
+    if isinstance(exc, NotADirectoryError):
+        return through_a_file(url)
     if isinstance(exc, FileNotFoundError):
+        if protocol(url) in ("s3", "s3a") and _is_missing_bucket(exc):
+            return no_such_bucket(url)
         return not_found(url)
     if isinstance(exc, pa.ArrowInvalid):
         return CorruptObjectError(

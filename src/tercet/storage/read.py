@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from tercet.errors import CorruptObjectError, TercetError
 from tercet.localfile import TMP_PREFIX
-from tercet.storage.backends import arrow_filesystem, filesystem
+from tercet.storage.backends import arrow_filesystem, check_bucket, filesystem
 from tercet.storage.errors import not_found, parquet_error, translate
 from tercet.storage.fence import FencedExecutor, guard, guard_all
 from tercet.storage.paths import is_local, join, normalize, protocol
@@ -25,7 +25,10 @@ def exists(url: str) -> bool:
     guard(url, "check")
     fs, path = filesystem(url)
     with translate(url, "check"):
-        return bool(fs.exists(path))
+        found = bool(fs.exists(path))
+    if not found:
+        check_bucket(url)  # "no object" only where there is a bucket to hold one
+    return found
 
 
 def read_bytes(url: str) -> bytes:
@@ -53,10 +56,11 @@ def _cat_options(url: str) -> dict[str, Any]:
 
 
 def read_many(urls: Sequence[str], workers: int = 32) -> dict[str, bytes]:
-    """The bytes of many small objects, fetched concurrently (one GET each on object stores).
+    """A dict from URL to bytes for those of ``urls`` that exist (missing ones are left out),
+    fetched concurrently (one GET each on object stores).
 
-    Objects that do not exist are left out of the result (a listing can be older than a
-    removal); any other failure raises :class:`~tercet.errors.StorageError` naming its URL.
+    Missing objects are dropped rather than raised because a listing can be older than a
+    removal; any other failure raises :class:`~tercet.errors.StorageError` naming its URL.
     """
     out: dict[str, bytes] = {}
     if not urls:
@@ -141,7 +145,9 @@ def ls(url: str) -> list[str]:
         try:
             entries = os.listdir(path) if is_local(url) else fs.ls(path, detail=False, refresh=True)
         except (FileNotFoundError, NotADirectoryError):
-            return []
+            entries = []
+    if not entries:
+        check_bucket(url)  # an empty listing, not a missing bucket
     names = sorted({posixpath.basename(str(e).rstrip("/")) for e in entries})
     return [n for n in names if n and not n.startswith(TMP_PREFIX)]
 
@@ -165,7 +171,9 @@ def walk_files(url: str, suffix: str | None = None) -> list[str]:
         try:
             found = fs.find(path)
         except FileNotFoundError:
-            return []
+            found = []
+    if not found:
+        check_bucket(url)
     base = path.rstrip("/")
     for item in found:
         item = str(item)
@@ -248,6 +256,8 @@ def read_parquet(urls: str | list[str], columns: list[str] | None = None) -> pa.
         try:
             tables.append(pq.read_table(path, filesystem=fs, columns=columns))
         except (OSError, pa.ArrowInvalid) as exc:
+            if isinstance(exc, FileNotFoundError):
+                check_bucket(url)
             raise parquet_error(url, exc) from exc
     if len(tables) == 1:
         return tables[0]

@@ -1,5 +1,10 @@
 """S3 specifics: pyarrow's native client built from the s3fs settings, and exclusive uploads.
 
+Before the first request to an endpoint, :func:`check_endpoint` opens one TCP connection to it, so
+a wrong or dead endpoint is reported at once rather than after every retry (about 30 s); an
+empty listing or a missing key asks :func:`check_bucket` whether the bucket itself is missing,
+so a missing bucket never reads as an empty root.
+
 An upload (:class:`S3Upload`) is one ``PUT`` below :data:`PART_SIZE`, else a multipart upload that
 becomes visible only when it completes; both carry ``If-None-Match: *`` so the store itself refuses
 a second writer. Every S3 write is safe to retry.
@@ -12,14 +17,17 @@ import hashlib
 import io
 import json
 import os
+import socket
 import threading
+import time
+import urllib.request
 from contextlib import suppress
 from typing import Any
 from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 
-from tercet.storage.errors import exists_error, translate
+from tercet.storage.errors import exists_error, no_such_bucket, translate, unreachable
 
 PART_SIZE = 32 * 2**20
 """Bytes per part of an S3 multipart upload; smaller objects go up in one PUT."""
@@ -34,6 +42,79 @@ _NATIVE_KEYS = {
 }  # fmt: skip
 _native_cache: dict[str, pafs.FileSystem] = {}
 _native_lock = threading.Lock()
+
+CONNECT_CHECK_TIMEOUT = 5.0
+"""Seconds the first connection to an endpoint may take (less when ``connect_timeout`` is)."""
+BUCKET_RECHECK = 60.0
+"""Seconds a bucket seen to exist is taken to exist without asking again."""
+_reached: set[str] = set()
+_buckets: dict[tuple[str, str], float] = {}
+
+
+def endpoint_of(opts: dict[str, Any]) -> str | None:
+    """The endpoint URL the s3fs options name, if any."""
+    endpoint = opts.get("endpoint_url") or (opts.get("client_kwargs") or {}).get("endpoint_url")
+    return str(endpoint) if endpoint else None
+
+
+def check_endpoint(opts: dict[str, Any], url: str) -> None:
+    """Open one TCP connection to the configured endpoint before its first request in this
+    process; :class:`~tercet.errors.StoreUnreachableError` at once when nothing answers.
+
+    Botocore would retry a refused connection with backoff for half a minute before saying
+    anything. Once an endpoint has answered, later failures are left to the retries (a blip).
+    Skipped without an explicit endpoint (AWS itself) and when a proxy carries the traffic.
+    """
+    endpoint = endpoint_of(opts)
+    if not endpoint or endpoint in _reached:
+        return
+    parts = urlsplit(endpoint)
+    config_kwargs = opts.get("config_kwargs") or {}
+    if not parts.hostname or config_kwargs.get("proxies") or _proxied(endpoint):
+        _reached.add(endpoint)
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return  # a malformed port: botocore's own error says more
+    wait = CONNECT_CHECK_TIMEOUT
+    with suppress(TypeError, ValueError):
+        wait = min(wait, float(config_kwargs.get("connect_timeout") or wait))
+    try:
+        socket.create_connection((parts.hostname, port), timeout=wait).close()
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+        raise unreachable(url, endpoint, reason, wait) from exc
+    _reached.add(endpoint)
+
+
+def _proxied(endpoint: str) -> bool:
+    host = urlsplit(endpoint).hostname or ""
+    scheme = urlsplit(endpoint).scheme or "https"
+    return scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(host)
+
+
+def check_bucket(fs: Any, path: str, url: str) -> None:
+    """:class:`~tercet.errors.NoSuchBucketError` when the bucket of ``path`` does not exist.
+
+    Called when a listing came back empty or an object was missing: that answer is right only
+    when the bucket exists. A bucket seen within :data:`BUCKET_RECHECK` seconds is not asked
+    about again. Any answer but "no such bucket" (a key without ``s3:ListBucket`` gets 403)
+    leaves the listing's answer standing.
+    """
+    bucket = path.split("/", 1)[0]
+    if not bucket or not hasattr(fs, "call_s3"):
+        return
+    key = (str(getattr(fs, "endpoint_url", None)), bucket)
+    if time.monotonic() - _buckets.get(key, -BUCKET_RECHECK) < BUCKET_RECHECK:
+        return
+    try:
+        fs.call_s3("head_bucket", Bucket=bucket)
+    except FileNotFoundError as exc:
+        raise no_such_bucket(url) from exc
+    except Exception:
+        return
+    _buckets[key] = time.monotonic()
 
 
 def native_filesystem(opts: dict[str, Any]) -> pafs.FileSystem | None:

@@ -265,10 +265,19 @@ class Table:
                 break
         if base is None:
             raise CorruptObjectError(f"{self.url}: no source rows found in its lineage.")
-        for rev in chain[start:]:
-            base = delta_mod.apply(base, rev._delta(), wanted, where=rev.url)
-        out = base.select(wanted or self.schema.names)
-        out = out.cast(pa.schema([f for f in self.schema.to_arrow() if f.name in out.column_names]))
+        try:
+            for rev in chain[start:]:
+                base = delta_mod.apply(base, rev._delta(), wanted, where=rev.url)
+            out = base.select(wanted or self.schema.names)
+            schema = pa.schema([f for f in self.schema.to_arrow() if f.name in out.column_names])
+            out = out.cast(schema)
+        except (pa.ArrowException, OverflowError) as exc:
+            # Row files that do not fit the descriptor (ids beyond int64, a column missing or of
+            # another type): damaged or planted, never something a Tercet writer makes.
+            raise CorruptObjectError(
+                f"The rows of {self.url} do not fit its schema ({exc}). The revision is damaged: "
+                "restore its row files from a copy, or remove it."
+            ) from exc
         if columns is None:
             with self._lock:
                 self._arrow = out
