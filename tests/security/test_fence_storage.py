@@ -173,7 +173,10 @@ def test_the_fence_travels_to_worker_threads(places: dict[str, Path]) -> None:
         thread.join()
         # An event loop of its own, on a thread carrying the fence: the browser tests' Playwright
         # may hold a running loop in this thread.
-        looper = threading.Thread(target=storage.carry(lambda: anyio.run(through_anyio)))
+        def loop() -> None:
+            anyio.run(through_anyio)
+
+        looper = threading.Thread(target=storage.carry(loop))
         looper.start()
         looper.join()
     assert len(seen) == 5 and all(isinstance(e, OutsideRootsError) for e in seen)

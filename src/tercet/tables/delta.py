@@ -9,8 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tercet.errors import CorruptObjectError, UnknownExampleError
-from tercet.schema import ID_COLUMN, Column, Schema
+from tercet.errors import CorruptObjectError, SchemaError, UnknownExampleError
+from tercet.schema import ID_COLUMN, WEIGHT_COLUMN, Column, Schema
+from tercet.values import check_weights
 
 INLINE_LIMIT = 256  # edited cells; beyond this the delta goes to delta.parquet
 DELETED = "_deleted"
@@ -132,12 +133,39 @@ def apply(table: pa.Table, delta: Delta, columns: list[str] | None, where: str) 
         base = table.column(col).combine_chunks()
         idx = np.arange(n, dtype=np.int64)
         idx[pos] = n + np.arange(len(ids), dtype=np.int64)
-        merged = pa.concat_arrays([base, values.cast(base.type)]).take(pa.array(idx))
+        merged = pa.concat_arrays([base, _stored(col, values, base.type, where)]).take(
+            pa.array(idx)
+        )
         table = table.set_column(table.column_names.index(col), col, merged)
     if len(delta.deleted):
         keep = pc.invert(pc.is_in(table.column(ID_COLUMN), value_set=pa.array(delta.deleted)))
         table = table.filter(keep)
     return table
+
+
+def _stored(column: str, values: pa.Array, t: pa.DataType, where: str) -> pa.Array:
+    """The values a delta sets, as ``column`` stores them; a CorruptObjectError naming the
+    revision when they do not fit, or when they are weights training cannot draw by.
+
+    Tercet's edits are checked before they are written (:mod:`tercet.values`), so a delta that
+    fails here was planted (a bundle, a hand-written file): reading it must stop with its name,
+    not hand ``inf`` to every sampler that trains on the revision.
+    """
+    try:
+        cast = values.cast(t)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise CorruptObjectError(
+            f"{where}: the values its delta sets in {column!r} do not fit {t} ({exc})."
+        ) from None
+    if column == WEIGHT_COLUMN:
+        try:
+            check_weights(pa.chunked_array([cast], type=t), "")
+        except SchemaError as exc:
+            raise CorruptObjectError(
+                f"{where}: its delta sets weights training cannot use. {exc} Tercet never "
+                "writes such a revision; it was planted or damaged."
+            ) from None
+    return cast
 
 
 def _type_from_spec(spec: dict[str, Any]) -> pa.DataType:
