@@ -171,6 +171,7 @@ def test_the_fence_travels_to_worker_threads(places: dict[str, Path]) -> None:
         thread = threading.Thread(target=storage.carry(attempt))
         thread.start()
         thread.join()
+
         # An event loop of its own, on a thread carrying the fence: the browser tests' Playwright
         # may hold a running loop in this thread.
         def loop() -> None:
