@@ -21,36 +21,11 @@ import tercet
 from tercet import share, storage
 from tercet.errors import ShareError
 from tests.share.crafting import craft, members_of, with_footer_table, with_json
-from tests.share.machines import MachineA, train_on_a, use_machine, write_images
+from tests.share.fixtures import snapshot
+from tests.share.machines import train_on_a, use_machine, write_images
 
 TRAIN = "objects/demo/datasets/shapes/tables/train/"
 RUN = "objects/demo/runs/baseline/"
-
-
-@pytest.fixture
-def machine_a(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MachineA:
-    return train_on_a(tmp_path / "A", monkeypatch)
-
-
-@pytest.fixture
-def bundle(machine_a: MachineA, tmp_path: Path) -> Path:
-    path = tmp_path / "b.tercet"
-    share.export_bundle([machine_a.run], str(path), include_data=True)
-    return path
-
-
-@pytest.fixture
-def machine_b(bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = use_machine(monkeypatch, tmp_path / "B")
-    tercet.Table.create({"x": [1, 2]}, project="mine", dataset="d", name="t")
-    return root
-
-
-def snapshot(folder: Path) -> list[tuple[str, bytes]]:
-    return sorted(
-        (str(p.relative_to(folder)), p.read_bytes() if p.is_file() else b"")
-        for p in folder.rglob("*")
-    )
 
 
 def refused(crafted: Path, machine_b: Path, match: str, **options: Any) -> None:

@@ -1,14 +1,7 @@
-"""Share tests start from a run trained on machine A (see machines.py)."""
+"""Share tests start from a run trained on machine A (see machines.py and fixtures.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from tests.share.fixtures import bundle, machine_a, machine_b
 
-import pytest
-
-from tests.share.machines import MachineA, train_on_a
-
-
-@pytest.fixture
-def machine_a(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MachineA:
-    return train_on_a(tmp_path / "A", monkeypatch)
+__all__ = ["bundle", "machine_a", "machine_b"]

@@ -15,35 +15,14 @@ from typing import IO
 
 import pytest
 
-import tercet
 from tercet import share, storage
 from tercet.errors import ShareError
 from tercet.share.manifest import AliasEntry
 from tercet.storage import files as storage_files
+from tests.share.fixtures import snapshot
 from tests.share.machines import MachineA, use_machine
 
 Edit = Callable[[str, bytes], bytes | None]
-
-
-@pytest.fixture
-def bundle(machine_a: MachineA, tmp_path: Path) -> Path:
-    path = tmp_path / "b.tercet"
-    share.export_bundle([machine_a.run], str(path), include_data=True)
-    return path
-
-
-@pytest.fixture
-def machine_b(bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Machine B's root, holding a project of its own that a failed import must not disturb."""
-    root = use_machine(monkeypatch, tmp_path / "B")
-    tercet.Table.create({"x": [1, 2]}, project="mine", dataset="d", name="t")
-    return root
-
-
-def snapshot(root: Path) -> list[tuple[str, bytes]]:
-    return sorted(
-        (str(p.relative_to(root)), p.read_bytes() if p.is_file() else b"") for p in root.rglob("*")
-    )
 
 
 def members_of(path: Path) -> list[tuple[str, bytes]]:

@@ -155,11 +155,7 @@ def publish_folder(staged: str, url: str) -> None:
 
 def sync_folder(path: str) -> None:
     with suppress(OSError):  # some filesystems cannot fsync a folder
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(path)
 
 
 def remove_folder(url: str) -> None:
@@ -189,11 +185,15 @@ def sync(urls: list[str]) -> None:
 
 def _fsync_file(path: str) -> None:
     with suppress(FileNotFoundError):
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(path)
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def remove_file(url: str) -> None:
