@@ -358,3 +358,39 @@ def test_trajectory_and_scalars(service: RunningService, run_setup: RunSetup) ->
         "value": [1.0, 0.5, 1 / 3, 0.25],
     }
     assert scalars["series"]["acc"]["value"] == [None]  # NaN is not JSON
+
+
+@pytest.mark.parametrize(
+    ("column", "lo", "hi", "below", "above"),
+    [("n", 3, 7, 2, 8), ("f", 0.25, 1.5, 0.125, 1.625)],
+    ids=["int", "float"],
+)
+def test_range_bounds_are_inclusive(
+    service: RunningService, root: Path, column: str, lo: float, hi: float, below: float,
+    above: float,
+) -> None:  # fmt: skip
+    """Rows equal to min and to max are in; the nearest values outside are out (docs: inclusive)."""
+    n = np.arange(11, dtype=np.int64)
+    f = n.astype(np.float64) / 8  # 0, 0.125, …, 1.25: exact in binary, so equality is exact
+    f[10] = 1.625
+    f[9] = 1.5
+    t = Table.create({"n": n, "f": f}, project="bounds", dataset="d", name="train")
+    values = dict(zip(t.example_ids().tolist(), t.to_pandas()[column].tolist(), strict=True))
+
+    def ids(**rng: float | None) -> list[int]:
+        flt = {"column": column, "op": "range", **rng}
+        page = rows(service, {"table": t.url}, columns=["example_id"], filter=flt)
+        return sorted(page.column("example_id").to_pylist())
+
+    def expect(ok: Any) -> list[int]:
+        return sorted(i for i, v in values.items() if ok(v))
+
+    assert below in values.values() and above in values.values()
+    inside = ids(min=lo, max=hi)
+    assert inside == expect(lambda v: lo <= v <= hi)
+    assert {values[i] for i in inside} >= {lo, hi}
+    assert below not in {values[i] for i in inside} and above not in {values[i] for i in inside}
+    assert ids(min=lo) == expect(lambda v: v >= lo) and lo in {values[i] for i in ids(min=lo)}
+    assert ids(max=hi) == expect(lambda v: v <= hi) and hi in {values[i] for i in ids(max=hi)}
+    assert ids(min=lo, max=lo) == expect(lambda v: v == lo) != []
+    assert ids(min=hi, max=hi) == expect(lambda v: v == hi) != []
