@@ -394,3 +394,28 @@ def test_range_bounds_are_inclusive(
     assert ids(max=hi) == expect(lambda v: v <= hi) and hi in {values[i] for i in ids(max=hi)}
     assert ids(min=lo, max=lo) == expect(lambda v: v == lo) != []
     assert ids(min=hi, max=hi) == expect(lambda v: v == hi) != []
+
+
+def test_an_epoch_collected_twice_reads_its_newest_file(
+    service: RunningService, table: Table
+) -> None:
+    """Both the library (``Run.metrics``) and the service read the newest file of an epoch."""
+    import tercet
+
+    run = tercet.init(project="demo", run="twice", heartbeat=False)
+    ids = table.example_ids()
+    for epoch, loss in ((0, 1.0), (0, 2.0), (1, 5.0), (1, 3.0)):
+        data = {"example_id": ids, "loss": np.full(len(ids), loss, np.float32)}
+        run.write_metrics(table, data, epoch=epoch, split="train", roles={"loss": "loss"})
+    run.close()
+    files = run.metric_files("train", epoch=0)
+    assert len(files) == 2 and files[0]["name"] < files[1]["name"]
+    assert set(run.metrics("train", epoch=0).column("loss").to_pylist()) == {2.0}
+    every = run.metrics("train").to_pandas()
+    assert every.groupby("epoch").loss.agg(set).to_dict() == {0: {2.0}, 1: {3.0}}
+    assert len(every) == 2 * N
+    for epoch, newest in ((0, 2.0), (1, 3.0), (None, 3.0)):
+        source = {"run": run.url, "split": "train", "epoch": epoch}
+        page = rows(service, source, columns=["loss"], limit=N)
+        assert page.num_rows == N
+        assert set(page.column("loss").to_pylist()) == {newest}, epoch
