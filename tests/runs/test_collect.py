@@ -104,11 +104,13 @@ def test_aggregates_are_logged_per_epoch() -> None:
     with torch.no_grad():
         logits = model(torch.as_tensor(features))
     expected_pred = logits.argmax(dim=1).numpy()
-    expected_loss_each = F.cross_entropy(logits, torch.tensor(labels, dtype=torch.long), reduction="none")
+    targets = torch.tensor(labels, dtype=torch.long)
+    expected_loss_each = F.cross_entropy(logits, targets, reduction="none")
     expected_conf = F.softmax(logits, dim=1).max(dim=1).values.numpy()
     assert len(set(expected_pred.tolist())) > 1  # a model that predicts one class proves little
     metrics = run.metrics("train", epoch=0)
-    by_id = dict(zip(metrics.column("example_id").to_pylist(), range(metrics.num_rows), strict=True))
+    written_ids = metrics.column("example_id").to_pylist()
+    by_id = {i: k for k, i in enumerate(written_ids)}
     order = [by_id[i] for i in data.column("example_id").to_pylist()]
     written = metrics.take(order)
     np.testing.assert_array_equal(written.column("prediction").to_numpy(), expected_pred)

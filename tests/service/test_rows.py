@@ -414,8 +414,9 @@ def test_an_epoch_collected_twice_reads_its_newest_file(
     every = run.metrics("train").to_pandas()
     assert every.groupby("epoch").loss.agg(set).to_dict() == {0: {2.0}, 1: {3.0}}
     assert len(every) == 2 * N
-    for epoch, newest in ((0, 2.0), (1, 3.0), (None, 3.0)):
-        source = {"run": run.url, "split": "train", "epoch": epoch}
+    cases: list[tuple[int | None, float]] = [(0, 2.0), (1, 3.0), (None, 3.0)]
+    for wanted, newest in cases:
+        source = {"run": run.url, "split": "train", "epoch": wanted}
         page = rows(service, source, columns=["loss"], limit=N)
         assert page.num_rows == N
-        assert set(page.column("loss").to_pylist()) == {newest}, epoch
+        assert set(page.column("loss").to_pylist()) == {newest}, wanted
