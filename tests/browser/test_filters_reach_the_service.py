@@ -73,6 +73,7 @@ def test_chosen_labels_and_a_lasso_reach_the_service_and_leave_those_rows(dash: 
     assert shown == expected[: len(shown)]  # the grid lists rows in table order
 
     # a lasso around the whole 2D plot: every point it caught travels, no row is lost
+    before = len(bodies)
     page.locator(tid("lasso-toggle")).click()
     b = page.locator(tid("scatter-2d-overlay")).bounding_box()
     x0, y0, x1, y1 = b["x"] + 2, b["y"] + 2, b["x"] + b["width"] - 2, b["y"] + b["height"] - 2
@@ -82,7 +83,6 @@ def test_chosen_labels_and_a_lasso_reach_the_service_and_leave_those_rows(dash: 
         page.mouse.move(x, y, steps=8)
     page.mouse.up()
     page.locator(tid("filter-chip", key="lasso")).wait_for()
-    before = len(bodies)
     n_lasso = settled_count(page)
     ids_sent = [
         leaf["values"]

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 
 from tests.fixtures.service import RunningService, StartService, make_table, write_run
 
