@@ -22,6 +22,18 @@ def number(page: Any, testid: str) -> int:
     return int(page.locator(tid(testid)).inner_text().replace(",", "").strip())
 
 
+def wait_text(page: Any, testid: str, text: str) -> None:
+    """Wait until the element ``testid`` reads ``text`` (thousands separators ignored).
+
+    The predicate is a function with arguments: Playwright evaluates a bare expression string
+    with ``eval`` in the page, which the dashboard's Content-Security-Policy blocks."""
+    page.wait_for_function(
+        "([sel, want]) => { const el = document.querySelector(sel);"
+        " return !!el && el.textContent.replace(/,/g, '').trim() === want; }",
+        arg=[tid(testid), text],
+    )
+
+
 def settled_count(page: Any) -> int:
     """The filtered row count once it matches the current filters and the grid has caught up."""
     page.locator('[data-testid="counts"][data-ready="true"]').wait_for()
@@ -99,3 +111,19 @@ def bulk_set(page: Any, column: str, value: str) -> None:
     page.locator(tid("bulk-column")).select_option(column)
     page.locator(tid("bulk-value")).fill(value)
     page.locator(tid("bulk-apply")).click()
+
+
+def stable_screenshot(locator: Any, timeout: float = 10.0) -> bytes:
+    """A screenshot of ``locator`` once two in a row are the same: the picture has settled (a
+    condition, where a fixed sleep would guess how long drawing takes)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    last = locator.screenshot()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        shot = locator.screenshot()
+        if shot == last:
+            return bytes(shot)
+        last = shot
+    raise AssertionError(f"the picture of {locator} kept changing for {timeout} s")

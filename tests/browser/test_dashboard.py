@@ -21,8 +21,10 @@ from tests.browser.pages import (
     open_run,
     select_rows,
     settled_count,
+    stable_screenshot,
     tid,
     toast_text,
+    wait_text,
 )
 
 Image = pytest.importorskip("PIL.Image")
@@ -81,32 +83,33 @@ def test_filter_lasso_rotate_edit_and_commit_make_exactly_those_edits(dash: Dash
     page.locator(tid("filter-chip", key="lasso")).wait_for()
     after_lasso = settled_count(page)
     assert 4 <= after_lasso < after_range
-    page.wait_for_timeout(300)
-    png2d = page.locator(tid("scatter-2d")).screenshot()
+    png2d = stable_screenshot(page.locator(tid("scatter-2d")))
     assert distinct_colours(png2d) >= 5, "the 2D scatter should show points in several colours"
     dash.shot("05-lasso")
 
     # rotate the 3D view: the drawn pixels change
     page.locator(tid("chart-tab-scatter3d")).click()
     page.locator('[data-testid="scatter-3d-canvas"][data-drawn="true"]').wait_for()
-    page.wait_for_timeout(300)
     stage = page.locator(tid("scatter-3d-overlay"))
-    before = stage.screenshot()
+    before = stable_screenshot(stage)
     dash.shot("06-3d")
     b = stage.bounding_box()
     page.mouse.move(b["x"] + b["width"] * 0.3, b["y"] + b["height"] * 0.5)
     page.mouse.down()
     page.mouse.move(b["x"] + b["width"] * 0.7, b["y"] + b["height"] * 0.4, steps=12)
     page.mouse.up()
-    page.wait_for_timeout(300)
-    after = stage.screenshot()
+    after = stable_screenshot(stage)
     assert changed_fraction(before, after) > 0.01, "dragging the 3D view should rotate it"
     dash.shot("07-3d-rotated")
 
-    # the other charts render
-    for tab in ["histogram", "curves", "confusion"]:
+    # the other charts render (their values are checked in test_charts_show_what_python_counts)
+    for tab, drawn in [
+        ("histogram", '[data-testid="histogram-chart"] :is(.bin, .catrow)'),
+        ("curves", tid("line-chart")),
+        ("confusion", tid("confusion-cell")),
+    ]:
         page.locator(tid(f"chart-tab-{tab}")).click()
-        page.wait_for_timeout(600)
+        page.locator(drawn).first.wait_for()
         dash.shot(f"08-{tab}")
     page.locator(tid("chart-tab-curves")).click()
     page.locator(tid("line-chart")).first.wait_for()
@@ -125,14 +128,10 @@ def test_filter_lasso_rotate_edit_and_commit_make_exactly_those_edits(dash: Dash
     }
     new_label = next(str(d) for d in range(10) if str(d) not in current)
     bulk_set(page, "label", new_label)
-    page.wait_for_function(
-        f"document.querySelector('{tid('pending-count')}').textContent.trim() === '3'"
-    )
+    wait_text(page, "pending-count", "3")
     [weighted] = select_rows(page, [3])
     bulk_set(page, "weight", "0")
-    page.wait_for_function(
-        f"document.querySelector('{tid('pending-count')}').textContent.trim() === '4'"
-    )
+    wait_text(page, "pending-count", "4")
 
     page.locator(tid("chart-tab-trajectory")).click()
     page.locator(tid("line-chart")).first.wait_for()
@@ -151,12 +150,10 @@ def test_filter_lasso_rotate_edit_and_commit_make_exactly_those_edits(dash: Dash
     dash.shot("12-commit-dialog")
     page.locator(tid("commit-confirm")).click()
     assert "as revision train." in toast_text(page, "success", "Committed 4 edit(s)")
+    wait_text(page, "pending-count", "0")
     page.wait_for_function(
-        f"document.querySelector('{tid('pending-count')}').textContent.trim() === '0'"
-    )
-    page.wait_for_function(
-        "location.hash.includes('join=latest')"
-    )  # the view follows the new revision
+        "() => location.hash.includes('join=latest')"
+    )  # follows the new revision
     page.locator(tid("grid-row")).first.wait_for()
     dash.shot("13-committed")
 
@@ -213,8 +210,7 @@ def test_table_view_lineage_shortcuts_and_themes(dash: Dash) -> None:
     assert page.evaluate("document.documentElement.dataset.theme") != theme
     page.keyboard.press("Control+a")
     total = number(page, "count-total")
-    selected = f"document.querySelector('{tid('count-selected')}').textContent.replace(/,/g, '')"
-    page.wait_for_function(f"{selected} === '{total}'")
+    wait_text(page, "count-selected", str(total))
     dash.shot("16-light-theme")
 
 
@@ -224,9 +220,7 @@ def test_bad_input_and_a_dead_service_keep_every_pending_edit(dash: Dash) -> Non
     open_run(dash)
     [first] = select_rows(page, [0])
     bulk_set(page, "weight", "0.5")
-    page.wait_for_function(
-        f"document.querySelector('{tid('pending-count')}').textContent.trim() === '1'"
-    )
+    wait_text(page, "pending-count", "1")
 
     # a non-numeric weight
     select_rows(page, [1])
@@ -251,9 +245,7 @@ def test_bad_input_and_a_dead_service_keep_every_pending_edit(dash: Dash) -> Non
     # a reload loses nothing: pending edits live in localStorage under the base revision
     page.reload()
     page.locator(tid("grid-row")).first.wait_for()
-    page.wait_for_function(
-        f"document.querySelector('{tid('pending-count')}').textContent.trim() === '1'"
-    )
+    wait_text(page, "pending-count", "1")
 
     # commit while the service is down: a clear message, edits kept
     dash.service.server.stop()

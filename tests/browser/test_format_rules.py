@@ -6,7 +6,7 @@ import pytest
 
 import tercet
 from tests.browser.conftest import DEMO_PROJECT, Dash
-from tests.browser.pages import bulk_set, select_rows, tid
+from tests.browser.pages import bulk_set, select_rows, tid, wait_text
 
 
 def _pending_base(dash: Dash, run_url: str) -> str:
@@ -17,9 +17,7 @@ def _pending_base(dash: Dash, run_url: str) -> str:
     page.locator(tid("grid-row")).first.wait_for()
     select_rows(page, [0])
     bulk_set(page, "weight", "0")
-    page.wait_for_function(
-        f"document.querySelector('{tid('pending-count')}').textContent.trim() === '1'"
-    )
+    wait_text(page, "pending-count", "1")
     if not page.locator(tid("pending-list")).is_visible():
         page.locator(tid("pending-button")).click()
     base = page.locator(tid("pending-list")).locator(".mono").first.inner_text().strip()

@@ -96,11 +96,31 @@ def test_aggregates_are_logged_per_epoch() -> None:
     run = tercet.init(project="p")
     model = _model()
     result = tercet.collect_metrics(train.map(to_sample), _collectors(), model, epoch=0)
+    # The expected values come from the logits, computed here apart from the collector: the
+    # prediction is their argmax, the loss their cross-entropy, the confidence the top softmax.
+    data = train.to_arrow(["example_id", "features", "label"])
+    features = np.stack(data.column("features").to_numpy(zero_copy_only=False)).astype(np.float32)
+    labels = data.column("label").to_numpy()
+    with torch.no_grad():
+        logits = model(torch.as_tensor(features))
+    expected_pred = logits.argmax(dim=1).numpy()
+    targets = torch.tensor(labels, dtype=torch.long)
+    expected_loss_each = F.cross_entropy(logits, targets, reduction="none")
+    expected_conf = F.softmax(logits, dim=1).max(dim=1).values.numpy()
+    assert len(set(expected_pred.tolist())) > 1  # a model that predicts one class proves little
     metrics = run.metrics("train", epoch=0)
-    labels = train.to_arrow().column("label").to_numpy()
-    predictions = metrics.column("prediction").to_numpy()
-    expected_accuracy = float((predictions == labels).mean())
-    expected_loss = float(np.mean(metrics.column("loss").to_numpy()))
+    written_ids = metrics.column("example_id").to_pylist()
+    by_id = {i: k for k, i in enumerate(written_ids)}
+    order = [by_id[i] for i in data.column("example_id").to_pylist()]
+    written = metrics.take(order)
+    np.testing.assert_array_equal(written.column("prediction").to_numpy(), expected_pred)
+    np.testing.assert_allclose(written.column("confidence").to_numpy(), expected_conf, rtol=1e-5)
+    np.testing.assert_allclose(
+        written.column("loss").to_numpy(), expected_loss_each.numpy(), rtol=1e-5
+    )
+    expected_accuracy = float((expected_pred == labels).mean())
+    expected_loss = float(expected_loss_each.mean())
+    assert 0 < expected_accuracy < 1
     assert result["aggregates"]["accuracy"] == pytest.approx(expected_accuracy)
     assert result["aggregates"]["loss"] == pytest.approx(expected_loss, rel=1e-5)
     logged = {r["name"]: r for r in run.aggregates().to_pylist()}

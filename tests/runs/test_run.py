@@ -150,8 +150,15 @@ def test_event_files_sort_in_the_order_they_were_written() -> None:
     for i in range(50):
         run.set_parameters({"i": i})
     assert run.parameters["i"] == 49
-    names = storage.ls(storage.join(run.url, "events"))
-    assert names == sorted(names) and len(names) == 51
+    folder = storage.join(run.url, "events")
+    names = storage.ls(folder)
+    assert len(names) == 51
+    # Read in name order, the events come back in the order they were written.
+    events = [storage.read_json(storage.join(folder, n)) for n in sorted(names)]
+    assert events[0]["type"] == "status"
+    assert [e["parameters"]["i"] for e in events[1:]] == list(range(50))
+    times = [e["time"] for e in events]
+    assert times == sorted(times)
 
 
 def test_inputs_are_stored_relative_to_the_run_and_read_absolute() -> None:

@@ -134,6 +134,18 @@ def test_s3_roots_end_on_a_path_segment_boundary() -> None:
             fence.check(url)
 
 
+def test_is_under_ends_on_a_path_segment_boundary() -> None:
+    """``storage.is_under`` (format's reference rule, aliases, the service's file access)."""
+    assert storage.is_under("s3://b/projects/demo/x.json", "s3://b/projects")
+    assert storage.is_under("/data/a/x", "/data/a")
+    for url, root in (
+        ("s3://b/projects-x/demo/x.json", "s3://b/projects"),
+        ("s3://b/projectsx", "s3://b/projects"),
+        ("/data/ab/x", "/data/a"),
+    ):
+        assert not storage.is_under(url, root), (url, root)
+
+
 def test_data_files_may_come_from_the_file_roots_and_writes_never(tmp_path: Path) -> None:
     images = tmp_path / "images"
     images.mkdir()

@@ -228,3 +228,18 @@ def test_killed_writer_leaves_no_partial_object(table: tercet.Table, root: Path)
     # The name is still free once the debris is gone? It is taken only by a complete table.
     t = tercet.Table.create({"x": [1.0]}, project="p", dataset="d", name="huge")
     assert t.num_rows == 1
+
+
+def test_set_on_a_row_deleted_in_the_same_edit_is_rejected(table: tercet.Table) -> None:
+    """A value set on a row the same edit deleted would be lost: the edit refuses it instead."""
+    e = table.edit(message="delete then set")
+    e.delete_rows([3])
+    with pytest.raises(UnknownExampleError, match=r"\[3\] are not in revision .* deleted"):
+        e.set_values("label", [3], [1])
+    with pytest.raises(UnknownExampleError, match=r"\[3\]"):
+        e.set_weights([0, 3], [0.5, 0.5])
+    e.set_values("label", [4], [2])  # the other rows stay editable
+    t = e.commit()
+    assert t.to_pandas()[["example_id", "label"]].values.tolist() == [
+        [0, 0], [1, 1], [2, 2], [4, 2], [5, 2]
+    ]  # fmt: skip

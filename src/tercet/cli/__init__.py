@@ -22,15 +22,23 @@ for module in (config_cmd, table_cmd, service_cmd, demo_cmd, share_cmd, gc_cmd):
     module.register(app)
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
-) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    # Eager, so it runs while the options are parsed: before Click asks for a subcommand.
+    if value:
         from tercet._version import __version__
 
-        typer.echo(__version__)
+        typer.echo(f"tercet {__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", callback=_print_version,
+        is_eager=True,
+    ),
+) -> None:  # fmt: skip
+    """The options every command shares."""
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from tercet import layout
@@ -41,11 +42,15 @@ def show(url: str = typer.Argument(..., help="URL of a table revision.")) -> Non
     """Print a revision's schema, lineage and first rows."""
     t = Table.open(url)
     console = Console()
-    console.print(f"[bold]{t.name}[/] ({t.num_rows} rows) at {t.url}")
-    console.print("lineage: " + " → ".join(r.name for r in t.lineage()))
-    console.print(f"latest: {t.latest().url}")
+    console.print(f"[bold]{escape(t.name)}[/] ({t.num_rows} rows) at {escape(t.url)}")
+    console.print(escape("lineage: " + " → ".join(r.name for r in t.lineage())))
+    console.print(escape(f"latest: {t.latest().url}"))
     for col in t.schema:
-        console.print(f"  {col.name}: {col.type} [{col.role}]")
+        # escape: rich would read "[label]" as a markup tag and print nothing.
+        console.print(escape(f"  {col.name}: {col.type} [{col.role}]"), highlight=False)
+        if col.value_map:
+            values = ", ".join(f"{k}={v['name']}" for k, v in sorted(col.value_map.items()))
+            console.print(escape(f"    values: {values}"), highlight=False, soft_wrap=True)
     console.print(t.to_arrow().slice(0, 10).to_pandas())
 
 

@@ -1,0 +1,49 @@
+"""The command's face: ``tercet --version`` and ``tercet table show``, run as a person runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import tercet
+from tercet._version import __version__
+
+ENTRY = "from tercet.cli import main; main()"
+
+
+def tercet_cli(*args: str, root: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    if root is not None:
+        env["TERCET_ROOT"] = str(root)
+    return subprocess.run(
+        [sys.executable, "-c", ENTRY, *args], capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+def test_version_prints_the_version_and_exits_0() -> None:
+    result = tercet_cli("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"tercet {__version__}"
+    assert "Missing command" not in result.stderr
+
+
+def test_no_command_prints_the_help() -> None:
+    result = tercet_cli()
+    assert "Usage" in result.stdout + result.stderr and "table" in result.stdout + result.stderr
+
+
+def test_table_show_prints_every_column_with_its_role_and_value_map(root: Path) -> None:
+    t = tercet.Table.create(
+        {"label": [0, 1, 2, 1], "score": [0.5, 0.25, 1.0, 0.0], "caption": ["a", "b", "c", "d"]},
+        project="p", dataset="d", name="train", value_maps={"label": ["cat", "dog", "eel"]},
+    )  # fmt: skip
+    result = tercet_cli("table", "show", t.url, root=root)
+    assert result.returncode == 0, result.stderr
+    lines = [ln.strip() for ln in result.stdout.splitlines()]
+    assert "label: int32 [label]" in lines
+    assert "score: double [number]" in lines
+    assert "example_id: int64 [id]" in lines
+    assert "values: 0=cat, 1=dog, 2=eel" in lines
+    assert f"train ({t.num_rows} rows) at {t.url}" in lines
