@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from tercet.errors import OutsideRootsError
-from tercet.storage.paths import is_local, normalize, protocol
+from tercet.storage.paths import is_local, is_under, normalize, protocol
 
 Scope = Literal["objects", "files"]
 P = ParamSpec("P")
@@ -48,12 +48,6 @@ def canonical(url: str) -> str:
         return os.path.realpath(url)
     scheme, rest = url.split("://", 1)
     return f"{_SCHEME_ALIASES.get(scheme, scheme)}://{rest}"
-
-
-def within(url: str, roots: Iterable[str]) -> bool:
-    """True when canonical ``url`` is one of the canonical ``roots`` or inside one, on a
-    path-segment boundary."""
-    return any(url == root or url.startswith(root.rstrip("/") + "/") for root in roots)
 
 
 class Fence:
@@ -94,9 +88,15 @@ class Fence:
             roots.extend(normalize(r) for r in extra)
         return [self._root(r) for r in roots]
 
+    def _holds(self, url: str, resolved: str, scope: Scope) -> bool:
+        # http(s) is never storage the fence opens, whatever the roots say.
+        return protocol(url) not in ("http", "https") and any(
+            is_under(resolved, root) for root in self.roots(scope)
+        )
+
     def allows(self, url: str, scope: Scope = "objects") -> bool:
         """True when ``url`` lies under a root of ``scope`` after resolution."""
-        return protocol(url) not in ("http", "https") and within(canonical(url), self.roots(scope))
+        return self._holds(url, canonical(url), scope)
 
     def check(self, url: str, scope: Scope = "objects", action: str = "read") -> str:
         """``url`` in canonical form when it lies under a root of ``scope``, else
@@ -104,7 +104,7 @@ class Fence:
         if not isinstance(url, str) or not url or "\x00" in url:
             raise OutsideRootsError(f"Refused to {action} {url!r}: not a URL.")
         resolved = canonical(url)
-        if protocol(url) not in ("http", "https") and within(resolved, self.roots(scope)):
+        if self._holds(url, resolved, scope):
             return resolved
         what = "project roots" if scope == "objects" else "folders this service may read"
         shown = url if resolved == url else f"{url} (resolved: {resolved})"
