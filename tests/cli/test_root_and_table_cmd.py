@@ -47,3 +47,24 @@ def test_table_show_prints_every_column_with_its_role_and_value_map(root: Path) 
     assert "example_id: int64 [id]" in lines
     assert "values: 0=cat, 1=dog, 2=eel" in lines
     assert f"train ({t.num_rows} rows) at {t.url}" in lines
+
+
+def test_listings_print_bracketed_user_text_literally(root: Path) -> None:
+    """rich reads ``[label]`` or ``tercet[umap]`` as markup and drops it: every listing escapes
+    what users wrote (messages, parameters), whatever command prints it."""
+    t = tercet.Table.create({"x": [1, 2]}, project="p", dataset="d", name="train")
+    t.set_values("x", t.example_ids()[:1], [5], message="fix [label] of tercet[umap]")
+    run = tercet.Run.create("p", "r", parameters={"extra": "tercet[umap]", "tag": "[bold]x"})
+    run.close("completed")
+
+    listed = tercet_cli("ls", "p", root=root)
+    assert listed.returncode == 0, listed.stderr
+    assert "fix [label] of tercet[umap]" in listed.stdout
+
+    runs = tercet_cli("run", "ls", "p", root=root)
+    assert runs.returncode == 0, runs.stderr
+    assert "extra=tercet[umap]" in runs.stdout and "tag=[bold]x" in runs.stdout
+
+    shown = tercet_cli("run", "show", run.url, root=root)
+    assert shown.returncode == 0, shown.stderr
+    assert "extra = tercet[umap]" in shown.stdout and "tag = [bold]x" in shown.stdout

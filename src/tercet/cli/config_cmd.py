@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from tercet import aliases, config
@@ -27,7 +28,7 @@ def config_show() -> None:
     for key, value, source in cfg.items():
         if key == "service.token" and value:
             value = str(value)[:4] + "…"
-        table.add_row(key, "" if value is None else str(value), source)
+        table.add_row(key, escape("" if value is None else str(value)), escape(source))
     Console().print(table)
 
 
@@ -49,7 +50,7 @@ def alias_list() -> None:
     table.add_column("value")
     table.add_column("source")
     for name, (value, source) in sorted(entries.items()):
-        table.add_row(f"<{name}>", value, source)
+        table.add_row(escape(f"<{name}>"), escape(value), escape(source))
     Console().print(table)
 
 

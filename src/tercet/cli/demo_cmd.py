@@ -43,8 +43,8 @@ def demo(
         root=root, project=project, epochs=epochs, max_batches=max_batches, reduce=reduce,
         report=lambda line: console.print(line, highlight=False), progress=True,
     )  # fmt: skip
-    console.print(f"[bold]project[/] {result.project_url}")
-    console.print(f"[bold]run[/]     {result.run_url}")
+    console.print(f"[bold]project[/] {escape(result.project_url)}")
+    console.print(f"[bold]run[/]     {escape(result.run_url)}")
     console.print(
         "In the dashboard: sort train by loss; the flipped labels (injected_noise) rise to the top."
     )
@@ -84,17 +84,22 @@ def run_ls(
 
     runs = list_runs(project, root)
     if not runs:
-        Console().print(f"No runs in {layout.project_url(project, root)}.")
+        Console().print(f"No runs in {escape(layout.project_url(project, root))}.")
         return
-    out = RichTable(title=f"Runs in {project}")
+    out = RichTable(title=f"Runs in {escape(project)}")
     for col in ("run", "status", "created", "splits", "parameters"):
         out.add_column(col)
     for run in runs:
         state = run.state()
         params = ", ".join(f"{k}={v}" for k, v in list(state["parameters"].items())[:6])
-        out.add_row(
-            run.name, state["status"], run.created.isoformat()[:19], ", ".join(run.splits), params
+        cells = (
+            run.name,
+            state["status"],
+            run.created.isoformat()[:19],
+            ", ".join(run.splits),
+            params,
         )
+        out.add_row(*map(escape, cells))
     Console().print(out)
 
 
@@ -106,18 +111,18 @@ def run_show(url: str = typer.Argument(..., help="URL of a run folder.")) -> Non
     run = Run.open(url)
     state = run.state()
     console = Console()
-    console.print(f"[bold]{run.name}[/] ({state['status']}) at {run.url}")
+    console.print(f"[bold]{escape(run.name)}[/] ({state['status']}) at {escape(run.url)}")
     if state["error"]:
-        console.print(f"error: {state['error']}")
+        console.print(f"error: {escape(str(state['error']))}")
     for key, value in state["parameters"].items():
-        console.print(f"  {key} = {value}")
+        console.print(escape(f"  {key} = {value}"))
     for item in state["inputs"]:
-        console.print(f"input {item['split'] or '-'}: {item['table']}")
+        console.print(escape(f"input {item['split'] or '-'}: {item['table']}"))
     files = RichTable(title="metrics files")
     for col in ("split", "epoch", "file"):
         files.add_column(col)
     for f in run.metric_files():
-        files.add_row(f["split"], str(f["epoch"]), f["name"])
+        files.add_row(escape(f["split"]), str(f["epoch"]), escape(f["name"]))
     console.print(files)
     scalars = run.aggregates()
     if scalars.num_rows:

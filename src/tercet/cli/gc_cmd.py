@@ -6,6 +6,7 @@ import re
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from tercet import config, layout
@@ -67,13 +68,16 @@ def gc(
     if not report.found:
         console.print(f"No temp files left by writers under {url}.")
         return
-    table = RichTable(title=f"Temp files under {url}")
+    table = RichTable(title=f"Temp files under {escape(url)}")
     for col in ("file", "size", "age", "action"):
         table.add_column(col, justify="right" if col in ("size", "age") else "left")
     for f in report.found:
         style = "green" if f.action == "removed" else "yellow" if f.action == "would remove" else ""
         table.add_row(
-            f.url, f"{f.size:,}", _age(f.age), f"[{style}]{f.action}[/]" if style else f.action
+            escape(f.url),
+            f"{f.size:,}",
+            _age(f.age),
+            f"[{style}]{f.action}[/]" if style else f.action,
         )
     console.print(table)
     size = sum(f.size for f in report.removed)

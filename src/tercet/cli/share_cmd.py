@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 from rich.table import Table as RichTable
@@ -137,7 +138,9 @@ def export_cmd(
         for col in ("alias", "files", "value here"):
             table.add_column(col)
         for name, entry in needed.items():
-            table.add_row(f"<{name}>", str(entry["files"]), entry["value"] or "(not set)")
+            table.add_row(
+                escape(f"<{name}>"), str(entry["files"]), escape(entry["value"] or "(not set)")
+            )
         console.print(table)
     absolute = [a for a in manifest["absolute"] if not a["included"]]
     if absolute:
@@ -257,10 +260,10 @@ def import_cmd(
     for obj in result.objects:
         renamed = f", renamed from {obj['renamed_from']}" if obj["renamed_from"] else ""
         status = obj["status"] + renamed
-        table.add_row(obj["kind"], obj["url"], status)
+        table.add_row(obj["kind"], escape(obj["url"]), escape(status))
     console.print(table)
     for name, (value, source) in sorted(result.aliases.items()):
-        console.print(f"<{name}> = {value}  ({source})", highlight=False, soft_wrap=True)
+        console.print(escape(f"<{name}> = {value}  ({source})"), highlight=False, soft_wrap=True)
         if source in ("--alias", "asked") and name not in result.saved_aliases:
             console.print(
                 f"  not saved: run `tercet alias set {name} {value}` (or import with "
@@ -297,12 +300,12 @@ def alias_check(
             if part
         )
         table.add_row(
-            f"<{s['name']}>",
+            escape(f"<{s['name']}>"),
             f"[{colors[s['status']]}]{s['status']}[/]",
-            s["value"] or "",
-            s["source"] or "",
+            escape(s["value"] or ""),
+            escape(s["source"] or ""),
             used,
-            s["detail"],
+            escape(s["detail"] or ""),
         )
     console.print(table)
     if any(s["status"] != "ok" for s in statuses):

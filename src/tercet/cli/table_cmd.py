@@ -22,18 +22,17 @@ def ls(
     if project is None:
         projects = layout.list_projects(root)
         if not projects:
-            console.print(f"No projects under {layout.root_url(root)}.")
+            console.print(f"No projects under {escape(layout.root_url(root))}.")
         for name in projects:
-            console.print(name)
+            console.print(escape(name))
         return
-    out = RichTable(title=f"Tables in {project}")
+    out = RichTable(title=f"Tables in {escape(project)}")
     for col in ("dataset", "revision", "rows", "created", "parent", "message"):
         out.add_column(col)
     for t in sorted(list_tables(project, root), key=lambda t: (t.dataset, t.created)):
         parent = t.parent_url.rsplit("/", 1)[-1] if t.parent_url else ""
-        out.add_row(
-            t.dataset, t.name, str(t.num_rows), t.created.isoformat()[:19], parent, t.message
-        )
+        cells = (t.dataset, t.name, str(t.num_rows), t.created.isoformat()[:19], parent, t.message)
+        out.add_row(*map(escape, cells))
     console.print(out)
 
 
