@@ -50,8 +50,8 @@ class Access:
     def project_folder(self, url: str) -> str | None:
         """The project folder holding ``url``: the child of the project root it lies under."""
         resolved = canonical(url)
-        for root in self.project_roots:
-            real = canonical(root)
+        # The fence keeps each root's canonical form (a realpath costs a stat per folder).
+        for root, real in zip(self.project_roots, self.fence.roots(), strict=True):
             if is_under(resolved, real) and resolved != real:
                 first = resolved[len(real) :].lstrip("/").split("/", 1)[0]
                 return storage.join(root, first)
