@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar, cast
 
 import numpy as np
 import pyarrow as pa
@@ -89,6 +89,7 @@ class Edit(Generic[T]):
         self._added: list[dict[str, Any]] = []
         self._ids: np.ndarray | None = None
         self.result: T = base
+        self.extra: dict[str, Any] = {}  # more descriptor fields (a join's derived_from)
 
     def _known_ids(self) -> np.ndarray:
         if self._ids is None:
@@ -185,6 +186,7 @@ class Edit(Generic[T]):
             descriptor["delta"] = {"file": format.DELTA_FILE, "added_columns": d.added_columns}
         else:
             descriptor["delta"] = d.to_json()
+        cast(dict[str, Any], descriptor).update(self.extra)
         storage.write_json(format.descriptor_url(folder), descriptor)
         self.result = type(self.base).open(folder)
         return self.result

@@ -148,6 +148,7 @@ def from_torch_dataset(
     from PIL import Image
 
     project_dir = layout.project_url(project, root)
+    dataset, name = format.slug(dataset, "dataset"), format.slug(name, "table name")
     files = image_dir or storage.join(project_dir, format.DATASETS, dataset, "files", name)
     value_maps = {"label": class_names} if class_names else None
     roles = {"image": "image", "label": "label"}
