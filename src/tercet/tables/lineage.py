@@ -28,7 +28,7 @@ from tercet.tables import existing, source
 from tercet.tables.edit import Revisable, new_revision_folder, revision_descriptor
 
 
-class Table(Revisable, Protocol):
+class Derivable(Revisable, Protocol):
     """What these operations read of a revision (:class:`tercet.Table` is one)."""
 
     @property
@@ -39,7 +39,7 @@ class Table(Revisable, Protocol):
 
     def to_arrow(self, columns: Sequence[str] | None = None) -> pa.Table: ...
 
-    def lineage(self) -> Sequence[Table]: ...
+    def lineage(self) -> Sequence[Derivable]: ...
 
 
 SPLIT_BY = ("random", "stratified")
@@ -84,7 +84,7 @@ def _assign(n: int, fractions: Sequence[float], rng: np.random.Generator) -> np.
     return parts
 
 
-def _label_column(table: Table, label: str | None) -> str:
+def _label_column(table: Derivable, label: str | None) -> str:
     if label is not None:
         table.schema[label]  # raises with the list of columns
         return label
@@ -98,7 +98,7 @@ def _label_column(table: Table, label: str | None) -> str:
 
 
 def split_parts(
-    table: Table, fractions: Mapping[str, float], by: str, seed: int, label: str | None
+    table: Derivable, fractions: Mapping[str, float], by: str, seed: int, label: str | None
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The example ids of each part, and the rule to record."""
     checked = _check_fractions(fractions)
@@ -142,14 +142,14 @@ def split_parts(
     return {name: np.sort(ids[parts == i]) for i, name in enumerate(names)}, rule
 
 
-def derived_rows(table: Table, ids: np.ndarray) -> pa.Table:
+def derived_rows(table: Derivable, ids: np.ndarray) -> pa.Table:
     """The rows of ``table`` whose ``example_id`` is in ``ids``, in table order."""
     data = table.to_arrow()
     return data.filter(pc.is_in(data.column(ID_COLUMN), pa.array(ids, pa.int64())))
 
 
 def write_derived(
-    table: Table, name: str, ids: np.ndarray, rule: Mapping[str, Any], if_exists: str,
+    table: Derivable, name: str, ids: np.ndarray, rule: Mapping[str, Any], if_exists: str,
     message: str,
 ) -> str:  # fmt: skip
     """A new table in ``table``'s dataset holding the rows ``ids``, recording ``derived_from``."""
@@ -168,11 +168,11 @@ def write_derived(
     )
 
 
-def _root(table: Table) -> str:
+def _root(table: Derivable) -> str:
     return storage.parent(table.project_url)
 
 
-def check_subset_ids(table: Table, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+def check_subset_ids(table: Derivable, ids: Sequence[int] | np.ndarray) -> np.ndarray:
     """``ids`` as sorted unique int64, each one a row of ``table``."""
     wanted = np.unique(np.asarray(ids, dtype=np.int64))
     missing = np.setdiff1d(wanted, table.example_ids())
@@ -187,7 +187,7 @@ def check_subset_ids(table: Table, ids: Sequence[int] | np.ndarray) -> np.ndarra
 
 
 # -- appends -------------------------------------------------------------------------------------
-def next_example_id(table: Table) -> int:
+def next_example_id(table: Derivable) -> int:
     """One past the largest ``example_id`` any row file of the lineage holds, so an appended
     row never takes the id of a deleted one (metrics may still name it)."""
     high = -1
@@ -199,7 +199,7 @@ def next_example_id(table: Table) -> int:
     return high + 1
 
 
-def append(table: Table, rows: Any, message: str) -> str:
+def append(table: Derivable, rows: Any, message: str) -> str:
     """A child revision of ``table`` holding its rows and then ``rows``; returns its folder."""
     data = source.to_arrow(rows)
     if data.num_rows == 0:
@@ -232,7 +232,7 @@ def append(table: Table, rows: Any, message: str) -> str:
 
 # -- joins ---------------------------------------------------------------------------------------
 def join_columns(
-    table: Table, other: Table, on: str, columns: Sequence[str] | None
+    table: Derivable, other: Derivable, on: str, columns: Sequence[str] | None
 ) -> tuple[pa.Table, list[str]]:
     """The columns of ``other`` to add, one row per row of ``table`` (in table order)."""
     for t in (table, other):

@@ -23,6 +23,7 @@ from tercet.tables.edit import Edit, new_revision_folder, revision_descriptor
 if TYPE_CHECKING:
     import pandas as pd
 
+    from tercet.tables.rewrite import RewriteResult
     from tercet.torch import TableDataset, TableSampler
 
 _descriptor_cache: dict[str, dict[str, Any]] = {}
@@ -551,6 +552,19 @@ class Table:
                     {"op": "join", "on": on, "columns": names},
                 )
         return e.result
+
+    def rewrite_urls(
+        self, old: str, new: str, columns: Sequence[str] | None = None, message: str = ""
+    ) -> RewriteResult[Table]:
+        """A new sparse revision whose URL columns (role ``image``, or ``columns``) have the
+        prefix ``old`` replaced by ``new`` (a path, URL or ``<ALIAS>``, which must be set).
+
+        Returns the revision (None when nothing matched: then nothing is written) and the
+        number of changed values per column. ``tercet alias rewrite`` is the same from a shell.
+        """
+        from tercet.tables.rewrite import rewrite_urls
+
+        return rewrite_urls(self, old, new, columns, message, project_url=self.project_url)
 
     # -- training data (tercet.torch; torch is imported only when these are called) ------------
     def as_dataset(self, columns: Sequence[str] | None = None, latest: bool = True,
