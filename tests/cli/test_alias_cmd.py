@@ -61,3 +61,11 @@ def test_alias_rewrite_errors_are_one_line_without_a_traceback(root: Path) -> No
     assert result.returncode == 1
     assert "Alias <UNSET> is not set" in result.stderr and "Traceback" not in result.stderr
     assert t.latest() == t
+
+
+def test_table_show_prints_where_a_split_came_from(root: Path) -> None:
+    t = tercet.Table.create({"x": [1, 2, 3, 4]}, project="p", dataset="d", name="all")
+    val = t.split({"train": 0.5, "val": 0.5})["val"]
+    code, out = _invoke("table", "show", val.url)
+    assert code == 0, out
+    assert f"derived from: {t.url} (op=split, by=random" in out.replace("\n", "")

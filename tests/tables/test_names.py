@@ -145,5 +145,6 @@ def test_runs_open_by_project_and_name() -> None:
     run.close()
     assert tercet.Run.open(project="My Project", name="baseline") == run
     assert tercet.Run.open(project="My-Project", name="baseline") == run
+    assert run.project == "My-Project"  # the descriptor holds folder names, as share checks
     with pytest.raises(ObjectNotFoundError, match="No run"):
         tercet.Run.open(project="My Project", name="other")

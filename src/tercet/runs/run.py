@@ -124,7 +124,7 @@ class Run:
             descriptor = format.run_descriptor(
                 id=uuid.uuid4().hex,
                 name=candidate,
-                project=project,
+                project=format.slug(project, "project"),
                 created=format.now(),
                 parameters=params,
             )
