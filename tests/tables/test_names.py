@@ -148,3 +148,19 @@ def test_runs_open_by_project_and_name() -> None:
     assert run.project == "My-Project"  # the descriptor holds folder names, as share checks
     with pytest.raises(ObjectNotFoundError, match="No run"):
         tercet.Run.open(project="My Project", name="other")
+
+
+def test_a_new_name_gets_its_own_image_files() -> None:
+    from PIL import Image
+
+    def dataset(shade: int) -> list[tuple[Image.Image, int]]:
+        return [(Image.new("L", (2, 2), shade), 0)]
+
+    first = tercet.Table.from_torch_dataset(dataset(10), project="p", dataset="d", name="toy")
+    second = tercet.Table.from_torch_dataset(
+        dataset(200), project="p", dataset="d", name="toy", if_exists="new"
+    )
+    assert second.table_name == "toy-2"
+    assert second.rows[0]["image"] == "../../files/toy-2/0000000.png"
+    assert first[0]["image"].getpixel((0, 0)) == 10
+    assert second[0]["image"].getpixel((0, 0)) == 200
