@@ -201,3 +201,25 @@ def test_join_on_other_ids_or_a_clashing_column_writes_nothing(root: Path) -> No
     with pytest.raises(SchemaError, match="no column 'nope'"):
         t.join(clash, on="nope")
     assert _files(root) == before
+
+
+def test_whole_column_edits_are_checked_as_a_whole(root: Path) -> None:
+    import pyarrow as pa
+
+    t = _table(3)
+    before = _files(root)
+    cases = [
+        ("x", [0, 1, 2], pa.array([1, 2, 3], pa.int64()), SchemaError, "expects double"),
+        ("x", [0, 1, 2], pa.array([1.0, float("nan"), 3.0]), SchemaError, "nan"),
+        ("label", [0, 1, 2], pa.array([0, 1, 7], pa.int32()), SchemaError, r"\[7\]"),
+        ("x", [0, 1, 9], pa.array([1.0, 2.0, 3.0]), UnknownExampleError, r"\[9\]"),
+        ("x", [0, 0, 1], pa.array([1.0, 2.0, 3.0]), EditError, "twice"),
+        ("weight", [0], pa.array([-1.0], pa.float32()), SchemaError, "weight"),
+    ]
+    for column, ids, values, error, match in cases:
+        with pytest.raises(error, match=match), t.edit() as e:
+            e.set_array(column, ids, values)
+    assert _files(root) == before
+    with t.edit() as e:
+        e.set_array("x", [2, 0], pa.array([20.0, 0.5]))
+    assert [r["x"] for r in e.result.rows] == [0.5, 1.0, 20.0]

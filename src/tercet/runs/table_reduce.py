@@ -111,7 +111,7 @@ def reduce_table_embeddings(
     with table.edit(text) as e:
         for i, n in enumerate(names):
             e.add_column(n, pa.float32(), "projection")
-            e.set_values(n, ids, np.ascontiguousarray(points[:, i], np.float32))
+            e.set_array(n, ids, pa.array(np.ascontiguousarray(points[:, i], np.float32)))
     return e.result
 
 

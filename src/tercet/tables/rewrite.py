@@ -92,7 +92,7 @@ def rewrite_urls(
             raise SchemaError(f"Column {name!r} holds {col.type}, not URLs (strings).")
     data = table.to_arrow([ID_COLUMN, *names])
     result: RewriteResult[T] = RewriteResult(None)
-    changes: dict[str, tuple[Any, list[str]]] = {}
+    changes: dict[str, tuple[Any, Any]] = {}
     for name in names:
         values = pc.cast(data.column(name), pa.string())
         hit = pc.or_(pc.equal(values, source), pc.starts_with(values, source.rstrip("/") + "/"))
@@ -102,12 +102,13 @@ def rewrite_urls(
         if count:
             rest = pc.utf8_slice_codeunits(pc.filter(values, hit), len(source))
             replaced = pc.binary_join_element_wise(target, rest, "")
-            changes[name] = (pc.filter(data.column(ID_COLUMN), hit), replaced.to_pylist())
+            typed = pc.cast(replaced, table.schema[name].type)
+            changes[name] = (pc.filter(data.column(ID_COLUMN), hit), typed)
     if not changes:
         return result
     default = f"rewrite URLs {old} → {new} ({result.total} values)"
     with Edit(table, message or default) as e:
         for name, (ids, values_out) in changes.items():
-            e.set_values(name, ids.to_numpy(), values_out)
+            e.set_array(name, ids.to_numpy(), values_out)
     result.table = e.result
     return result

@@ -543,7 +543,7 @@ class Table:
             for c in names:
                 col = other.schema[c]
                 e.add_column(c, col.type, col.role, value_map=col.value_map)
-                e.set_values(c, ids, added.column(c).to_pylist())
+                e.set_array(c, ids, added.column(c))
             if other.project_url == self.project_url:
                 # The new revision is a sibling of this one: the same way leads to ``other``.
                 relative = storage.relative_to(other.url, self.url).replace("\\", "/")
