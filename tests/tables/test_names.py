@@ -164,3 +164,13 @@ def test_a_new_name_gets_its_own_image_files() -> None:
     assert second.rows[0]["image"] == "../../files/toy-2/0000000.png"
     assert first[0]["image"].getpixel((0, 0)) == 10
     assert second[0]["image"].getpixel((0, 0)) == 200
+
+
+def test_the_streaming_writer_takes_if_exists_too(root: Path) -> None:
+    with tercet.TableWriter(project="p", dataset="d", name="Stream") as w:
+        w.write({"x": [1, 2]})
+    first = w.table
+    before = _files(root)
+    with tercet.TableWriter(project="p", dataset="d", name="Stream", if_exists="reuse") as again:
+        again.write({"x": [3]})
+    assert again.table == first and _files(root) == before
