@@ -48,6 +48,7 @@ from tercet.runs import (
     init,
     list_runs,
     log,
+    reduce_embeddings,
 )
 from tercet.schema import Column, Schema
 from tercet.tables import Edit, Table, TableWriter, list_tables
@@ -90,4 +91,5 @@ __all__ = [
     "list_tables",
     "log",
     "project_url",
+    "reduce_embeddings",
 ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable
 
 import yaml
 
@@ -38,6 +39,7 @@ __all__ = [
     "set",
     "set_project_alias",
     "unset",
+    "unset_project_alias",
     "values",
 ]
 
@@ -124,19 +126,37 @@ def project_aliases(project_url: str | None) -> dict[str, str]:
 
 def set_project_alias(project_url: str, name: str, value: str) -> None:
     """Record an alias in the project's ``aliases.yaml``, so it travels with the project (the
-    lowest precedence: anyone may override it on their machine)."""
+    lowest precedence: anyone may override it on their machine). ``tercet alias set --project``
+    is the same from a shell."""
+    check_alias_name(name)
+    _write_project_aliases(project_url, {name: clean_value(value)}, [])
+
+
+def unset_project_alias(project_url: str, name: str) -> bool:
+    """Remove an alias from the project's ``aliases.yaml``; False when it was not there."""
     check_alias_name(name)
     with _lock:
         _project_cache.pop(project_url, None)
-    current = dict(project_aliases(project_url))
-    if current.get(name) == value:
-        return
-    current[name] = value
-    text = yaml.safe_dump(current, sort_keys=True).encode("utf-8")
-    # A settings file, rewritten in place: not one of the immutable objects.
-    storage.write_bytes(join(project_url, PROJECT_ALIASES), text, overwrite=True)
+    if name not in project_aliases(project_url):
+        return False
+    _write_project_aliases(project_url, {}, [name])
+    return True
+
+
+def _write_project_aliases(project_url: str, add: dict[str, str], remove: Iterable[str]) -> None:
     with _lock:
-        _project_cache[project_url] = current
+        _project_cache.pop(project_url, None)
+    current = dict(project_aliases(project_url))
+    new = {k: v for k, v in {**current, **add}.items() if k not in frozenset(remove)}
+    if new == current:
+        return
+    url = join(project_url, PROJECT_ALIASES)
+    text = yaml.safe_dump(new, sort_keys=True, allow_unicode=True).encode("utf-8")
+    yamlsafe.load(text, url, AliasError)  # what is written must read back through the one reader
+    # A settings file, replaced whole (temp and rename; one PUT): not an immutable object.
+    storage.write_bytes(url, text, overwrite=True)
+    with _lock:
+        _project_cache[project_url] = new
 
 
 def values(project_url: str | None = None) -> dict[str, str]:

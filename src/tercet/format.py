@@ -16,8 +16,10 @@ module, so a rule changes in one place.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
+import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple, NotRequired, TypedDict
@@ -31,6 +33,7 @@ __all__ = [
     "DATASETS",
     "DELTA_FILE",
     "DEPTH",
+    "DISPLAY_KEYS",
     "METRICS_FORMAT",
     "METRICS_FORMAT_VERSION",
     "NAME",
@@ -52,12 +55,14 @@ __all__ = [
     "RunDescriptor",
     "TableDescriptor",
     "check_descriptor",
+    "check_display_name",
     "check_format",
     "check_name",
     "check_reference",
     "claimed_time",
     "containing_object",
     "dataset_of",
+    "derived_from",
     "descriptor_url",
     "is_from_future",
     "is_revision_of",
@@ -73,6 +78,7 @@ __all__ = [
     "revision_name",
     "run_descriptor",
     "runs_folder",
+    "slug",
     "stamp",
     "table_descriptor",
     "table_of",
@@ -118,6 +124,57 @@ def check_name(name: str, what: str = "name") -> str:
     return name
 
 
+# -- display names and their folder names -------------------------------------------------------
+_NOT_IN_NAME = r"[^A-Za-z0-9._-]"
+_UNSAFE_RUN = re.compile(rf"-*{_NOT_IN_NAME}(?:{_NOT_IN_NAME}|-)*")
+
+
+def check_display_name(name: str, what: str = "name") -> str:
+    """Return ``name`` if it can name a project, dataset, table or run, else
+    :class:`InvalidNameError`.
+
+    Any printable text of 1–128 characters is a display name, except that it may not contain
+    ``/`` or ``\\`` (they separate the levels of a name) nor start with ``.`` (hidden files,
+    ``..``). Its folder is :func:`slug` of it.
+    """
+    if (
+        not isinstance(name, str)
+        or not 0 < len(name) <= 128
+        or not name.isprintable()
+        or not name.strip()
+        or "/" in name
+        or "\\" in name
+        or name.startswith(".")
+    ):
+        raise InvalidNameError(
+            f"{what.capitalize()} {name!r} is not valid: use 1–128 printable characters without "
+            "'/' or '\\', not starting with '.'."
+        )
+    return name
+
+
+def slug(name: str, what: str = "name") -> str:
+    """The folder name of the display name ``name``: deterministic, and ``name`` itself when it
+    is already a valid folder name (:func:`check_name`), so every name Tercet accepted before
+    keeps its folder.
+
+    Otherwise accents are dropped, each run of other characters (with the dashes around it)
+    becomes one ``-``, ``..`` becomes ``.``, and leading or trailing ``-``/``.`` go; a name with
+    nothing left (``"数据"``) becomes ``n-<8 hex of its hash>``. Two names can share a slug
+    (``"My table"`` and ``"My-table"``): the descriptor keeps the display name, so a writer sees
+    the clash and reports it.
+    """
+    if isinstance(name, str) and NAME.match(name) and ".." not in name:
+        return name
+    check_display_name(name, what)
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    out = _UNSAFE_RUN.sub("-", ascii_name)
+    out = re.sub(r"\.{2,}", ".", out)[:128].strip("-.")
+    if not out or not out[0].isalnum():
+        out = "n-" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
+    return check_name(out, what)
+
+
 # -- time stamps in names ------------------------------------------------------------------------
 _STAMP = "%Y%m%dT%H%M%S%f"
 _STAMP_LENGTH = len("20261130T090000123456")
@@ -160,8 +217,9 @@ def descriptor_url(folder: str) -> str:
 
 
 def tables_folder(project_url: str, dataset: str) -> str:
-    """Where the revisions of a dataset's tables live."""
-    return join(project_url, DATASETS, check_name(dataset, "dataset"), TABLES)
+    """Where the revisions of a dataset's tables live (``dataset``: a display name, see
+    :func:`slug`)."""
+    return join(project_url, DATASETS, slug(dataset, "dataset"), TABLES)
 
 
 def runs_folder(project_url: str) -> str:
@@ -219,19 +277,21 @@ def dataset_of(revision_url: str) -> str:
 
 
 # -- references stored inside objects ------------------------------------------------------------
-ReferenceField = Literal["rows", "delta", "parent", "table"]
+ReferenceField = Literal["rows", "delta", "parent", "table", "derived_from"]
 
 REFERENCES: dict[ReferenceField, tuple[Literal["object", "project"], bool]] = {
     "rows": ("object", False),
     "delta": ("object", False),
     "parent": ("project", False),
     "table": ("project", True),
+    "derived_from": ("project", False),
 }
 """Where each stored reference may lead, and whether it may be aliased or absolute.
 
 - ``rows`` (a source's Parquet files) and ``delta`` (``delta.file``): relative, inside the
   revision's own folder;
-- ``parent`` (a revision's parent): relative, inside the revision's project;
+- ``parent`` (a revision's parent) and ``derived_from.revision`` (what a split, subset or join
+  was made from): relative, inside the revision's project;
 - ``table`` (a run's input revision, in an input event or a metrics or projection file's
   footer): relative inside the run's project, else ``<ALIAS>/…`` or absolute (a table of another
   project); where those lead is for the reader's fence (:mod:`tercet.storage.fence`) to allow.
@@ -312,6 +372,8 @@ class TableDescriptor(TypedDict):
     rows: NotRequired[list[str]]  # a source's Parquet files, relative to its folder
     delta: NotRequired[dict[str, Any]]  # a revision's edits: inline, or {"file": DELTA_FILE, …}
     metadata: NotRequired[dict[str, Any]]
+    display_names: NotRequired[dict[str, str]]  # {"project"|"dataset"|"table": shown name}
+    derived_from: NotRequired[dict[str, Any]]  # a split, subset or join: see derived_from()
 
 
 class RunDescriptor(TypedDict):
@@ -409,6 +471,22 @@ def run_descriptor(
         "created": created.isoformat(),
         "parameters": dict(parameters),
     }
+
+
+def derived_from(source: str, rule: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``derived_from`` field of a table made from another by a split, subset or join.
+
+    ``source`` is the revision it was made from, relative to the new table's folder (inside its
+    project, like ``parent``), ``rule`` what was done (``{"op": "split", "by": "random", …}``).
+    Optional: readers that predate it ignore it. Unlike ``parent`` it is no edge of the revision
+    tree, so :func:`latest_leaf` never leads from the source into such a table.
+    """
+    return {"revision": source, "rule": dict(rule)}
+
+
+DISPLAY_KEYS = ("project", "dataset", "table")
+"""The keys of a descriptor's optional ``display_names``: the names as the user wrote them, kept
+only where they differ from the folder names (:func:`slug`)."""
 
 
 # -- which revision is the latest ----------------------------------------------------------------

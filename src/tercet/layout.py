@@ -16,8 +16,9 @@ def root_url(root: str | None = None) -> str:
 
 
 def project_url(project: str, root: str | None = None) -> str:
-    """The folder of ``project`` under the root."""
-    return storage.join(root_url(root), format.check_name(project, "project"))
+    """The folder of ``project`` (a display name: its folder is :func:`tercet.format.slug` of it)
+    under the root."""
+    return storage.join(root_url(root), format.slug(project, "project"))
 
 
 def dataset_tables_url(project: str, dataset: str, root: str | None = None) -> str:

@@ -93,3 +93,13 @@ def check_weights(array: pa.ChunkedArray, where: str) -> None:
             f"Column 'weight'{at}: {len(bad)} weights are not finite numbers ≥ 0 (first: "
             f"{shown}); a weight of 0 leaves a row out of training."
         )
+
+
+def check_finite(column: str, array: pa.Array) -> None:
+    """Raise :class:`SchemaError` when a float in ``array`` (at any depth) is NaN or infinite:
+    an edit never stores them (null is the missing value)."""
+    for leaf in _float_leaves(array):
+        bad = pc.and_(pc.invert(pc.is_finite(leaf)), pc.is_valid(leaf))
+        if pc.any(bad).as_py():
+            first = pc.filter(leaf, bad)[0].as_py()
+            raise SchemaError(f"Column {column!r}: {first!r} cannot be stored by an edit.")

@@ -471,6 +471,18 @@ export interface components {
             filtered: number;
         };
         /**
+         * DerivedFrom
+         * @description What a split, subset or join was made from: a revision (absolute URL) and the rule.
+         */
+        DerivedFrom: {
+            /** Revision */
+            revision: string;
+            /** Rule */
+            rule: {
+                [key: string]: unknown;
+            };
+        };
+        /**
          * Edits
          * @description The edits of one revision, validated against the base's schema.
          */
@@ -896,6 +908,13 @@ export interface components {
             latest: string;
             /** Error */
             error: string | null;
+            /**
+             * Display Name
+             * @description The table's name as written, when its folder name differs.
+             */
+            display_name?: string | null;
+            /** @description For a table made by split or subset (or a revision made by join): the revision it came from and the rule. Not a lineage edge: ``latest`` never follows it. */
+            derived_from?: components["schemas"]["DerivedFrom"] | null;
         };
         /**
          * TableSource

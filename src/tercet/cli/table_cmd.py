@@ -44,6 +44,9 @@ def show(url: str = typer.Argument(..., help="URL of a table revision.")) -> Non
     console.print(f"[bold]{escape(t.name)}[/] ({t.num_rows} rows) at {escape(t.url)}")
     console.print(escape("lineage: " + " → ".join(r.name for r in t.lineage())))
     console.print(escape(f"latest: {t.latest().url}"))
+    if t.derived_from is not None:
+        rule = ", ".join(f"{k}={v}" for k, v in t.derived_from["rule"].items())
+        console.print(escape(f"derived from: {t.derived_from['revision']} ({rule})"))
     for col in t.schema:
         # escape: rich would read "[label]" as a markup tag and print nothing.
         console.print(escape(f"  {col.name}: {col.type} [{col.role}]"), highlight=False)

@@ -27,9 +27,10 @@ from tercet.runs.collectors import (
 from tercet.runs.folder import MetricsFile
 from tercet.runs.lifecycle import active_run, collect_metrics, init, log
 from tercet.runs.metrics import MetricSpec
-from tercet.runs.reduce import ReductionJob, reduce_embeddings
+from tercet.runs.reduce import ReductionJob
 from tercet.runs.run import Run, list_runs
 from tercet.runs.state import RunInput, RunState
+from tercet.runs.table_reduce import reduce_embeddings
 
 __all__ = [
     "Batch",

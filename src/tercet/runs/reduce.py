@@ -26,7 +26,7 @@ from tercet.runs import folder
 from tercet.runs import metrics as metrics_mod
 from tercet.runs.folder import MetricsFile
 from tercet.runs.metrics import MetricSpec
-from tercet.runs.reducers import REDUCERS, PCAReducer, Reducer
+from tercet.runs.reducers import REDUCERS, PCAReducer, Reducer, check_options
 from tercet.schema import ID_COLUMN
 
 
@@ -150,6 +150,7 @@ def reduce_embeddings(
     if method != "pca":
         module = "umap" if method == "umap" else "pacmap"
         require(module, f"{method.upper()} reduction (PCA works without it)", RunError)  # fail fast
+    check_options(method, options, RunError)
     plan = _plan(run, method, dims, column, fit_split, fit_epoch, splits, max_fit_samples, seed,
                  options)  # fmt: skip
     job = ReductionJob()

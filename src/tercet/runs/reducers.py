@@ -3,13 +3,14 @@ PaCMAP (optional), each fitted once and applied to many files."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import numpy as np
 
 from tercet.dependencies import require
-from tercet.errors import RunError
+from tercet.errors import RunError, TercetError
 
 
 class Reducer(Protocol):
@@ -95,4 +96,59 @@ REDUCERS: dict[str, Callable[..., Reducer]] = {
     "pca": PCAReducer,
     "umap": UMAPReducer,
     "pacmap": PaCMAPReducer,
+}
+
+
+_SET_BY_TERCET = {"n_components", "random_state", "self", "save_tree"}
+"""Options Tercet sets itself (``dims``, ``seed``); a reducer never takes them as options."""
+
+
+def _model_class(method: str, error: type[TercetError]) -> Any:
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA
+    if method == "umap":
+        return require("umap", "UMAP reduction (PCA works without it)", error).UMAP
+    return require("pacmap", "PaCMAP reduction (PCA works without it)", error).PaCMAP
+
+
+def option_names(method: str, error: type[TercetError] = RunError) -> list[str]:
+    """The options the ``method`` reducer takes (its model's keyword arguments, less the ones
+    Tercet sets: ``n_components`` from ``dims``, ``random_state`` from ``seed``)."""
+    if method not in REDUCERS:
+        raise error(f"Unknown reduction method {method!r}; use one of {', '.join(REDUCERS)}.")
+    params = inspect.signature(_model_class(method, error).__init__).parameters
+    named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sorted(n for n, p in params.items() if n not in _SET_BY_TERCET and p.kind in named)
+
+
+def check_options(
+    method: str, options: Mapping[str, Any], error: type[TercetError] = RunError
+) -> None:
+    """Raise ``error`` naming the options ``method`` does not take, before anything is fitted
+    (so a PCA given ``n_neighbors`` says so instead of failing inside scikit-learn)."""
+    if not options:
+        return
+    known = option_names(method, error)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        owners = sorted({m for u in unknown for m in _WELL_KNOWN.get(u, ()) if m != method})
+        hint = f" (an option of {' and '.join(owners)})" if owners else ""
+        raise error(
+            f"{method.upper()} does not take the option{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(unknown)}{hint}. Its options: {', '.join(known)}."
+        )
+
+
+# A static table, so that a hint never imports an optional reducer (PaCMAP compiles on import).
+_WELL_KNOWN: dict[str, tuple[str, ...]] = {
+    "n_neighbors": ("umap", "pacmap"),
+    "min_dist": ("umap",),
+    "metric": ("umap",),
+    "spread": ("umap",),
+    "MN_ratio": ("pacmap",),
+    "FP_ratio": ("pacmap",),
+    "whiten": ("pca",),
+    "svd_solver": ("pca",),
 }

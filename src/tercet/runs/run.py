@@ -73,9 +73,20 @@ class Run:
 
     # -- creating and opening ------------------------------------------------------------------
     @classmethod
-    def open(cls, url: str) -> Run:
-        """Open the run at ``url`` (its folder or its ``object.json``; aliases allowed)."""
-        run_folder = format.object_folder(aliases.expand(url))
+    def open(
+        cls, url: str | None = None, *, project: str | None = None, name: str | None = None,
+        root: str | None = None,
+    ) -> Run:  # fmt: skip
+        """Open the run at ``url`` (its folder or its ``object.json``; aliases allowed), or the
+        run ``name`` of ``project`` (display name or folder name)."""
+        if url is None:
+            if not project or not name:
+                raise TypeError("Run.open needs a url, or project= and name=.")
+            run_folder = storage.join(layout.runs_url(project, root), format.slug(name, "run"))
+        elif project is not None or name is not None:
+            raise TypeError("Run.open takes a url or project= and name=; not both.")
+        else:
+            run_folder = format.object_folder(aliases.expand(url))
         object_url = format.descriptor_url(run_folder)
         try:
             descriptor = storage.read_json(object_url)
@@ -113,7 +124,7 @@ class Run:
             descriptor = format.run_descriptor(
                 id=uuid.uuid4().hex,
                 name=candidate,
-                project=project,
+                project=format.slug(project, "project"),
                 created=format.now(),
                 parameters=params,
             )

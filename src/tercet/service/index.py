@@ -40,7 +40,7 @@ from tercet import format, storage
 from tercet.errors import TercetError
 from tercet.runs.folder import RunFiles, group_runs
 from tercet.runs.metrics import MetricsFileInfo
-from tercet.service.models import IndexEvent, TableRevision
+from tercet.service.models import DerivedFrom, IndexEvent, TableRevision
 from tercet.service.runs_read import FINISHED, RunEntry, RunReader
 from tercet.storage.sweep import sweep
 from tercet.tables.table import Table
@@ -78,6 +78,8 @@ def _revision(t: Table, project: str, dataset: str) -> TableRevision:
         is_latest=False,
         latest=t.url,
         error=None,
+        display_name=t.display_name if t.display_name != t.table_name else None,
+        derived_from=DerivedFrom(**derived) if (derived := t.derived_from) else None,
     )
 
 

@@ -290,6 +290,13 @@ class ProjectInfo(BaseModel):
     error: str | None = None
 
 
+class DerivedFrom(BaseModel):
+    """What a split, subset or join was made from: a revision (absolute URL) and the rule."""
+
+    revision: str
+    rule: dict[str, Any]
+
+
 class TableRevision(BaseModel):
     """One table revision; ``parent`` is the lineage edge."""
 
@@ -309,6 +316,14 @@ class TableRevision(BaseModel):
         "descendant, itself when it has none (what ``Table.latest()`` returns)."
     )
     error: str | None
+    display_name: str | None = Field(
+        default=None, description="The table's name as written, when its folder name differs."
+    )
+    derived_from: DerivedFrom | None = Field(
+        default=None,
+        description="For a table made by split or subset (or a revision made by join): the "
+        "revision it came from and the rule. Not a lineage edge: ``latest`` never follows it.",
+    )
 
 
 class RunInput(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar, cast
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +19,7 @@ from tercet import format, storage
 from tercet.errors import EditError, SchemaError, UnknownExampleError
 from tercet.schema import ID_COLUMN, WEIGHT_COLUMN, Column, Schema, make_value_map
 from tercet.tables import delta as delta_mod
+from tercet.values import check_finite
 
 
 class Revisable(Protocol):
@@ -89,6 +90,8 @@ class Edit(Generic[T]):
         self._added: list[dict[str, Any]] = []
         self._ids: np.ndarray | None = None
         self.result: T = base
+        self.extra: dict[str, Any] = {}  # more descriptor fields (a join's derived_from)
+        self._arrays: dict[str, tuple[np.ndarray, pa.Array]] = {}
 
     def _known_ids(self) -> np.ndarray:
         if self._ids is None:
@@ -124,6 +127,33 @@ class Edit(Generic[T]):
         target = self._set.setdefault(col.name, {})
         for i, v in zip(ids.tolist(), vals, strict=True):
             target[i] = self.schema.coerce_value(column, _plain(v))
+
+    def set_array(
+        self, column: str, example_ids: Sequence[int] | np.ndarray, values: pa.Array
+    ) -> None:
+        """Set ``column`` for ``example_ids`` from an Arrow array of exactly the column's type,
+        checked as a whole (joins, URL rewrites and projections set every row this way; per
+        value, :meth:`set_values` checks each). Not combinable with :meth:`set_values` on the
+        same column in one edit."""
+        col = self.schema[column]
+        if column == ID_COLUMN:
+            raise SchemaError("example_id cannot be edited: it is the stable identity of a row.")
+        if column in self._set or column in self._arrays:
+            raise EditError(f"Column {column!r} is already set in this edit.")
+        ids = _example_ids(example_ids)
+        array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+        if len(array) != len(ids):
+            raise EditError(f"{len(ids)} example ids but {len(array)} values for {column!r}.")
+        if array.type != col.type:
+            raise SchemaError(f"Column {column!r} expects {col.type}; received {array.type}.")
+        if len(np.unique(ids)) != len(ids):
+            raise EditError(f"set_array({column!r}): an example id is given twice.")
+        self._check_ids(ids)
+        Schema([col]).validate_table(pa.table({column: array}), "the edit")
+        check_finite(column, array)
+        if col.role == "weight" and array.null_count:
+            raise SchemaError("Weight must be a finite number ≥ 0; received null.")
+        self._arrays[column] = (ids, array)
 
     def set_weights(self, example_ids: Sequence[int] | np.ndarray, weights: Any) -> None:
         """Set ``weight`` for ``example_ids``."""
@@ -168,6 +198,7 @@ class Edit(Generic[T]):
             # A label set before its value map changed in this edit is re-checked here.
             checked = [self.schema.coerce_value(col, v) for v in values.values()]
             d.set[col] = (ids, pa.array(checked, type=self.schema[col].type))
+        d.set.update(self._arrays)
         return d
 
     def commit(self) -> T:
@@ -185,6 +216,7 @@ class Edit(Generic[T]):
             descriptor["delta"] = {"file": format.DELTA_FILE, "added_columns": d.added_columns}
         else:
             descriptor["delta"] = d.to_json()
+        cast(dict[str, Any], descriptor).update(self.extra)
         storage.write_json(format.descriptor_url(folder), descriptor)
         self.result = type(self.base).open(folder)
         return self.result

@@ -148,12 +148,14 @@ def from_torch_dataset(
     from PIL import Image
 
     project_dir = layout.project_url(project, root)
-    files = image_dir or storage.join(project_dir, format.DATASETS, dataset, "files", name)
     value_maps = {"label": class_names} if class_names else None
     roles = {"image": "image", "label": "label"}
     with SourceWriter(
         project, dataset, name, root=root, roles=roles, value_maps=value_maps, **kwargs
     ) as w:
+        # The writer's names: if_exists="new" may have picked another than ``name``.
+        name = w.name
+        files = image_dir or storage.join(project_dir, format.DATASETS, w.dataset, "files", name)
         rows: list[dict[str, Any]] = []
         for i in range(len(data)):
             sample = data[i]

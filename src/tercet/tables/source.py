@@ -18,8 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tercet import aliases, format, layout, storage
-from tercet.errors import ObjectExistsError, SchemaError
+from tercet.errors import SchemaError
 from tercet.schema import ID_COLUMN, WEIGHT_COLUMN, Schema, make_value_map
+from tercet.tables import existing
 
 ROW_GROUP = 128 * 1024
 
@@ -198,21 +199,27 @@ class SourceWriter:
         root: str | None = None,
         message: str = "",
         metadata: Mapping[str, Any] | None = None,
+        if_exists: str = "error",
+        derived_from: Mapping[str, Any] | None = None,
     ) -> None:
-        format.check_name(name, "table name")
-        self.project, self.dataset, self.name = project, dataset, name
-        self.folder = storage.join(layout.dataset_tables_url(project, dataset, root), name)
+        where = existing.target(project, dataset, name, root, if_exists)
+        self.project = format.slug(project, "project")
+        self.dataset = format.slug(dataset, "dataset")
+        self.name = where.name
+        self.folder = where.folder
+        self.reuse = where.reuse
+        self.display_names = existing.display_names(project, dataset, where.display_name)
         self._project_url = layout.project_url(project, root)
         self.object_url = format.descriptor_url(self.folder)
-        if storage.exists(self.object_url):
-            raise ObjectExistsError(
-                f"Table {name!r} already exists in {project}/{dataset} ({self.folder}). Pick "
-                "another name, or derive a revision from it with its edit methods."
-            )
+        self._checked = False
+        if self.reuse is not None and schema is not None:
+            existing.check_reuse(self.reuse, existing.descriptor_schema(self.reuse), schema)
+            self._checked = True
         self.schema = schema
         self.roles, self.value_maps = dict(roles or {}), dict(value_maps or {})
         self.message = message
         self.metadata = dict(metadata or {})
+        self.derived_from = dict(derived_from) if derived_from else None
         self._stream: storage.ParquetStream | None = None
         self._rows_name = f"{format.ROWS}/part-00000-{secrets.token_hex(4)}.parquet"
         self._rows = 0
@@ -225,6 +232,11 @@ class SourceWriter:
         )
         if self.schema is None:
             self.schema = schema
+        if self.reuse is not None:
+            if not self._checked:
+                existing.check_reuse(self.reuse, existing.descriptor_schema(self.reuse), schema)
+                self._checked = True
+            return  # reusing: the existing table stands, nothing is written
         if self._stream is None:
             self._stream = storage.ParquetStream(
                 storage.join(self.folder, self._rows_name),
@@ -235,7 +247,13 @@ class SourceWriter:
         self._rows += prepared.num_rows
 
     def finish(self) -> str:
-        """Publish the rows and then the descriptor; returns the table's folder URL."""
+        """Publish the rows and then the descriptor; returns the table's folder URL (the
+        existing table's when reusing it, which writes nothing)."""
+        if self.reuse is not None:
+            if not self._checked and self.schema is not None:
+                old = existing.descriptor_schema(self.reuse)
+                existing.check_reuse(self.reuse, old, self.schema)
+            return self.reuse
         if self._stream is None:
             if self.schema is None:
                 raise SchemaError(
@@ -259,6 +277,10 @@ class SourceWriter:
         )
         descriptor["rows"] = [self._rows_name]
         descriptor["metadata"] = self.metadata
+        if self.display_names:
+            descriptor["display_names"] = self.display_names
+        if self.derived_from is not None:
+            descriptor["derived_from"] = self.derived_from
         storage.write_json(self.object_url, descriptor)
         return self.folder
 
@@ -293,9 +315,15 @@ def create(
     value_maps: Mapping[str, Any] | None = None,
     root: str | None = None,
     message: str = "",
+    if_exists: str = "error",
+    derived_from: Mapping[str, Any] | None = None,
 ) -> str:
-    """Write ``data`` as a new source table; returns its folder URL."""
-    with SourceWriter(project, dataset, name, schema, roles, value_maps, root, message) as w:
+    """Write ``data`` as a new source table; returns its folder URL (the existing table's, when
+    ``if_exists="reuse"`` finds one with the same schema: see :mod:`tercet.tables.existing`)."""
+    with SourceWriter(
+        project, dataset, name, schema, roles, value_maps, root, message,
+        if_exists=if_exists, derived_from=derived_from,
+    ) as w:  # fmt: skip
         table = to_arrow(data)
         for batch in table.to_batches(max_chunksize=ROW_GROUP):
             w.write(pa.Table.from_batches([batch], schema=table.schema))

@@ -23,6 +23,7 @@ from tercet.tables.edit import Edit, new_revision_folder, revision_descriptor
 if TYPE_CHECKING:
     import pandas as pd
 
+    from tercet.tables.rewrite import RewriteResult
     from tercet.torch import TableDataset, TableSampler
 
 _descriptor_cache: dict[str, dict[str, Any]] = {}
@@ -68,9 +69,22 @@ class Table:
 
     # -- opening and creating --------------------------------------------------------------
     @classmethod
-    def open(cls, url: str) -> Table:
-        """Open the revision at ``url`` (its folder or its ``object.json``; aliases allowed)."""
-        folder = format.object_folder(aliases.expand(url))
+    def open(
+        cls, url: str | None = None, *, project: str | None = None, dataset: str | None = None,
+        name: str | None = None, root: str | None = None,
+    ) -> Table:  # fmt: skip
+        """Open the revision at ``url`` (its folder or its ``object.json``; aliases allowed), or
+        the table ``name`` of ``project``/``dataset`` (display names or folder names; see
+        :func:`tercet.tables.names.find`): its source revision, whose :meth:`latest` is the
+        table's newest edit."""
+        if url is None:
+            from tercet.tables import names
+
+            folder = names.find(project, dataset, name, root)
+        else:
+            if project is not None or dataset is not None or name is not None:
+                raise TypeError("Table.open takes a url or project=, dataset=, name=; not both.")
+            folder = format.object_folder(aliases.expand(url))
         return cls(folder, read_descriptor(folder))
 
     @classmethod
@@ -446,6 +460,111 @@ class Table:
         storage.write_parquet(
             storage.join(self.url, format.CACHE, f"rows-{uuid.uuid4().hex[:8]}.parquet"), data
         )
+
+    # -- lineage: splits, subsets, appends, joins (tables/lineage.py) ------------------------
+    @property
+    def display_name(self) -> str:
+        """The table's name as its creator wrote it (its folder name is a slug of it)."""
+        return str((self._d.get("display_names") or {}).get("table") or self.table_name)
+
+    @property
+    def derived_from(self) -> dict[str, Any] | None:
+        """For a table made by :meth:`split`, :meth:`subset` (or a revision made by :meth:`join`):
+        ``{"revision": <absolute URL it was made from>, "rule": {...}}``; else None."""
+        spec = self._d.get("derived_from")
+        if not isinstance(spec, dict):
+            return None
+        revision = format.check_reference(spec.get("revision"), self.url, "table", "derived_from")
+        return {"revision": revision, "rule": dict(spec.get("rule") or {})}
+
+    def split(
+        self, fractions: Mapping[str, float], by: str = "random", seed: int = 0,
+        label: str | None = None, if_exists: str = "error", message: str = "",
+    ) -> dict[str, Table]:  # fmt: skip
+        """Split this revision's rows into **new tables** named by the keys of ``fractions``.
+
+        ``by``: ``"random"``; ``"stratified"`` (each value of the ``label`` column, by default the
+        one label column, split by the same fractions); or a column whose equal values stay in
+        one part (a group split). Each new table lives in the same dataset and records
+        ``derived_from`` (this revision and the rule). They are not revisions of this table:
+        :meth:`latest` of this one never moves into them. ``if_exists`` as for :meth:`create`;
+        every name is checked before anything is written.
+        """
+        from tercet.tables import existing, lineage
+
+        parts, rule = lineage.split_parts(self, fractions, by, seed, label)
+        root = storage.parent(self.project_url)
+        for part in parts:
+            existing.target(self.project, self.dataset, part, root, if_exists)
+        out = {}
+        for part, ids in parts.items():
+            text = message or f"{part}: split of {self.name} ({by}, seed {seed})"
+            rule_part = {**rule, "part": part}
+            folder = lineage.write_derived(self, part, ids, rule_part, if_exists, text)
+            out[part] = Table.open(folder)
+        return out
+
+    def subset(
+        self, example_ids: Sequence[int] | np.ndarray, name: str, if_exists: str = "error",
+        message: str = "",
+    ) -> Table:  # fmt: skip
+        """A **new table** ``name`` in this dataset holding the rows ``example_ids`` (their ids
+        kept), recording ``derived_from``; :meth:`latest` of this table never moves into it."""
+        from tercet.tables import lineage
+
+        ids = lineage.check_subset_ids(self, example_ids)
+        rule = {"op": "subset", "rows": len(ids)}
+        text = message or f"subset of {self.name} ({len(ids)} rows)"
+        return Table.open(lineage.write_derived(self, name, ids, rule, if_exists, text))
+
+    def append(self, rows: Any, message: str = "") -> Table:
+        """A new revision with ``rows`` (anything :meth:`create` takes) after this one's rows.
+
+        Their ``example_id`` continues after the largest the lineage ever held (given ids must
+        be new); they must fit the schema (:class:`~tercet.errors.SchemaError` otherwise, and
+        nothing is written). The revision holds all its rows, like :meth:`squash`.
+        """
+        from tercet.tables import lineage
+
+        return Table.open(lineage.append(self, rows, message))
+
+    def join(
+        self, other: Table, on: str = ID_COLUMN, columns: Sequence[str] | None = None,
+        message: str = "",
+    ) -> Table:  # fmt: skip
+        """A new revision with the columns of ``other`` (all but ``on``, ``example_id`` and
+        ``weight``, or ``columns``) added, matched on ``on``. Every row must find its match and
+        no added column may exist here already; roles and value maps come along."""
+        from tercet.tables import lineage
+
+        added, names = lineage.join_columns(self, other, on, columns)
+        ids = self.to_arrow([ID_COLUMN]).column(ID_COLUMN).to_numpy()
+        with self.edit(message or f"join {', '.join(names)} from {other.name} on {on}") as e:
+            for c in names:
+                col = other.schema[c]
+                e.add_column(c, col.type, col.role, value_map=col.value_map)
+                e.set_array(c, ids, added.column(c))
+            if other.project_url == self.project_url:
+                # The new revision is a sibling of this one: the same way leads to ``other``.
+                relative = storage.relative_to(other.url, self.url).replace("\\", "/")
+                e.extra["derived_from"] = format.derived_from(
+                    relative,
+                    {"op": "join", "on": on, "columns": names},
+                )
+        return e.result
+
+    def rewrite_urls(
+        self, old: str, new: str, columns: Sequence[str] | None = None, message: str = ""
+    ) -> RewriteResult[Table]:
+        """A new sparse revision whose URL columns (role ``image``, or ``columns``) have the
+        prefix ``old`` replaced by ``new`` (a path, URL or ``<ALIAS>``, which must be set).
+
+        Returns the revision (None when nothing matched: then nothing is written) and the
+        number of changed values per column. ``tercet alias rewrite`` is the same from a shell.
+        """
+        from tercet.tables.rewrite import rewrite_urls
+
+        return rewrite_urls(self, old, new, columns, message, project_url=self.project_url)
 
     # -- training data (tercet.torch; torch is imported only when these are called) ------------
     def as_dataset(self, columns: Sequence[str] | None = None, latest: bool = True,
