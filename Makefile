@@ -7,13 +7,14 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help install demo test test-fast test-browser check api-docs bench chromium s3-server clean
+.PHONY: help install demo test test-fast test-browser check api-docs bench mutate chromium s3-server clean
 
 help:
 	@echo "make demo    - install, build the dashboard, train the digits demo, start both services"
 	@echo "make test    - install test dependencies (incl. Chromium) and run the whole suite"
 	@echo "make check   - ruff + mypy"
 	@echo "make bench   - run the benchmarks in bench/"
+	@echo "make mutate  - mutation testing of the data-safety modules (score per module, survivors)"
 
 $(STAMP): pyproject.toml hatch_build.py $(wildcard dashboard/package-lock.json)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,13 +35,13 @@ demo: install
 	$(VENV)/bin/tercet demo
 
 test: install chromium
-	$(PY) -m pytest -q
+	TERCET_REQUIRE_BROWSER=1 $(PY) -m pytest -q
 
 test-fast: install
 	$(PY) -m pytest -q -m "not browser"
 
 test-browser: install chromium
-	$(PY) -m pytest -q tests/browser
+	TERCET_REQUIRE_BROWSER=1 $(PY) -m pytest -q tests/browser
 
 check: install
 	$(VENV)/bin/ruff check src tests bench examples scripts
@@ -58,6 +59,12 @@ api-docs: install
 bench: install chromium
 	@failed=""; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || failed="$$failed $$b"; done; \
 	if [ -n "$$failed" ]; then echo "missed a target or failed:$$failed"; exit 1; fi
+
+# Not part of `make test`: ~30 minutes on 2 cores. Configured in pyproject.toml [tool.mutmut].
+mutate: install
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children $$(nproc) > mutants.log 2>&1 || { tail -50 mutants.log; exit 1; }
+	$(PY) scripts/mutation_report.py
 
 s3-server: install
 	$(PY) -m tercet.testing.s3server

@@ -8,12 +8,13 @@ test gets a fresh browser context (its own storage) in one browser per session. 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import pytest
@@ -25,6 +26,15 @@ DASHBOARD = REPO / "dashboard"
 STATIC = REPO / "src" / "tercet" / "static"
 ARTIFACTS = Path(__file__).parent / "artifacts"
 DEMO_PROJECT = "digits-demo"
+# `make test` (and so CI) sets this: there a missing Chromium or npm is a failure, not a skip,
+# or a machine without them would report the browser suite green without running it.
+REQUIRED = os.environ.get("TERCET_REQUIRE_BROWSER") == "1"
+
+
+def _unavailable(reason: str) -> NoReturn:
+    if REQUIRED:
+        pytest.fail(f"{reason} (TERCET_REQUIRE_BROWSER=1: the browser tests must run)", False)
+    pytest.skip(reason)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -45,7 +55,7 @@ def ensure_dashboard_built() -> None:
     if index.exists() and index.stat().st_mtime >= _newest_source_mtime():
         return
     if shutil.which("npm") is None:
-        pytest.skip("the dashboard is not built and npm is not installed")
+        _unavailable("the dashboard is not built and npm is not installed")
     if not (DASHBOARD / "node_modules").exists():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=DASHBOARD, check=True)
     subprocess.run(["npm", "run", "build"], cwd=DASHBOARD, check=True, capture_output=True)
@@ -54,8 +64,11 @@ def ensure_dashboard_built() -> None:
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[Any]:
     if not Path(system_chromium.CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {system_chromium.CHROMIUM}: apt-get install -y chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
+        _unavailable(f"no Chromium at {system_chromium.CHROMIUM}: apt-get install -y chromium")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        _unavailable("Playwright is not installed: make install")
     ensure_dashboard_built()
     with sync_api.sync_playwright() as p:
         browser = system_chromium.launch(p)

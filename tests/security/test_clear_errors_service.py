@@ -24,6 +24,7 @@ from tercet import Table
 from tests.fixtures.service import (
     RunningService,
     make_table,
+    plant_metrics,
     snapshot,
     write_metrics,
     write_run,
@@ -144,8 +145,8 @@ def world(service: RunningService, root: Path) -> World:
         "floats": pa.array([i + 0.5 for i in range(n)]),
     }.items():
         planted_run = write_run(root, "demo", f"planted-{kind}", inputs={"train": table.url})
-        write_metrics(
-            planted_run, "train", 0, table.url, table.id, {"example_id": ids, "loss": [1.0] * n},
+        plant_metrics(
+            planted_run, "train", 0, table, {"example_id": ids, "loss": [1.0] * n},
             projection={"example_id": ids, "proj_x": [0.0] * n, "proj_y": [0.0] * n},
         )  # fmt: skip
         planted_runs[kind] = planted_run

@@ -358,3 +358,26 @@ def test_trajectory_and_scalars(service: RunningService, run_setup: RunSetup) ->
         "value": [1.0, 0.5, 1 / 3, 0.25],
     }
     assert scalars["series"]["acc"]["value"] == [None]  # NaN is not JSON
+
+
+def test_category_summary_lists_the_200_most_frequent_and_counts_the_rest(
+    service: RunningService, root: Path
+) -> None:
+    # 250 distinct words; word k appears k + 1 times, so the top 200 are words 249 … 50.
+    words = [f"w{k:03d}" for k in range(250) for _ in range(k + 1)]
+    table = Table.create({"word": words}, project="demo", dataset="d", name="words")
+    got = service.client.post(
+        "/api/summary", json={"source": {"table": table.url}, "column": "word"}
+    ).json()
+    assert got["kind"] == "categories"
+    assert [v["value"] for v in got["values"]] == [f"w{k:03d}" for k in range(249, 49, -1)]
+    assert [v["count"] for v in got["values"]] == list(range(250, 50, -1))
+    assert got["distinct"] == 250
+    assert got["others"] == sum(range(1, 51))
+    filtered = service.client.post(
+        "/api/summary",
+        json={"source": {"table": table.url}, "column": "word",
+              "filter": {"column": "word", "op": "in", "values": ["w000", "w001"]}},
+    ).json()  # fmt: skip
+    assert [(v["value"], v["count"]) for v in filtered["values"]] == [("w001", 2), ("w000", 1)]
+    assert filtered["distinct"] == 2 and filtered["others"] == 0

@@ -160,7 +160,7 @@ def test_append_adds_rows_as_a_revision_with_new_ids() -> None:
 def test_append_with_a_wrong_type_or_an_old_id_writes_nothing(root: Path) -> None:
     t = _table(4)
     before = _files(root)
-    with pytest.raises(SchemaError, match="schema"):
+    with pytest.raises(SchemaError, match="Column .x. must be double"):
         t.append({"label": [1], "patient": ["q"], "x": ["not a number"]})
     with pytest.raises(SchemaError):
         t.append({"label": [1], "patient": ["q"]})  # a column missing

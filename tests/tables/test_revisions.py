@@ -61,6 +61,27 @@ def test_batched_edit_makes_one_revision(table: tercet.Table) -> None:
     ]  # fmt: skip
 
 
+def test_an_edit_built_by_hand_commits_once_and_an_exception_commits_nothing(
+    table: tercet.Table, root: Path
+) -> None:
+    before = snapshot(root)
+    e: tercet.Edit[tercet.Table] = table.edit(message="by hand")
+    assert isinstance(e, tercet.Edit)
+    e.set_values("label", [3], [1])
+    e.delete_rows([4])
+    assert snapshot(root) == before  # nothing is written until commit
+    committed = e.commit()
+    assert committed.message == "by hand" and committed.parent_url == table.url
+    assert committed.to_pandas().set_index("example_id").loc[3, "label"] == 1
+    assert 4 not in committed.example_ids().tolist()
+    before = snapshot(root)
+    with pytest.raises(RuntimeError, match="stop"), committed.edit() as failed:
+        failed.delete_rows([0])
+        raise RuntimeError("stop")
+    assert snapshot(root) == before
+    assert committed.latest().url == committed.url
+
+
 def test_small_edit_is_a_few_hundred_bytes_not_a_copy(root: Path) -> None:
     n = 100_000
     big = tercet.Table.create(

@@ -362,7 +362,7 @@ export interface components {
         };
         /**
          * CategorySummary
-         * @description The most frequent values of a column (at most 200).
+         * @description The most frequent values of a column (at most 200), most frequent first.
          */
         CategorySummary: {
             /**
@@ -373,6 +373,18 @@ export interface components {
             kind: "categories";
             /** Values */
             values: components["schemas"]["CategoryCount"][];
+            /**
+             * Distinct
+             * @description Distinct values under the filter, listed or not.
+             * @default 0
+             */
+            distinct: number;
+            /**
+             * Others
+             * @description Rows whose value is not in the list.
+             * @default 0
+             */
+            others: number;
         };
         /**
          * ColumnInfo

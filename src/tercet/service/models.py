@@ -411,10 +411,12 @@ class CategoryCount(BaseModel):
 
 
 class CategorySummary(BaseModel):
-    """The most frequent values of a column (at most 200)."""
+    """The most frequent values of a column (at most 200), most frequent first."""
 
     kind: Literal["categories"] = "categories"
     values: list[CategoryCount]
+    distinct: int = Field(0, description="Distinct values under the filter, listed or not.")
+    others: int = Field(0, description="Rows whose value is not in the list.")
 
 
 class ConfusionLabel(BaseModel):

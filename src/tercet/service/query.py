@@ -161,15 +161,19 @@ def summary(
     if col.type not in SCALAR:
         raise ApiError(422, f"No summary for {column!r}: it holds {col.type} values.")
     q = quote(column)
+    # The window totals ride along on each kept row, so the cut is reported from one scan.
     sql = (
-        f"SELECT {q} AS v, count(*) AS n FROM src WHERE {where.sql} GROUP BY {q} "
+        f"SELECT v, n, count(*) OVER () AS d, sum(n) OVER () AS t FROM ("
+        f"SELECT {q} AS v, count(*) AS n FROM src WHERE {where.sql} GROUP BY {q}) "
         f"ORDER BY n DESC, v ASC NULLS LAST LIMIT {TOP_CATEGORIES}"
     )
     with db.query(source, where) as cur:
         result = cur.execute(sql, where.params).fetchall()
     values = []
     vmap = col.value_map or {}
-    for value, n in result:
+    distinct = int(result[0][2]) if result else 0
+    rows = int(result[0][3]) if result else 0
+    for value, n, _, _ in result:
         if isinstance(value, float) and not math.isfinite(value):
             value = None
         entry = vmap.get(str(value)) if value is not None else None
@@ -181,7 +185,9 @@ def summary(
                 color=entry.color if entry else None,
             )
         )
-    return CategorySummary(values=values)
+    return CategorySummary(
+        values=values, distinct=distinct, others=rows - sum(v.count for v in values)
+    )
 
 
 def _around(value: float) -> tuple[float, float]:

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from tercet import aliases, format, layout, storage
 from tercet.errors import SchemaError
-from tercet.schema import ID_COLUMN, WEIGHT_COLUMN, Schema, make_value_map
+from tercet.schema import ID_COLUMN, WEIGHT_COLUMN, Column, Schema, make_value_map
 from tercet.tables import existing
 
 ROW_GROUP = 128 * 1024
@@ -110,21 +110,44 @@ def prepare(
         cols[WEIGHT_COLUMN] = pa.array(np.ones(n, dtype=np.float32))
     out = pa.table(cols)
     if schema is not None:
-        out = out.select(schema.names) if set(schema.names) == set(out.column_names) else out
-        try:
-            out = out.cast(schema.to_arrow())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
-            raise SchemaError(f"Data does not fit the table schema: {exc}") from exc
-        schema.validate_table(out)
-        return out, schema
-    for name in value_maps:
-        roles.setdefault(name, "label")
-    inferred = Schema.from_arrow(out.schema, roles=roles, value_maps=value_maps)
+        schema = _with_id_and_weight(schema)
+        _check_names(schema, out)
+        out = pa.table(
+            {c.name: _cast(out.column(c.name), c.type, c.name) for c in schema},
+            schema=schema.to_arrow(),
+        )
+    else:
+        for name in value_maps:
+            roles.setdefault(name, "label")
+        schema = Schema.from_arrow(out.schema, roles=roles, value_maps=value_maps)
     ids = out.column(ID_COLUMN)
     if pc.count_distinct(ids).as_py() != n:
         raise SchemaError("example_id values must be unique within a table.")
-    inferred.validate_table(out)
-    return out, inferred
+    schema.validate_table(out)
+    return out, schema
+
+
+def _with_id_and_weight(schema: Schema) -> Schema:
+    """A user's schema names their columns; ``example_id`` and ``weight`` are Tercet's and are
+    added where ``prepare`` adds them (first and last) when the schema leaves them out."""
+    columns = list(schema)
+    if ID_COLUMN not in schema:
+        columns.insert(0, Column(ID_COLUMN, pa.int64(), "id"))
+    if WEIGHT_COLUMN not in schema:
+        columns.append(Column(WEIGHT_COLUMN, pa.float32(), "weight"))
+    return Schema(columns) if len(columns) != len(schema) else schema
+
+
+def _check_names(schema: Schema, table: pa.Table) -> None:
+    missing = [n for n in schema.names if n not in table.column_names]
+    extra = [n for n in table.column_names if n not in schema]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing column(s) {', '.join(map(repr, missing))}")
+        if extra:
+            parts.append(f"column(s) not in the schema {', '.join(map(repr, extra))}")
+        raise SchemaError(f"Data does not fit the table schema: {'; '.join(parts)}.")
 
 
 def _cast(arr: Any, typ: pa.DataType, name: str) -> Any:
@@ -230,8 +253,8 @@ class SourceWriter:
         prepared, schema = prepare(
             data, self.roles, self.value_maps, self.schema, self._rows, self._project_url
         )
-        if self.schema is None:
-            self.schema = schema
+        # The first batch fixes the schema (inferred, or the given one with id and weight).
+        self.schema = schema
         if self.reuse is not None:
             if not self._checked:
                 existing.check_reuse(self.reuse, existing.descriptor_schema(self.reuse), schema)
