@@ -125,7 +125,7 @@ class TercetCallback(TrainerCallback):  # type: ignore[misc]
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.train_every is None:
             return
-        done = int(round(state.epoch or 0))
+        done = round(state.epoch or 0)
         if done >= 1 and done % self.train_every == 0:
             self._collect("train", kwargs.get("model"), args, state)
 

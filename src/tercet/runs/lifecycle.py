@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from tercet.errors import RunError
 from tercet import layout
+from tercet.errors import RunError
 from tercet.runs import collect, distributed, names
 from tercet.runs.collect import CollectResult
 from tercet.runs.collectors import Collector

@@ -142,7 +142,7 @@ def to_numpy(value: Any) -> np.ndarray:
 
 
 def select_outputs(outputs: Any, selector: Callable[[Any], Any] | None) -> Any:
-    """The class scores in ``outputs`` (see :func:`tercet.runs.collectors.outputs.select_outputs`)."""
+    """The class scores in ``outputs`` (:func:`tercet.runs.collectors.outputs.select_outputs`)."""
     return outputs_mod.select_outputs(outputs, selector, who="ClassificationCollector")
 
 
