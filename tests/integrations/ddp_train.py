@@ -44,7 +44,9 @@ def main() -> None:
     ddp = DistributedDataParallel(model)
     optimizer = torch.optim.SGD(ddp.parameters(), lr=0.1)
     data = train.map(to_pair)
-    sampler = DistributedSampler(data, shuffle=True, seed=0)  # pads the odd table by repeating
+    sampler: DistributedSampler[Any] = DistributedSampler(
+        data, shuffle=True, seed=0
+    )  # pads the odd table by repeating
 
     def maybe_die(batch: Any, outputs: Any) -> dict[str, Any]:
         if rank == kill_rank and run.next_epoch("val") > 1:
@@ -56,7 +58,7 @@ def main() -> None:
         for x, y in DataLoader(data, batch_size=4, sampler=sampler):
             loss = torch.nn.functional.cross_entropy(ddp(x), y)
             optimizer.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             tercet.log({"loss": float(loss), "rank": rank})
         collectors = [tercet.ClassificationCollector(), tercet.EmbeddingCollector("0")]

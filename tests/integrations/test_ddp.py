@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import tercet
-from tercet import Table
+from tercet import Table, storage
 from tercet.runs import metrics as metrics_mod
 
 pytest.importorskip("torch")
@@ -73,7 +73,7 @@ def check_exactly_once(run: tercet.Run, tables: dict[str, Table], epochs: list[i
                 str({"rank": 1, "ranks": 2}),
             ]
             ids = np.concatenate([
-                metrics_mod.storage.read_parquet(f["url"]).column("example_id").to_numpy()
+                storage.read_parquet(f["url"]).column("example_id").to_numpy()
                 for f in run.metric_files(split, epoch)
             ])  # fmt: skip
             assert sorted(ids.tolist()) == sorted(table.example_ids().tolist())  # once each
@@ -89,10 +89,8 @@ def test_two_ranks_write_one_run_with_every_example_once() -> None:
     assert run.parameters == {"lr": 0.1, "ranks": 2}
     check_exactly_once(run, tables, [0, 1])
     scalars = run.aggregates()
-    ranks_logged = {
-        v for n, v in zip(scalars.column("name").to_pylist(), scalars.column("value").to_pylist())
-        if n == "rank"
-    }  # fmt: skip
+    names, values = scalars.column("name").to_pylist(), scalars.column("value").to_pylist()
+    ranks_logged = {v for n, v in zip(names, values, strict=True) if n == "rank"}
     assert ranks_logged == {0.0}, "scalars come from rank 0 only"
     assert {"train/loss", "train/accuracy", "val/loss"} <= set(scalars.column("name").to_pylist())
     assert set(run.metrics("train", epoch=0).column("lr").to_pylist()) == {0.1}

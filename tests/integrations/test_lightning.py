@@ -16,13 +16,15 @@ from tercet import Table
 L = pytest.importorskip("lightning")
 torch = pytest.importorskip("torch")
 
+from lightning.pytorch import LightningModule  # noqa: E402
+
 from tercet.integrations.lightning import TercetCallback  # noqa: E402
 
 # Lightning 2.6 still uses torch's LeafSpec, deprecated by torch 2.13: their warning, not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
 
 
-class Classifier(L.LightningModule):  # type: ignore[misc]
+class Classifier(LightningModule):  # type: ignore[misc]
     def __init__(self, lr: float = 0.05, hidden: int = 8) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -44,7 +46,7 @@ class Classifier(L.LightningModule):  # type: ignore[misc]
         self.log("val_loss", torch.nn.functional.cross_entropy(self(x), y))
 
     def configure_optimizers(self) -> Any:
-        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+        return torch.optim.SGD(self.parameters(), lr=self.hparams["lr"])
 
 
 def to_pair(row: dict[str, Any]) -> tuple[Any, Any]:

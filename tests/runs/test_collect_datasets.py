@@ -42,7 +42,7 @@ class Rows(torch.utils.data.Dataset[dict[str, Any]]):
         return {"example_id": int(self.ids[i]), "x": torch.as_tensor(self.x[i])}
 
     def example_ids(self) -> np.ndarray:
-        return self.ids
+        return np.asarray(self.ids)
 
 
 class DictModel(nn.Module):
