@@ -87,6 +87,7 @@ def test_a_joined_rank_writes_its_parts_and_failures_but_no_scalars_inputs_or_co
     joined = tercet.Run.open(created.url)
     joined.join(1, 2)
     joined.log({"loss": 1.0}, step=0)
+    joined.flush()
     joined.set_parameters({"lr": 5})
     joined.add_input(table, "train")
     url = joined.write_metrics(table, {"example_id": table.example_ids()[5:], "m": np.ones(5)})
