@@ -18,17 +18,25 @@ from tercet.runs.lifecycle import active_run, collect_metrics, init
 from tercet.runs.run import Run
 from tercet.tables.table import Table
 
+_started: set[str] = set()  # runs started here rather than by the script
+
 CollectorsArg = Collector | Callable[..., Any] | Sequence[Collector | Callable[..., Any]]
 
 
 def start_run(
     project: str, name: str | None, parameters: Mapping[str, Any], root: str | None = None
 ) -> Run:
-    """The active run with ``parameters`` added, or a new one started with them (on every rank
-    of a distributed launch, which attaches all to one run)."""
+    """The run a script started with :func:`tercet.init`, with ``parameters`` added; else a new
+    one started with them (on every rank of a distributed launch, which attaches all to one run).
+
+    A run an integration started is not adopted by the next training: a notebook that trains
+    twice gets two runs (:func:`tercet.init` closes the first as completed).
+    """
     run = active_run()
-    if run is None:
-        return init(project=project, run=name, parameters=parameters, root=root)
+    if run is None or run.url in _started:
+        run = init(project=project, run=name, parameters=parameters, root=root)
+        _started.add(run.url)
+        return run
     run.set_parameters(parameters)
     return run
 
