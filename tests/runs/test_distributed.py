@@ -4,12 +4,14 @@ epoch read as all its parts. (Real torchrun launches: tests/integrations/test_dd
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 import tercet
 from tercet.errors import RunError
 from tercet.runs import distributed, state
 from tercet.runs.distributed import World
+from tests.fixtures.service import RunningService
 
 
 def _table(n: int = 10) -> tercet.Table:
@@ -120,3 +122,20 @@ def test_an_epoch_is_all_its_parts_and_a_later_file_wins_for_repeated_ids() -> N
     assert len(by_id) == 10 and by_id[ids[0]] == 7.0 and by_id[ids[3]] == 0.0
     assert by_id[ids[9]] == 1.0
     assert run.metrics("train").num_rows == 10  # all epochs: the same rule per epoch
+
+
+def test_the_service_serves_an_epoch_as_all_its_parts(service: RunningService) -> None:
+    table = _table()
+    ids = table.example_ids()
+    created = tercet.Run.create("p", "ddp")
+    created.set_world(0, 2)
+    joined = tercet.Run.open(created.url)
+    joined.join(1, 2)
+    created.write_metrics(table, {"example_id": ids[:5], "m": np.zeros(5)}, epoch=0)
+    joined.write_metrics(table, {"example_id": ids[5:], "m": np.ones(5)}, epoch=0)
+    source = {"run": created.url, "split": "train", "epoch": 0}
+    response = service.client.post("/api/rows", json={"source": source, "columns": ["m"]})
+    assert response.status_code == 200, response.text
+    got = pa.ipc.open_stream(response.content).read_all()
+    assert got.column("example_id").to_pylist() == ids.tolist()
+    assert got.column("m").to_pylist() == [0.0] * 5 + [1.0] * 5
