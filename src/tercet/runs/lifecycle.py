@@ -92,11 +92,18 @@ def _start(
         return Run.create(project, name, parameters, root)
     if at.group:
         if at.rank == 0:
-            created = Run.create(project, name, parameters, root)
+            try:
+                created = Run.create(project, name, parameters, root)
+            except BaseException:
+                distributed.broadcast(None)  # the other ranks fail too instead of waiting
+                raise
             created.set_world(0, at.size)
             distributed.broadcast(created.url)
             return created
-        joined = Run.open(distributed.broadcast(None))
+        url = distributed.broadcast(None)
+        if url is None:
+            raise RunError(f"Rank 0 could not create the run in {project!r}; see its error.")
+        joined = Run.open(url)
         joined.join(at.rank, at.size)
         return joined
     key = distributed.launch_key()
