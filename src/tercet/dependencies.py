@@ -14,6 +14,8 @@ EXTRAS: dict[str, str] = {
     "umap": "umap",
     "pacmap": "umap",
     "s3fs": "s3",
+    "transformers": "huggingface",
+    "lightning": "lightning",
 }
 """Optional module -> the extra of ``pip install 'tercet[extra]'`` that installs it."""
 

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
-from tercet.errors import RunError
-from tercet.runs import folder
+from tercet.errors import RunError, UnknownExampleError
+from tercet.runs import distributed, folder
 from tercet.runs import metrics as metrics_mod
 from tercet.runs.collectors import (
     Batch,
@@ -41,7 +41,7 @@ class CollectResult(TypedDict):
 
 
 def collect_metrics(
-    data: Table | TableDataset[Any],
+    data: Table | TableDataset[Any] | Any,
     collectors: Collector | Callable[..., Any] | Sequence[Collector | Callable[..., Any]],
     model: Any,
     *,
@@ -56,41 +56,40 @@ def collect_metrics(
     progress: bool = False,
     log_aggregates: bool = True,
     wait: bool = False,
+    table: Table | None = None,
+    forward: Callable[[Any, Any], Any] | None = None,
+    constants: Mapping[str, Any] | None = None,
+    shard: bool | None = None,
 ) -> CollectResult:
     """One collection pass into ``run``: see :func:`tercet.collect_metrics`, whose parameters
     these are (``run`` given, not defaulted to the active run)."""
     import torch
-    from torch.utils.data import DataLoader
+    from torch.utils.data import DataLoader, Subset
     from torch.utils.data.dataloader import default_collate
 
-    from tercet.torch import TableDataset, as_dataset
-
-    if isinstance(data, TableDataset):
-        dataset: TableDataset[Any] = data
-    elif isinstance(data, Table):
-        dataset = as_dataset(data)
-    else:
-        raise RunError(
-            "collect_metrics reads a tercet Table or table.map(...); received "
-            f"{type(data).__name__}."
-        )
-    if not isinstance(dataset.table, Table):
-        raise RunError(
-            f"collect_metrics reads a tercet Table; the dataset holds {type(dataset.table)}."
-        )
-    table = dataset.table
+    dataset, table, ids, positions = _samples(data, table)
     split = folder.check_split(split or table.table_name)
+    at = distributed.world()
+    sharded = at.group and at.distributed if shard is None else bool(shard) and at.distributed
     # The previous file of this split is on disk before a new pass starts: a crash in this pass
     # leaves every earlier epoch readable.
     run.wait(split)
     epoch = run.next_epoch(split) if epoch is None else int(epoch)
+    if sharded and at.group:
+        epoch = int(distributed.broadcast(epoch))  # one epoch number for every rank's part
+    fixed = _constants(constants)
     active = as_collectors(collectors)
-    ids = dataset.example_ids()
     if len(ids) == 0:
         raise RunError(f"{table.name} has no rows to collect metrics for.")
+    lo, hi = distributed.shard(len(ids), at) if sharded else (0, len(ids))
+    if sharded:
+        dataset = Subset(dataset, range(lo, hi))
+        ids = ids[lo:hi]
+        positions = positions[lo:hi] if positions is not None else None
     context = CollectContext(table, split, epoch, model, run)
     columns = TableColumns(table)
     pick = inputs or default_inputs
+    call = forward or _call
     device = device if device is not None else model_device(model)
     loader = DataLoader(
         dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
@@ -99,6 +98,7 @@ def collect_metrics(
     was_training = getattr(model, "training", None)
     started: list[Collector] = []
     writer: metrics_mod.MetricsWriter | None = None
+    url = ""
     bar = _progress(progress, f"{split} epoch {epoch}", len(loader))
     try:
         for collector in active:
@@ -107,27 +107,28 @@ def collect_metrics(
         specs: dict[str, metrics_mod.MetricSpec] = {}
         for collector in active:
             specs.update(collector.specs())
-        url = run.metrics_url(split, epoch)
-        writer = metrics_mod.MetricsWriter(url, run.metrics_header(table, split, epoch), specs)
+        header = run.metrics_header(table, split, epoch)
+        if fixed:
+            header["constants"] = fixed
+        if hi > lo:  # a rank whose share is empty (fewer rows than ranks) writes no file
+            url = run.metrics_url(split, epoch)
+            writer = metrics_mod.MetricsWriter(url, header, specs)
         if was_training is not None:
             model.eval()
-        start = 0
+        start = lo
         with torch.no_grad():
-            for raw in loader:
-                n = min(batch_size, len(ids) - start)
+            for raw in loader if writer is not None else ():
+                n = min(batch_size, hi - start)
                 x = to_device(pick(raw), device)
-                outputs = model(x)
-                batch = Batch(raw, x, ids[start : start + n], start, columns)
+                outputs = call(model, x)
+                at_rows = positions[start - lo : start - lo + n] if positions is not None else None
+                batch = Batch(raw, x, ids[start - lo : start - lo + n], start, columns, at_rows)
                 row: dict[str, Any] = {ID_COLUMN: batch.example_ids}
                 for collector in active:
-                    produced = collector.collect(batch, outputs)
-                    clash = set(produced) & set(row)
-                    if clash:
-                        raise RunError(
-                            f"Two collectors write the column(s) {sorted(clash)}; give one a "
-                            "different name or prefix."
-                        )
-                    row.update(produced)
+                    _add_columns(row, collector.collect(batch, outputs))
+                if fixed:
+                    _add_columns(row, {k: np.full(n, v) for k, v in fixed.items()})
+                assert writer is not None
                 writer.write(row)
                 start += n
                 if bar is not None:
@@ -143,15 +144,19 @@ def collect_metrics(
             model.train(was_training)
         if bar is not None:
             bar[0].stop()
-    rows = writer.rows
-    publish = _publisher(writer)
-    if wait:
-        publish()
-    else:
-        run.write_in_background(split, publish)
+    rows = writer.rows if writer is not None else 0
+    if writer is not None:
+        publish = _publisher(writer)
+        if wait:
+            publish()
+        else:
+            run.write_in_background(split, publish)
     aggregates: dict[str, float] = {}
     for collector in active:
         aggregates.update(collector.aggregates())
+    if sharded and at.group:
+        # Means over the whole table: each rank's means weighted by the rows it collected.
+        aggregates = distributed.combine_aggregates(distributed.gather((rows, aggregates)))
     run.add_input(table, split)
     if log_aggregates and aggregates:
         # Buffered like any logged scalar (written within seconds): one fsync less per pass.
@@ -164,6 +169,96 @@ def collect_metrics(
         "table": table.url,
         "aggregates": aggregates,
     }
+
+
+def _samples(data: Any, table: Table | None) -> tuple[Any, Table, np.ndarray, np.ndarray | None]:
+    """The dataset to feed, its table, the ``example_id`` of each sample, and (for a dataset
+    made outside Tercet) each sample's row number in the table."""
+    from tercet.torch import TableDataset, as_dataset
+
+    if isinstance(data, Table):
+        return as_dataset(data), data, data.example_ids(), None
+    if isinstance(data, TableDataset):
+        if not isinstance(data.table, Table):
+            raise RunError(
+                f"collect_metrics reads a tercet Table; the dataset holds {type(data.table)}."
+            )
+        return data, data.table, data.example_ids(), None
+    if table is None:
+        raise RunError(
+            "collect_metrics reads a tercet Table, table.map(...), or another dataset with "
+            f"table=<the Table its samples come from>; received {type(data).__name__}."
+        )
+    ids = dataset_example_ids(data)
+    return data, table, ids, table_positions(table, ids)
+
+
+def dataset_example_ids(data: Any) -> np.ndarray:
+    """The ``example_id`` of every sample of a dataset made outside Tercet: its
+    ``example_ids()``, or its ``example_id`` column (a Hugging Face ``datasets.Dataset`` keeps
+    it through ``.map``)."""
+    method = getattr(data, "example_ids", None)
+    if callable(method):
+        return np.asarray(method(), dtype=np.int64)
+    names = getattr(data, "column_names", None)
+    if isinstance(names, list | tuple):
+        if ID_COLUMN not in names:
+            raise RunError(
+                f"The dataset has no {ID_COLUMN!r} column (columns: {', '.join(map(str, names))})"
+                f": keep it through .map(...) (do not list it in remove_columns)."
+            )
+        return np.asarray(data[ID_COLUMN], dtype=np.int64)
+    raise RunError(
+        f"Cannot tell the {ID_COLUMN} of the samples of a {type(data).__name__}: give it an "
+        f"{ID_COLUMN!r} column or an example_ids() method."
+    )
+
+
+def table_positions(table: Table, ids: np.ndarray) -> np.ndarray:
+    """Row numbers in ``table`` of ``ids``; an id the table does not hold is an error."""
+    table_ids = table.example_ids()
+    order = np.argsort(table_ids, kind="stable")
+    found = np.searchsorted(table_ids, ids, sorter=order)
+    found = np.minimum(found, len(table_ids) - 1) if len(table_ids) else found
+    positions = order[found] if len(table_ids) else np.zeros(0, dtype=np.int64)
+    missing = ids[table_ids[positions] != ids] if len(table_ids) else ids
+    if len(missing):
+        raise UnknownExampleError(
+            f"{len(missing)} sample(s) of the dataset are not rows of {table.name} (example_id "
+            f"{', '.join(map(str, missing[:5]))}{' …' if len(missing) > 5 else ''}): pass the "
+            "table the dataset was made from."
+        )
+    return np.asarray(positions, dtype=np.int64)
+
+
+def _add_columns(row: dict[str, Any], produced: Mapping[str, Any]) -> None:
+    clash = set(produced) & set(row)
+    if clash:
+        raise RunError(
+            f"Two collectors (or a collector and a constant) write the column(s) {sorted(clash)};"
+            " give one a different name or prefix."
+        )
+    row.update(produced)
+
+
+def _constants(constants: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``constants`` as plain numbers, strings or booleans; anything else is an error."""
+    out: dict[str, Any] = {}
+    for name, value in (constants or {}).items():
+        plain = value.item() if callable(getattr(value, "item", None)) else value
+        if not isinstance(plain, int | float | str | bool):
+            raise RunError(
+                f"Constant {name!r} is a {type(value).__name__}; constants are numbers, strings "
+                "or booleans (one value for every sample of the pass)."
+            )
+        if name == ID_COLUMN:
+            raise RunError(f"{ID_COLUMN!r} cannot be a constant.")
+        out[str(name)] = plain
+    return out
+
+
+def _call(model: Any, inputs: Any) -> Any:
+    return model(inputs)
 
 
 def _publisher(writer: metrics_mod.MetricsWriter) -> Callable[[], None]:

@@ -19,8 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
+from tercet import layout
 from tercet.errors import RunError
-from tercet.runs import collect
+from tercet.runs import collect, distributed, names
 from tercet.runs.collect import CollectResult
 from tercet.runs.collectors import Collector
 from tercet.runs.run import Run, describe_exception
@@ -62,23 +63,71 @@ def init(
     Run
         The new run. An uncaught exception marks it ``failed``; interpreter exit marks it
         ``completed`` unless it was closed before. A previous active run is closed as completed.
+
+    Notes
+    -----
+    Under ``torchrun`` (or any launcher setting ``RANK``/``WORLD_SIZE``) every rank calls
+    ``init`` alike and gets the same run: rank 0 creates it, the others join it (see
+    ``docs/integrations.md``). Rank 0 records parameters, scalars and the final status; every
+    rank writes its share of each metrics pass, and a rank that fails marks the run ``failed``.
     """
     global _active
     previous = _active
-    if previous is not None and not previous.closed and previous.is_owner:
+    if previous is not None and not previous.closed and previous.attached:
         previous.close("completed")
-    new = Run.create(project, run, parameters, root)
-    if heartbeat:
+    new = _start(project, run, parameters, root)
+    if heartbeat and new.rank == 0:
         new.start_heartbeat()
     _install_hooks()
     _active = new
     return new
 
 
+def _start(
+    project: str, name: str | None, parameters: Mapping[str, Any] | None, root: str | None
+) -> Run:
+    """A new run, or under a distributed launch the one run every rank attaches to."""
+    at = distributed.world()
+    if not at.distributed:
+        return Run.create(project, name, parameters, root)
+    if at.group:
+        if at.rank == 0:
+            try:
+                created = Run.create(project, name, parameters, root)
+            except BaseException:
+                distributed.broadcast(None)  # the other ranks fail too instead of waiting
+                raise
+            created.set_world(0, at.size)
+            distributed.broadcast(created.url)
+            return created
+        url = distributed.broadcast(None)
+        if url is None:
+            raise RunError(f"Rank 0 could not create the run in {project!r}; see its error.")
+        joined = Run.open(url)
+        joined.join(at.rank, at.size)
+        return joined
+    key = distributed.launch_key()
+    if key is None:
+        raise RunError(
+            f"This process is rank {at.rank} of {at.size} (RANK/WORLD_SIZE), but no process "
+            "group is initialised and no launcher variables say which run to join: call "
+            "torch.distributed.init_process_group() before tercet.init, launch with torchrun, "
+            f"or set {distributed.KEY_VARIABLE} to one value on every rank."
+        )
+    if at.rank == 0:
+        new = Run.create(project, name, parameters, root, run_id=key)
+        new.set_world(0, at.size)
+        return new
+    runs_url = layout.runs_url(project, root)
+    joined = Run.open(distributed.find_run(runs_url, names.candidates(name, seed=key), key))
+    joined.join(at.rank, at.size)
+    return joined
+
+
 def active_run() -> Run | None:
     """The run started last by :func:`init` in this process, unless it was closed."""
     run = _active
-    if run is None or run.closed or not run.is_owner:
+    if run is None or run.closed or not run.attached:
         return None  # forked DataLoader workers inherit it but do not own it
     return run
 
@@ -97,7 +146,7 @@ def log(values: Mapping[str, Any], step: int | None = None, epoch: int | None = 
 
 
 def collect_metrics(
-    data: Table | TableDataset[Any],
+    data: Table | TableDataset[Any] | Any,
     collectors: Collector | Callable[..., Any] | Sequence[Collector | Callable[..., Any]],
     model: Any,
     *,
@@ -112,6 +161,10 @@ def collect_metrics(
     progress: bool = False,
     log_aggregates: bool = True,
     wait: bool = False,
+    table: Table | None = None,
+    forward: Callable[[Any, Any], Any] | None = None,
+    constants: Mapping[str, Any] | None = None,
+    shard: bool | None = None,
 ) -> CollectResult:
     """Run ``model`` over every sample of a table and write per-sample metrics into the run.
 
@@ -124,7 +177,9 @@ def collect_metrics(
     ----------
     data
         A table (its latest revision, as row dicts) or a :class:`TableDataset` such as
-        ``table.map(transform)``: samples are in table order either way.
+        ``table.map(transform)``: samples are in table order either way. Or any other dataset
+        whose samples carry an ``example_id`` column (a tokenised Hugging Face dataset), with
+        ``table=``.
     collectors
         :class:`Collector` objects, or functions ``fn(batch, outputs) -> dict``.
     model
@@ -148,6 +203,17 @@ def collect_metrics(
         Return only once the file is written. By default its last part is written (and synced
         to disk) on the run's writer thread while training goes on; the next call for the same
         split, :meth:`Run.wait`, reading the run's metrics and :meth:`Run.close` wait for it.
+    table
+        The table the samples of a dataset made outside Tercet come from.
+    forward
+        ``forward(model, inputs) -> outputs``; default ``model(inputs)``. Hugging Face models
+        take ``lambda model, batch: model(**batch)``.
+    constants
+        Values the same for every sample of this pass (``{"lr": 3e-4}``), stored as columns of
+        the epoch's file and named in its metadata.
+    shard
+        Split the table across the ranks of a distributed launch, each writing its own part of
+        the epoch. Default: when a ``torch.distributed`` process group is initialised.
 
     Returns
     -------
@@ -169,6 +235,10 @@ def collect_metrics(
         progress=progress,
         log_aggregates=log_aggregates,
         wait=wait,
+        table=table,
+        forward=forward,
+        constants=constants,
+        shard=shard,
     )
 
 

@@ -10,8 +10,8 @@ that table by ``example_id`` and the dashboard knows what each column means.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ import pyarrow as pa
 from tercet import format, storage
 from tercet.errors import AliasNotSetError, CorruptObjectError, RunError, TercetError
 from tercet.runs import folder
-from tercet.schema import ID_COLUMN, Column, ValueMap, infer_role
+from tercet.schema import ID_COLUMN, Column, ValueMap, infer_role, make_value_map
 
 METADATA_KEY = b"tercet"
 ROW_GROUP = 64 * 1024
@@ -28,11 +28,64 @@ ROW_GROUP = 64 * 1024
 
 @dataclass
 class MetricSpec:
-    """What a metric column means: its role, and for predictions the label's value map."""
+    """What a metric column means, for the dashboard and for readers of the file.
+
+    Parameters
+    ----------
+    role
+        ``number``, ``loss``, ``prediction``, ``confidence``, ``probabilities``, ``embedding``,
+        ``label``, ``bool`` … (see ``docs/format.md``).
+    value_map
+        Class names of a ``prediction`` or ``label`` column: ``["cat", "dog"]``,
+        ``{0: "cat"}``, or the name of a column of the input table whose value map to share
+        (``"label"``), resolved when collection starts.
+    extra
+        More fields stored with the column.
+    display_name
+        The name the dashboard shows instead of the column name.
+    description
+        One sentence on what the value is (a tooltip in the dashboard).
+    hidden
+        Left out of the dashboard's default view (still stored and selectable).
+
+    Examples
+    --------
+    >>> MetricSpec("prediction", value_map="label", display_name="Predicted class")
+    ... # doctest: +SKIP
+    """
 
     role: str = "number"
-    value_map: ValueMap | None = None
+    value_map: ValueMap | Sequence[str] | str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    display_name: str | None = None
+    description: str | None = None
+    hidden: bool = False
+
+    def column_extra(self) -> dict[str, Any]:
+        """The fields a metrics file stores with the column besides role and value map."""
+        out = dict(self.extra)
+        if self.display_name is not None:
+            out["display_name"] = str(self.display_name)
+        if self.description is not None:
+            out["description"] = str(self.description)
+        if self.hidden:
+            out["hidden"] = True
+        return out
+
+    def resolved(self, table: Any) -> MetricSpec:
+        """This spec with a value map named by column (``value_map="label"``) taken from the
+        input table ``table``."""
+        if not isinstance(self.value_map, str):
+            return self
+        try:
+            source = table.schema[self.value_map]
+        except TercetError as exc:
+            raise RunError(f"value_map={self.value_map!r}: {exc}") from None
+        if source.value_map is None:
+            raise RunError(
+                f"value_map={self.value_map!r}: that column of {table.name} has no value map."
+            )
+        return replace(self, value_map=source.value_map)
 
 
 def parse_header(
@@ -155,6 +208,20 @@ def read_info(url: str, split: str, run_url: str) -> MetricsFileInfo:
     )
 
 
+def keep_last(table: pa.Table) -> pa.Table:
+    """The rows of one epoch's files read together (in file order), each ``example_id`` once.
+
+    An epoch is every metrics file of it: the parts written by the ranks of a distributed run
+    hold disjoint ids and simply add up; a file collected again later wins for the ids it holds.
+    """
+    ids = np.asarray(table.column(ID_COLUMN).to_numpy())
+    if len(np.unique(ids)) == len(ids):
+        return table
+    _, first_in_reversed = np.unique(ids[::-1], return_index=True)
+    keep = np.sort(len(ids) - 1 - first_in_reversed)
+    return table.take(pa.array(keep))
+
+
 def to_arrow(name: str, values: Any) -> pa.Array | pa.ChunkedArray:
     """One metric column as Arrow: 1-D arrays as they are, 2-D float arrays as embeddings."""
     if isinstance(values, pa.Array | pa.ChunkedArray):
@@ -230,7 +297,13 @@ class MetricsWriter:
             if f.name == ID_COLUMN:
                 col = Column(f.name, f.type, "id")
             elif spec is not None:
-                col = Column(f.name, f.type, spec.role, spec.value_map, dict(spec.extra))
+                if isinstance(spec.value_map, str):
+                    raise RunError(
+                        f"Metric {f.name!r}: value_map={spec.value_map!r} names a column; resolve "
+                        "it against the input table first (MetricSpec.resolved)."
+                    )
+                value_map = make_value_map(spec.value_map) if spec.value_map is not None else None
+                col = Column(f.name, f.type, spec.role, value_map, spec.column_extra())
             else:
                 col = Column(f.name, f.type, infer_role(f.name, f.type))
             columns.append(col.to_json())  # Column() checks that the role fits the type

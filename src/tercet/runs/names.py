@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import secrets
 
 _ADJECTIVES = (
@@ -19,13 +20,17 @@ _NOUNS = (
 )  # fmt: skip
 
 
-def generate() -> str:
+def generate(rng: random.Random | None = None) -> str:
     """A random ``adjective-noun-NN`` name; 160,000 combinations keep clashes rare."""
+    if rng is not None:
+        return f"{rng.choice(_ADJECTIVES)}-{rng.choice(_NOUNS)}-{rng.randrange(100):02d}"
     return f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}-{secrets.randbelow(100):02d}"
 
 
-def candidates(requested: str | None) -> list[str]:
-    """Names to try in order: the requested one, then ``name-2``, ``name-3`` …; else generated."""
+def candidates(requested: str | None, seed: str | None = None) -> list[str]:
+    """Names to try in order: the requested one, then ``name-2``, ``name-3`` …; else generated
+    (the same sequence for the same ``seed``: how the ranks of one launch find their run)."""
     if requested is None:
-        return [generate() for _ in range(50)]
+        rng = random.Random(seed) if seed is not None else None
+        return [generate(rng) for _ in range(50)]
     return [requested, *(f"{requested}-{i}" for i in range(2, 1000))]

@@ -29,7 +29,7 @@ from tercet.runs import collect, folder, names, reduce, scalars, state
 from tercet.runs.background import BackgroundWrites
 from tercet.runs.folder import MetricsFile
 from tercet.runs.heartbeat import Heartbeat
-from tercet.runs.metrics import MetricSpec, MetricsWriter
+from tercet.runs.metrics import MetricSpec, MetricsWriter, keep_last
 from tercet.runs.metrics import header as metrics_header
 from tercet.runs.state import RunInput, RunState
 from tercet.schema import ID_COLUMN
@@ -61,6 +61,9 @@ class Run:
         self.url = url
         self._d = descriptor
         self._owner = False
+        self._joined = False  # attached as a rank other than 0 of a distributed launch
+        self._rank = 0
+        self._world_size = 1
         self._closed = False
         self._pid = os.getpid()
         self._lock = threading.RLock()
@@ -105,16 +108,20 @@ class Run:
         name: str | None = None,
         parameters: Mapping[str, Any] | None = None,
         root: str | None = None,
+        *,
+        run_id: str | None = None,
     ) -> Run:
         """Create a run folder and mark it running; ``name-2``, ``name-3`` … when ``name`` is taken.
 
         Most scripts call :func:`tercet.init` instead, which also makes the run active.
+        ``run_id`` (default: random) also seeds generated names, so the ranks of one launch that
+        share it find the run (:mod:`tercet.runs.distributed`).
         """
         if name is not None:
             format.check_name(name, "run name")
         runs = layout.runs_url(project, root)
         params = _jsonable(dict(parameters or {}))
-        for candidate in names.candidates(name):
+        for candidate in names.candidates(name, seed=run_id):
             if not format.NAME.match(candidate):
                 break
             run_folder = storage.join(runs, candidate)
@@ -122,7 +129,7 @@ class Run:
             if storage.exists(object_url):
                 continue
             descriptor = format.run_descriptor(
-                id=uuid.uuid4().hex,
+                id=run_id or uuid.uuid4().hex,
                 name=candidate,
                 project=format.slug(project, "project"),
                 created=format.now(),
@@ -176,6 +183,29 @@ class Run:
         return self._closed
 
     @property
+    def rank(self) -> int:
+        """This process's rank in a distributed launch (0 otherwise)."""
+        return self._rank
+
+    @property
+    def attached(self) -> bool:
+        """True in the process that created or joined this run (not in forked workers)."""
+        return (self._owner or self._joined) and self._pid == os.getpid()
+
+    def join(self, rank: int, world_size: int) -> None:
+        """Attach this process to the run as ``rank`` of ``world_size`` (rank 0 created it):
+        it writes its metrics files and, if it fails, a ``failed`` status; scalars, parameters
+        and inputs are rank 0's to record."""
+        self._joined, self._pid = True, os.getpid()
+        self._rank, self._world_size = int(rank), int(world_size)
+        self._event("rank", rank=self._rank, world_size=self._world_size,
+                    **state.process_identity())  # fmt: skip
+
+    def set_world(self, rank: int, world_size: int) -> None:
+        """Record that the creating process is ``rank`` of ``world_size``."""
+        self._rank, self._world_size = int(rank), int(world_size)
+
+    @property
     def is_owner(self) -> bool:
         """True in the process that created this run (not in forked DataLoader workers), which
         alone writes its status."""
@@ -222,7 +252,10 @@ class Run:
         storage.write_json(storage.join(folder.events_folder(self.url), name), event)
 
     def set_parameters(self, parameters: Mapping[str, Any]) -> None:
-        """Add or change parameters (hyperparameters, config); later values win."""
+        """Add or change parameters (hyperparameters, config); later values win. Recorded by
+        rank 0 only in a distributed launch."""
+        if self._rank != 0:
+            return
         self._event("parameters", parameters=_jsonable(dict(parameters)))
 
     def stored_url(self, url: str) -> str:
@@ -232,6 +265,8 @@ class Run:
 
     def add_input(self, table: Table | str, split: str | None = None) -> None:
         """Record that this run read ``table`` (a revision) as ``split``; repeats are ignored."""
+        if self._rank != 0:
+            return  # rank 0 reads the same tables and records them once
         revision = table if isinstance(table, Table) else Table.open(table)
         key = (revision.url, split)
         with self._lock:
@@ -254,12 +289,18 @@ class Run:
             X position; by default one more than the last step logged.
         epoch
             The epoch these values belong to, if any.
+
+        In a distributed launch only rank 0's values are recorded (the others' are dropped).
         """
+        if self._rank != 0:
+            return
         self._scalars.log(values, step, epoch, advance=True)
 
     def log_summary(self, values: Mapping[str, Any], epoch: int | None) -> None:
         """Record values that sum up an epoch (what :func:`tercet.collect_metrics` computes) at
         the current step, without moving to the next one."""
+        if self._rank != 0:
+            return
         self._scalars.log(values, None, epoch, advance=False)
 
     def flush(self) -> None:
@@ -283,20 +324,22 @@ class Run:
                 columns: Sequence[str] | None = None) -> pa.Table:  # fmt: skip
         """Per-sample metrics of ``split``: one epoch, or all epochs with an ``epoch`` column.
 
-        When an epoch was collected more than once, its newest file is used.
+        An epoch is all its files read together, each ``example_id`` once: the parts the ranks of
+        a distributed run wrote add up, and when an epoch was collected again the later file's
+        rows win (:func:`tercet.runs.metrics.keep_last`).
         """
-        newest: dict[int, MetricsFile] = {}
+        by_epoch: dict[int, list[str]] = {}
         for f in self.metric_files(split, epoch):
-            newest[f["epoch"]] = f  # sorted by time within an epoch: the last one wins
-        if not newest:
+            by_epoch.setdefault(f["epoch"], []).append(f["url"])  # oldest first within an epoch
+        if not by_epoch:
             where = f" for epoch {epoch}" if epoch is not None else ""
             raise RunError(f"Run {self.name} has no metrics for split {split!r}{where}.")
         wanted = None if columns is None else list(dict.fromkeys([ID_COLUMN, *columns]))
         if epoch is not None:
-            return storage.read_parquet(newest[epoch]["url"], columns=wanted)
+            return keep_last(_read_epoch(by_epoch[epoch], wanted))
         parts = []
-        for e, f in sorted(newest.items()):
-            t = storage.read_parquet(f["url"], columns=wanted)
+        for e, urls in sorted(by_epoch.items()):
+            t = keep_last(_read_epoch(urls, wanted))
             parts.append(t.append_column("epoch", pa.array(np.full(t.num_rows, e, np.int64))))
         return pa.concat_tables(parts, promote_options="default")
 
@@ -315,6 +358,10 @@ class Run:
         with self._lock:
             if split in self._epochs:
                 return self._epochs[split] + 1
+            if self._world_size > 1:
+                # Ranks count their own passes: listing would see other ranks' parts of an epoch
+                # this rank has not collected yet (and rank 0 broadcasts its count when it can).
+                return 0
         files = self.metric_files(split)
         return max((f["epoch"] for f in files), default=-1) + 1
 
@@ -325,7 +372,11 @@ class Run:
         return storage.join(folder.metrics_folder(self.url, split), folder.metrics_file_name(epoch))
 
     def metrics_header(self, table: Table, split: str, epoch: int) -> dict[str, Any]:
-        """The metadata of a new metrics file of this run, read from ``table``."""
+        """The metadata of a new metrics file of this run, read from ``table``; in a
+        distributed launch it names the rank whose part of the epoch the file is."""
+        extra: dict[str, Any] = {}
+        if self._world_size > 1:
+            extra["part"] = {"rank": self._rank, "ranks": self._world_size}
         return metrics_header(
             run=self.name,
             table=self.stored_url(table.url),
@@ -334,6 +385,7 @@ class Run:
             dataset=table.dataset,
             split=split,
             epoch=epoch,
+            **extra,
         )
 
     def write_metrics(
@@ -426,6 +478,9 @@ class Run:
             if self._closed:
                 return
             self._closed = True
+        if self._joined:
+            self._close_rank(status, error)
+            return
         if self._heartbeat is not None:
             self._heartbeat.stop()
             self._heartbeat = None
@@ -445,6 +500,20 @@ class Run:
             self._event("status", **fields)
         if write_error is not None:
             raise write_error
+
+    def _close_rank(self, status: str, error: str | None) -> None:
+        """A joined rank ends: its files written; only a failure is recorded (rank 0 writes the
+        run's final status), so the run reads ``failed`` even when rank 0 is killed outright."""
+        try:
+            self.wait()
+        except BaseException as exc:
+            status, error = "failed", f"writing metrics failed: {type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self._writes.shutdown()
+            if status == "failed":
+                self._event("status", status="failed", rank=self._rank,
+                            error=f"rank {self._rank}: {error or 'failed'}")  # fmt: skip
 
     def start_heartbeat(self, interval: float = HEARTBEAT_SECONDS) -> None:
         """Write a heartbeat event every ``interval`` seconds from a daemon thread, so readers can
@@ -527,6 +596,14 @@ def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
     """Parameters as plain JSON (NumPy scalars, paths and odd objects turned into values)."""
     out: dict[str, Any] = json.loads(json.dumps(value, default=_default))
     return out
+
+
+def _read_epoch(urls: list[str], columns: list[str] | None) -> pa.Table:
+    if len(urls) == 1:
+        return storage.read_parquet(urls[0], columns=columns)
+    return pa.concat_tables(
+        [storage.read_parquet(u, columns=columns) for u in urls], promote_options="default"
+    )
 
 
 def _as_columns(data: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tercet import format, storage
-from tercet.runs.metrics import MetricsFileInfo
+from tercet.runs.metrics import MetricsFileInfo, keep_last
 from tercet.schema import ID_COLUMN, infer_role, make_value_map
 from tercet.service.access import Access
 from tercet.service.cache import ByteLRU
@@ -175,13 +175,10 @@ def example_ids(table: pa.Table, what: str) -> np.ndarray:
 
 
 def _keep_last(table: pa.Table, what: str) -> pa.Table:
-    """Rows with unique example ids; a later file's row wins (a metric collected again)."""
-    ids = example_ids(table, what)
-    if len(np.unique(ids)) == len(ids):
-        return table
-    _, first_in_reversed = np.unique(ids[::-1], return_index=True)
-    keep = np.sort(len(ids) - 1 - first_in_reversed)
-    return table.take(pa.array(keep))
+    """Rows with unique example ids: an epoch is all its files, parts of a distributed run add
+    up and a later file's row wins (the rule of :func:`tercet.runs.metrics.keep_last`)."""
+    example_ids(table, what)  # ids the API can carry, else a 422 naming the files
+    return keep_last(table)
 
 
 class Sources:

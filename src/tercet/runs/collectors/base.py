@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from tercet.errors import RunError
+from tercet.runs.collectors import outputs as outputs_mod
 from tercet.runs.metrics import MetricSpec
 from tercet.tables.table import Table
 
@@ -84,19 +85,27 @@ class Batch:
     """
 
     def __init__(self, data: Any, inputs: Any, example_ids: np.ndarray, start: int,
-                 columns: TableColumns) -> None:  # fmt: skip
+                 columns: TableColumns, positions: np.ndarray | None = None) -> None:  # fmt: skip
         self.data = data
         self.inputs = inputs
         self.example_ids = example_ids
         self.start = start
         self._columns = columns
+        # Row numbers in the table when the samples are not a contiguous run of its rows (a
+        # dataset made elsewhere, in its own order).
+        self._positions = positions
 
     def __len__(self) -> int:
         return len(self.example_ids)
 
     def column(self, name: str) -> Any:
         """Values of a column of the input table for the samples of this batch."""
-        return self._columns.get(name)[self.start : self.start + len(self.example_ids)]
+        values = self._columns.get(name)
+        if self._positions is not None:
+            if isinstance(values, list):
+                return [values[i] for i in self._positions]
+            return values[self._positions]
+        return values[self.start : self.start + len(self.example_ids)]
 
 
 class Collector:
@@ -133,11 +142,8 @@ def to_numpy(value: Any) -> np.ndarray:
 
 
 def select_outputs(outputs: Any, selector: Callable[[Any], Any] | None) -> Any:
-    if selector is not None:
-        return selector(outputs)
-    if isinstance(outputs, tuple | list) and outputs and not isinstance(outputs[0], Mapping):
-        return outputs[0]  # (logits, features, …): the first item by convention
-    return outputs
+    """The class scores in ``outputs`` (:func:`tercet.runs.collectors.outputs.select_outputs`)."""
+    return outputs_mod.select_outputs(outputs, selector, who="ClassificationCollector")
 
 
 def only_column(table: Table, role: str, what: str, wanted: str | None) -> str | None:
@@ -161,7 +167,9 @@ class FunctionCollector(Collector):
     fn
         Returns arrays or tensors with one entry (or row) per sample.
     roles
-        Column roles (``{"margin": "number"}``); inferred from the data when left out.
+        Column roles (``{"margin": "number"}``) or :class:`MetricSpec` values (display name,
+        description, hidden by default, and for a ``prediction`` column a value map, or
+        ``value_map="label"`` to share the label column's); inferred when left out.
     aggregate
         Columns whose mean is logged per epoch.
     """
@@ -177,10 +185,12 @@ class FunctionCollector(Collector):
             k: v if isinstance(v, MetricSpec) else MetricSpec(v) for k, v in (roles or {}).items()
         }
         self.aggregate = list(aggregate)
+        self._specs = dict(self.roles)
         self._sums: dict[str, float] = {}
         self._counts: dict[str, int] = {}
 
     def start(self, context: CollectContext) -> None:
+        self._specs = {k: v.resolved(context.table) for k, v in self.roles.items()}
         self._sums = dict.fromkeys(self.aggregate, 0.0)
         self._counts = dict.fromkeys(self.aggregate, 0)
 
@@ -202,7 +212,7 @@ class FunctionCollector(Collector):
         return out
 
     def specs(self) -> dict[str, MetricSpec]:
-        return dict(self.roles)
+        return dict(self._specs)
 
     def aggregates(self) -> dict[str, float]:
         return {n: self._sums[n] / self._counts[n] for n in self.aggregate if self._counts.get(n)}

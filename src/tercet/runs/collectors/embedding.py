@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from tercet.errors import RunError
+from tercet.runs.collectors import outputs as outputs_mod
 from tercet.runs.collectors.base import (
     Batch,
     CollectContext,
@@ -23,8 +24,9 @@ class EmbeddingCollector(Collector):
     Parameters
     ----------
     layer
-        Name in ``model.named_modules()`` (``"backbone.layer4"``) or the module itself; ``None``
-        takes the model's outputs.
+        Name in ``model.named_modules()`` (``"backbone.layer4"``), index among the model's leaf
+        layers (``-2``: the one before the last), or the module itself; ``None`` takes the model's
+        outputs.
     name
         Column name (default ``embedding``).
     pool
@@ -36,7 +38,7 @@ class EmbeddingCollector(Collector):
 
     def __init__(
         self,
-        layer: str | Any | None = None,
+        layer: str | int | Any | None = None,
         *,
         name: str = "embedding",
         pool: str | Callable[[Any], Any] = "mean",
@@ -56,29 +58,20 @@ class EmbeddingCollector(Collector):
         self._captured = None
         if self.layer is None:
             return
-        module: Any = self.layer
-        if isinstance(self.layer, str):
-            named = dict(context.model.named_modules())
-            if self.layer not in named:
-                available = ", ".join(n for n in list(named)[:40] if n)
-                raise RunError(
-                    f"The model has no layer {self.layer!r}. Layers: {available}"
-                    f"{' …' if len(named) > 40 else ''}."
-                )
-            module = named[self.layer]
-            self._layer_name = self.layer
-        else:
-            self._layer_name = next(
-                (n for n, m in context.model.named_modules() if m is module), type(module).__name__
-            )
+        self._layer_name, module = outputs_mod.find_layer(context.model, self.layer)
         self._handle = module.register_forward_hook(self._hook)
 
     def _hook(self, module: Any, inputs: Any, output: Any) -> None:
         # The last call wins when a module runs several times in one forward pass.
-        self._captured = output[0] if isinstance(output, tuple | list) else output
+        self._captured = outputs_mod.first_tensor(output)
 
     def collect(self, batch: Batch, outputs: Any) -> Mapping[str, Any]:
-        captured = outputs if self.layer is None else self._captured
+        captured = (
+            outputs_mod.select_outputs(outputs, None, ("embedding", "pooler_output", "logits"),
+                                       "EmbeddingCollector")
+            if self.layer is None
+            else self._captured
+        )  # fmt: skip
         self._captured = None
         if captured is None:
             raise RunError(

@@ -1,0 +1,146 @@
+"""PyTorch Lightning: per-sample metrics at the end of every validation and training epoch.
+
+::
+
+    callback = TercetCallback(train=train.map(to_tensor), val=val.map(to_tensor),
+                              embedding_layer="backbone.2")
+    L.Trainer(max_epochs=10, callbacks=[callback]).fit(module, train_loader, val_loader)
+
+Importing this module imports ``lightning``; ``import tercet`` does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tercet.dependencies import require
+from tercet.errors import RunError
+from tercet.integrations import hooks
+from tercet.runs.collect import CollectResult
+from tercet.runs.run import Run
+from tercet.tables.table import Table
+
+require("lightning", "tercet.integrations.lightning")  # the install hint when missing
+from lightning.pytorch import Callback  # noqa: E402
+
+
+class TercetCallback(Callback):  # type: ignore[misc]
+    """Records a Lightning run in Tercet: hyperparameters, the scalars logged with
+    ``self.log``, and per-sample metrics of each split at the end of its epochs.
+
+    Parameters
+    ----------
+    train, val
+        What to collect on: a Tercet table or ``table.map(transform)`` giving the module's
+        input; a split left ``None`` is not collected. Under DDP each rank collects its share.
+    collectors
+        Default: :class:`~tercet.ClassificationCollector` with probabilities, and an
+        :class:`~tercet.EmbeddingCollector` on ``embedding_layer`` when one is given.
+    embedding_layer, pool
+        Layer name or leaf-layer index whose output is the embedding, and how it is pooled.
+    train_every
+        Collect the train split every this many epochs (``None``: never).
+    project, run_name, root
+        For the run started when none is active (:func:`tercet.init`).
+    reduce, dims
+        Project embeddings when training ends (``None``: do not).
+    batch_size, inputs, collate_fn
+        For the collection passes, as in :func:`tercet.collect_metrics`.
+    """
+
+    def __init__(
+        self,
+        train: Any = None,
+        val: Any = None,
+        *,
+        collectors: hooks.CollectorsArg | None = None,
+        embedding_layer: str | int | Any | None = None,
+        pool: str | Callable[[Any], Any] = "mean",
+        train_every: int | None = 1,
+        project: str = "default",
+        run_name: str | None = None,
+        root: str | None = None,
+        reduce: str | None = "pca",
+        dims: int = 3,
+        batch_size: int = 256,
+        inputs: Callable[[Any], Any] | None = None,
+        collate_fn: Callable[[list[Any]], Any] | None = None,
+    ) -> None:
+        if train_every is not None and train_every < 1:
+            raise RunError(f"train_every must be ≥ 1 or None; received {train_every}.")
+        self.data = {"train": train, "val": val}
+        self.collectors = (
+            collectors
+            if collectors is not None
+            else hooks.default_collectors(embedding_layer, pool)
+        )
+        self.train_every = train_every
+        self.project, self.run_name, self.root = project, run_name, root
+        self.reduce, self.dims = reduce, dims
+        self.options: dict[str, Any] = {
+            "batch_size": batch_size, "inputs": inputs, "collate_fn": collate_fn,
+        }  # fmt: skip
+        self.run: Run | None = None
+        self.results: list[CollectResult] = []
+
+    # -- Lightning events ----------------------------------------------------------------------
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        parameters: dict[str, Any] = {
+            k: v for k, v in dict(getattr(pl_module, "hparams", {}) or {}).items()
+        }
+        parameters.update(
+            max_epochs=trainer.max_epochs,
+            precision=str(trainer.precision),
+            strategy=type(trainer.strategy).__name__,
+            world_size=int(trainer.world_size),
+            model_class=type(pl_module).__name__,
+        )
+        self.run = hooks.start_run(self.project, self.run_name, parameters, self.root)
+
+    def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        if trainer.sanity_checking:
+            return
+        self._log(trainer)
+        self._collect("val", trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        self._log(trainer)
+        if self.train_every is not None and (trainer.current_epoch + 1) % self.train_every == 0:
+            self._collect("train", trainer, pl_module)
+
+    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        if self.run is not None and hooks.has_embeddings(self.collectors):
+            hooks.finish(self.run, self.reduce, self.dims)
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _log(self, trainer: Any) -> None:
+        if self.run is None:
+            return
+        values = hooks.numbers(trainer.callback_metrics)
+        if values:
+            self.run.log(values, step=int(trainer.global_step), epoch=int(trainer.current_epoch))
+
+    def _collect(self, split: str, trainer: Any, pl_module: Any) -> None:
+        data = self.data[split]
+        if data is None or self.run is None:
+            return
+        table = data if isinstance(data, Table) else getattr(data, "table", None)
+        if not isinstance(table, Table):
+            raise RunError(
+                f"TercetCallback({split}=...) takes a Tercet table or table.map(transform); "
+                f"received {type(data).__name__}."
+            )
+        result = hooks.collect(
+            self.run, data, table, self.collectors, pl_module, split=split,
+            constants=_constants(trainer), **self.options,
+        )  # fmt: skip
+        self.results.append(result)
+
+
+def _constants(trainer: Any) -> Mapping[str, Any]:
+    out: dict[str, Any] = {"step": int(trainer.global_step), "train_epoch": trainer.current_epoch}
+    optimizers = getattr(trainer, "optimizers", None) or []
+    if optimizers and optimizers[0].param_groups:
+        out["lr"] = float(optimizers[0].param_groups[0]["lr"])
+    return out

@@ -1,0 +1,78 @@
+"""A training script run by ``torchrun --nproc_per_node=2`` in tests/integrations/test_ddp.py.
+
+The plain-loop script a user writes, unchanged for DDP: every rank calls tercet.init and
+collect_metrics alike. ``DDP_JOIN=group`` initialises the process group before tercet.init (the
+run is found by broadcast), ``env`` after it (found by the key torchrun's variables give).
+``DDP_KILL_RANK=1`` kills that rank outright (SIGKILL) halfway through the second epoch's pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from datetime import timedelta
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+
+import tercet
+
+
+def to_pair(row: dict[str, Any]) -> tuple[Any, Any]:
+    return torch.tensor(row["features"], dtype=torch.float32), row["label"]
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    tables = json.loads(os.environ["DDP_TABLES"])
+    kill_rank = int(os.environ.get("DDP_KILL_RANK", "-1"))
+    if os.environ["DDP_JOIN"] == "group":
+        dist.init_process_group("gloo", timeout=timedelta(seconds=60))
+    run = tercet.init(project="ddp", run="ddp", parameters={"lr": 0.1, "ranks": 2})
+    if not dist.is_initialized():
+        dist.init_process_group("gloo", timeout=timedelta(seconds=60))
+    rank = dist.get_rank()
+    train = tercet.Table.open(tables["train"])
+    val = tercet.Table.open(tables["val"])
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    ddp = DistributedDataParallel(model)
+    optimizer = torch.optim.SGD(ddp.parameters(), lr=0.1)
+    data = train.map(to_pair)
+    sampler: DistributedSampler[Any] = DistributedSampler(
+        data, shuffle=True, seed=0
+    )  # pads the odd table by repeating
+
+    def maybe_die(batch: Any, outputs: Any) -> dict[str, Any]:
+        if rank == kill_rank and run.next_epoch("val") > 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return {}
+
+    for epoch in range(2):
+        sampler.set_epoch(epoch)
+        for x, y in DataLoader(data, batch_size=4, sampler=sampler):
+            loss = torch.nn.functional.cross_entropy(ddp(x), y)
+            optimizer.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimizer.step()
+            tercet.log({"loss": float(loss), "rank": rank})
+        collectors = [tercet.ClassificationCollector(), tercet.EmbeddingCollector("0")]
+        tercet.collect_metrics(train.map(to_pair), collectors, model, batch_size=4,
+                               constants={"lr": 0.1})  # fmt: skip
+        tercet.collect_metrics(val.map(to_pair), [*collectors, maybe_die], model, batch_size=4)
+        if kill_rank >= 0 and epoch == 1:  # only the survivor gets here
+            time.sleep(120)  # torchrun stops this rank once the other one died
+    run.wait()
+    dist.barrier()
+    if rank == 0:
+        run.reduce_embeddings(method="pca", dims=2, progress=False)
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
