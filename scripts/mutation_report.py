@@ -46,29 +46,37 @@ def main() -> int:
     if not by_module:
         print("No mutation results: run `mutmut run` (make mutate) first.", file=sys.stderr)
         return 2
-    rows, missed = [], []
+    rows, missed, unfinished = [], [], []
     for module, statuses in sorted(by_module.items()):
         counts = Counter(statuses.values())
         killed = sum(counts[s] for s in KILLED)
-        score = killed / len(statuses)
-        rows.append((module, len(statuses), killed, counts["survived"], counts["no tests"], score))
+        pending = counts["not checked"]
+        checked = len(statuses) - pending
+        score = killed / checked if checked else 0.0
+        rows.append((module, len(statuses), pending, killed, counts["survived"],
+                     counts["no tests"], score))  # fmt: skip
+        if pending:
+            unfinished.append(module)
         if score < args.target:
             missed.append(module)
     if args.markdown:
-        print("| module | mutants | killed | survived | no tests | score |")
-        print("|---|---:|---:|---:|---:|---:|")
-        for module, n, k, s, nt, score in rows:
-            print(f"| `{module}` | {n} | {k} | {s} | {nt} | {score:.0%} |")
+        print("| module | mutants | not run | killed | survived | no tests | score of those run |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for module, n, p, k, s, nt, score in rows:
+            print(f"| `{module}` | {n} | {p} | {k} | {s} | {nt} | {score:.0%} |")
     else:
-        print(f"{'module':44} {'mutants':>7} {'killed':>6} {'survived':>8} {'no tests':>8} score")
-        for module, n, k, s, nt, score in rows:
-            print(f"{module:44} {n:7} {k:6} {s:8} {nt:8} {score:6.0%}")
+        print(f"{'module':44} {'mutants':>7} {'not run':>7} {'killed':>6} {'survived':>8} "
+              f"{'no tests':>8} score")  # fmt: skip
+        for module, n, p, k, s, nt, score in rows:
+            print(f"{module:44} {n:7} {p:7} {k:6} {s:8} {nt:8} {score:6.0%}")
         print("\nSurvivors (`mutmut show NAME` prints the change):")
         for _, statuses in sorted(by_module.items()):
             for name, status in statuses.items():
-                if status not in KILLED:
+                if status not in KILLED and status != "not checked":
                     print(f"  {name}: {status}")
-    if missed:
+    if unfinished:
+        print(f"\nThe run did not finish: {', '.join(unfinished)}", file=sys.stderr)
+    if missed or unfinished:
         print(f"\nBelow the {args.target:.0%} target: {', '.join(missed)}", file=sys.stderr)
         return 1
     return 0
