@@ -14,6 +14,11 @@ EXTRAS: dict[str, str] = {
     "umap": "umap",
     "pacmap": "umap",
     "s3fs": "s3",
+    "pycocotools": "formats",
+    "pycocotools.mask": "formats",
+    "pycocotools.coco": "formats",
+    "pycocotools.cocoeval": "formats",
+    "datasets": "formats",
 }
 """Optional module -> the extra of ``pip install 'tercet[extra]'`` that installs it."""
 
