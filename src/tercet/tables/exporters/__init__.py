@@ -35,7 +35,8 @@ def guess_format(url: str) -> str:
     if "." not in name:
         return "yolo"
     raise ExportError(
-        f"Cannot tell the format of {url!r} from its name; pass format= one of {', '.join(FORMATS)}."
+        f"Cannot tell the format of {url!r} from its name; pass format= one of "
+        f"{', '.join(FORMATS)}."
     )
 
 

@@ -81,11 +81,22 @@ def to_coco(table: Table, rows: pa.Table, file_names: list[str | None]) -> dict[
     ]
     boxes = rows.column(boxes_col)
     counts = pc.list_value_length(boxes).fill_null(0).to_numpy()
-    flat = pc.list_flatten(boxes).combine_chunks() if len(boxes) else pa.array([], boxes.type.value_type)
-    x0, y0, x1, y1 = (flat.field(k).to_numpy(zero_copy_only=False).astype(np.float64) for k in ("x0", "y0", "x1", "y1"))
+    flat = (
+        pc.list_flatten(boxes).combine_chunks()
+        if len(boxes)
+        else pa.array([], boxes.type.value_type)
+    )
+    x0, y0, x1, y1 = (
+        flat.field(k).to_numpy(zero_copy_only=False).astype(np.float64)
+        for k in ("x0", "y0", "x1", "y1")
+    )
     labels = flat.field("label").to_numpy(zero_copy_only=False)
     crowd_arr = _aligned(table, rows, "iscrowd", boxes)
-    crowd = crowd_arr.to_numpy(zero_copy_only=False) if crowd_arr is not None else np.zeros(len(labels), bool)
+    crowd = (
+        crowd_arr.to_numpy(zero_copy_only=False)
+        if crowd_arr is not None
+        else np.zeros(len(labels), bool)
+    )
     masks_arr = _aligned(table, rows, "instance_masks", boxes)
     masks = masks_arr.to_pylist() if masks_arr is not None else None
     kp_arr = _aligned(table, rows, "keypoints", boxes)
@@ -98,7 +109,9 @@ def to_coco(table: Table, rows: pa.Table, file_names: list[str | None]) -> dict[
         rles = [(k, m) for k, m in enumerate(masks) if m and m.get("counts") is not None]
         if rles:
             mask_utils = require("pycocotools.mask", "COCO export of RLE masks")
-            found = mask_utils.area([{"size": m["size"], "counts": m["counts"].encode()} for _, m in rles])
+            found = mask_utils.area(
+                [{"size": m["size"], "counts": m["counts"].encode()} for _, m in rles]
+            )
             rle_areas = {k: float(a) for (k, _), a in zip(rles, found, strict=True)}
     annotations = []
     names = label_names(table, boxes_col)

@@ -165,6 +165,7 @@ def export_yolo(
     else:
         sizes = image_sizes([s for s in plan.sources if s])
     texts = label_lines(table, rows, task, class_index, sizes)
+
     def copy(pair: tuple[str, str]) -> None:
         storage.write_bytes(pair[1], storage.read_bytes(pair[0]), overwrite=overwrite)
 

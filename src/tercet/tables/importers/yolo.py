@@ -152,8 +152,8 @@ def _fail(objects: Objects, bad: np.ndarray, urls: Sequence[str], why: str) -> N
 def infer_task(dy: DataYaml, arity: np.ndarray) -> str:
     if dy.kpt_shape is not None:
         return "pose"
-    if len(arity) == 0 or bool((arity == 5).all()):
-        return "detect"
+    if len(arity) == 0 or bool((arity < 7).all()):
+        return "detect"  # a wrong line among boxes is reported as a wrong box line
     if bool((arity == 9).all()):
         raise FormatError(
             f"{dy.url}: every label line has 9 values, which is an oriented box or a 4-point "
@@ -172,7 +172,10 @@ def yolo_to_arrow(dy: DataYaml, split: str, task: str | None) -> tuple[pa.Table,
     labels = [label_url(u) for u in images]
     got = storage.read_many(labels)
     objects = parse_labels([got.get(u) for u in labels], labels)
-    task = task or infer_task(dy, objects.arity)
+    if task is None:
+        task = infer_task(dy, objects.arity)
+        if len(objects.arity) == 0:  # nothing to tell by here: the other splits say it
+            task = _task_from_other_splits(dy, split) or task
     ar = objects.arity
     if task in ("detect", "obb"):
         want = 5 if task == "detect" else 9
@@ -290,6 +293,17 @@ def yolo_to_arrow(dy: DataYaml, split: str, task: str | None) -> tuple[pa.Table,
     table = pa.table({k: columns[k] for k in order if k in columns})
     value_maps = {c: dict(dy.names) for c in ("boxes", "obb") if c in columns}
     return table, {"roles": roles, "value_maps": value_maps, "extras": extras}
+
+
+def _task_from_other_splits(dy: DataYaml, split: str) -> str | None:
+    for other in dy.splits:
+        if other != split:
+            labels = [label_url(u) for u in list_images(dy.splits[other])]
+            got = storage.read_many(labels)
+            arity = parse_labels([got.get(u) for u in labels], labels).arity
+            if len(arity):
+                return infer_task(dy, arity)
+    return None
 
 
 def _check(objects: Objects, bad: np.ndarray, urls: Sequence[str], why: Any) -> None:
