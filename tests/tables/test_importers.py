@@ -47,17 +47,22 @@ def test_coco_keeps_polygons_rle_keypoints_and_crowd(fx: Path) -> None:
 
 
 def test_coco_annotation_naming_a_missing_image_is_refused(fx: Path, tmp_path: Path) -> None:
-    text = (fx / "coco/annotations.json").read_text().replace('"image_id": 2,', '"image_id": 99,', 1)
+    text = (
+        (fx / "coco/annotations.json").read_text().replace('"image_id": 2,', '"image_id": 99,', 1)
+    )
     (tmp_path / "bad.json").write_text(text)
-    with pytest.raises(FormatError, match=r"bad.json: annotations\[2\] \(id 12\) names image_id 99"):
+    with pytest.raises(
+        FormatError, match=r"bad.json: annotations\[2\] \(id 12\) names image_id 99"
+    ):
         Table.from_coco(str(tmp_path / "bad.json"), str(fx / "coco/images"), project="p",
                         dataset="coco", name="train")  # fmt: skip
     assert tercet.list_tables("p") == []
 
 
 def _yolo(fx: Path, task: str, split: str = "train") -> Table:
-    return Table.from_yolo(str(fx / "yolo" / task / "data.yaml"), split,
-                           task="obb" if task == "obb" else None, project="p", dataset=task)  # fmt: skip
+    hint = "obb" if task == "obb" else None
+    return Table.from_yolo(str(fx / "yolo" / task / "data.yaml"), split, hint, project="p",
+                           dataset=task)  # fmt: skip
 
 
 def test_yolo_detect_boxes_in_pixels(fx: Path) -> None:

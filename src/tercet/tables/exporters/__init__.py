@@ -8,17 +8,12 @@ writes nothing. ``docs/formats.md`` is the reference.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from tercet import storage
 from tercet.errors import ExportError
 from tercet.tables.exporters.coco import export_coco
-from tercet.tables.exporters.common import IMAGE_MODES, check_images_mode
+from tercet.tables.exporters.common import IMAGE_MODES, Exportable, check_images_mode
 from tercet.tables.exporters.tabular import TABULAR, export_tabular
 from tercet.tables.exporters.yolo import export_yolo
-
-if TYPE_CHECKING:
-    from tercet.tables.table import Table
 
 FORMATS = ("coco", "yolo", *TABULAR)
 SUFFIXES = {".json": "coco", ".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -41,7 +36,7 @@ def guess_format(url: str) -> str:
 
 
 def export(
-    table: Table,
+    table: Exportable,
     url: str,
     format: str | None = None,
     weight_threshold: float | None = 0.0,

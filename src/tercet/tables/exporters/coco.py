@@ -5,7 +5,7 @@ categories from the boxes' value map."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -16,6 +16,7 @@ from tercet.dependencies import require
 from tercet.errors import ExportError
 from tercet.schema import ID_COLUMN
 from tercet.tables.exporters.common import (
+    Exportable,
     copy_files,
     first_column,
     label_names,
@@ -24,11 +25,8 @@ from tercet.tables.exporters.common import (
 )
 from tercet.tables.importers.common import image_sizes
 
-if TYPE_CHECKING:
-    from tercet.tables.table import Table
 
-
-def _aligned(table: Table, rows: pa.Table, role: str, boxes: pa.ChunkedArray) -> Any:
+def _aligned(table: Exportable, rows: pa.Table, role: str, boxes: pa.ChunkedArray) -> Any:
     """The column with ``role`` flattened, after checking it has one entry per box."""
     name = first_column(table, role) if role != "iscrowd" else (
         "iscrowd" if "iscrowd" in rows.column_names else None
@@ -56,7 +54,7 @@ def _polygon_area(polygons: list[list[float]]) -> float:
     return total
 
 
-def to_coco(table: Table, rows: pa.Table, file_names: list[str | None]) -> dict[str, Any]:
+def to_coco(table: Exportable, rows: pa.Table, file_names: list[str | None]) -> dict[str, Any]:
     """The COCO document of ``rows`` (already selected), images named by ``file_names``."""
     boxes_col = first_column(table, "boxes")
     if boxes_col is None:
@@ -151,7 +149,7 @@ def to_coco(table: Table, rows: pa.Table, file_names: list[str | None]) -> dict[
 
 
 def export_coco(
-    table: Table,
+    table: Exportable,
     url: str,
     weight_threshold: float | None,
     images: str,

@@ -5,23 +5,35 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from tercet import storage
 from tercet.errors import ExportError
-from tercet.schema import WEIGHT_COLUMN
-
-if TYPE_CHECKING:
-    from tercet.tables.table import Table
+from tercet.schema import WEIGHT_COLUMN, Schema
 
 IMAGE_MODES = ("reference", "copy", "relative")
+
+
+class Exportable(Protocol):
+    """What an exporter reads of a table revision (:class:`tercet.Table` is one)."""
+
+    schema: Schema
+
+    @property
+    def name(self) -> str: ...
+
+    def to_arrow(self, columns: Sequence[str] | None = None) -> pa.Table: ...
+
+    def resolve_url(self, url: str) -> str: ...
+
+
 T = TypeVar("T")
 
 
-def select_rows(table: Table, weight_threshold: float | None) -> pa.Table:
+def select_rows(table: Exportable, weight_threshold: float | None) -> pa.Table:
     """The rows that leave: those with ``weight > weight_threshold`` (all when None)."""
     rows = table.to_arrow()
     if weight_threshold is None or WEIGHT_COLUMN not in rows.column_names:
@@ -44,7 +56,7 @@ class ImagePlan:
 
 
 def plan_images(
-    table: Table,
+    table: Exportable,
     urls: Sequence[str | None],
     ids: Sequence[int],
     mode: str,
@@ -111,12 +123,12 @@ def track(items: Iterable[T], total: int, what: str, enabled: bool) -> Iterator[
             bar.advance(task)
 
 
-def label_names(table: Table, column: str) -> dict[int, str]:
+def label_names(table: Exportable, column: str) -> dict[int, str]:
     """The value map of ``column`` as ``{value: name}`` (empty when it has none)."""
     vm = table.schema[column].value_map or {}
     return {int(k): str(v["name"]) for k, v in vm.items()}
 
 
-def first_column(table: Table, role: str) -> str | None:
+def first_column(table: Exportable, role: str) -> str | None:
     """The first column with ``role``."""
     return next((c.name for c in table.schema if c.role == role), None)

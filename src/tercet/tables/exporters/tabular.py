@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,15 +19,12 @@ import pyarrow.parquet as pq
 from tercet import storage
 from tercet.errors import ExportError
 from tercet.schema import ID_COLUMN
-from tercet.tables.exporters.common import copy_files, plan_images, select_rows
-
-if TYPE_CHECKING:
-    from tercet.tables.table import Table
+from tercet.tables.exporters.common import Exportable, copy_files, plan_images, select_rows
 
 TABULAR = ("csv", "jsonl", "parquet")
 
 
-def named_rows(table: Table, rows: pa.Table, image_names: dict[str, list[str | None]],
+def named_rows(table: Exportable, rows: pa.Table, image_names: dict[str, list[str | None]],
                fmt: str) -> pa.Table:  # fmt: skip
     """``rows`` with image URLs replaced and labels named."""
     columns: dict[str, Any] = {}
@@ -54,7 +51,7 @@ def named_rows(table: Table, rows: pa.Table, image_names: dict[str, list[str | N
 
 
 def export_tabular(
-    table: Table,
+    table: Exportable,
     url: str,
     fmt: str,
     weight_threshold: float | None,

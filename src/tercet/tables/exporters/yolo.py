@@ -10,7 +10,7 @@ are), so COCO's category ids 1…90 become 0…79 with their names.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 import yaml
@@ -19,6 +19,7 @@ from tercet import storage, yamlsafe
 from tercet.errors import ExportError, FormatError
 from tercet.schema import ID_COLUMN
 from tercet.tables.exporters.common import (
+    Exportable,
     first_column,
     label_names,
     plan_images,
@@ -27,13 +28,10 @@ from tercet.tables.exporters.common import (
 )
 from tercet.tables.importers.common import image_sizes
 
-if TYPE_CHECKING:
-    from tercet.tables.table import Table
-
 TASKS = ("detect", "segment", "pose", "obb")
 
 
-def task_of(table: Table) -> str:
+def task_of(table: Exportable) -> str:
     """The YOLO task the table's columns describe."""
     if first_column(table, "oriented_boxes"):
         return "obb"
@@ -48,7 +46,7 @@ def _num(v: float) -> str:
     return f"{min(max(v, 0.0), 1.0):.6f}".rstrip("0").rstrip(".") or "0"
 
 
-def label_lines(table: Table, rows: pa.Table, task: str, class_index: dict[int, int],
+def label_lines(table: Exportable, rows: pa.Table, task: str, class_index: dict[int, int],
                 sizes: list[tuple[int, int]]) -> list[str]:  # fmt: skip
     """The text of each row's label file."""
     boxes_col = first_column(table, "boxes")
@@ -108,7 +106,7 @@ def label_lines(table: Table, rows: pa.Table, task: str, class_index: dict[int, 
 
 
 def export_yolo(
-    table: Table,
+    table: Exportable,
     url: str,
     weight_threshold: float | None,
     images: str,
@@ -181,6 +179,7 @@ def export_yolo(
     doc["path"] = storage.normalize(url)
     doc[split] = f"images/{split}"
     doc["names"] = {i: names.get(k, str(k)) for k, i in class_index.items()}
+    doc["task"] = task  # not Ultralytics' key (it ignores it): tells 4-point polygons from obb
     if task == "pose":
         kcol = first_column(table, "keypoints") or ""
         extra = table.schema[kcol].extra

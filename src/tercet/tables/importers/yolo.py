@@ -72,7 +72,7 @@ def read_data_yaml(url: str) -> DataYaml:
         if not (isinstance(kpt, list) and len(kpt) == 2 and kpt[1] in (2, 3) and int(kpt[0]) > 0):
             raise FormatError(f"{url}: 'kpt_shape' must be [keypoints, 2 or 3]; got {kpt!r}.")
         kpt_shape = (int(kpt[0]), int(kpt[1]))
-    extra = {k: doc[k] for k in ("flip_idx", "kpt_names", "skeleton") if k in doc}
+    extra = {k: doc[k] for k in ("flip_idx", "kpt_names", "skeleton", "task") if k in doc}
     return DataYaml(url, root, splits, names, kpt_shape, extra)
 
 
@@ -150,6 +150,8 @@ def _fail(objects: Objects, bad: np.ndarray, urls: Sequence[str], why: str) -> N
 
 
 def infer_task(dy: DataYaml, arity: np.ndarray) -> str:
+    if dy.extra.get("task") in TASKS:  # written by Tercet's export; Ultralytics ignores it
+        return str(dy.extra["task"])
     if dy.kpt_shape is not None:
         return "pose"
     if len(arity) == 0 or bool((arity < 7).all()):
