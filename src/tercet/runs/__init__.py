@@ -23,6 +23,7 @@ from tercet.runs.collectors import (
     Collector,
     EmbeddingCollector,
     FunctionCollector,
+    MaskCollector,
 )
 from tercet.runs.folder import MetricsFile
 from tercet.runs.lifecycle import active_run, collect_metrics, init, log
@@ -40,6 +41,7 @@ __all__ = [
     "Collector",
     "EmbeddingCollector",
     "FunctionCollector",
+    "MaskCollector",
     "MetricSpec",
     "MetricsFile",
     "ReductionJob",
