@@ -26,7 +26,9 @@ def _scene(seed: int = 3) -> tuple[dict[str, Any], dict[int, list[dict[str, Any]
     """A COCO file (rectangles as polygons, one RLE, crowd regions) and predictions per image:
     jittered copies of most objects, some misclassified, plus spurious ones."""
     rng = np.random.default_rng(seed)
-    images, anns, preds = [], [], {}
+    images: list[dict[str, Any]] = []
+    anns: list[dict[str, Any]] = []
+    preds: dict[int, list[dict[str, Any]]] = {}
     for img in range(1, 9):
         images.append({"id": img, "file_name": f"{img}.png", "width": W, "height": H})
         preds[img] = []
@@ -60,7 +62,7 @@ def _pred(x: float, y: float, w: float, h: float, cat: int, rng: Any) -> dict[st
     x, y = max(0.0, x), max(0.0, y)
     w, h = min(w, W - x), min(h, H - y)
     mask = np.zeros((H, W), np.uint8)
-    mask[int(round(y)) : int(round(y + h)), int(round(x)) : int(round(x + w))] = 1
+    mask[round(y) : round(y + h), round(x) : round(x + w)] = 1
     return {"bbox": [x, y, w, h], "category_id": cat, "score": float(rng.uniform(0.05, 1.0)),
             "mask": mask}  # fmt: skip
 

@@ -199,3 +199,20 @@ def test_torch_dataset_tuple_parts_named_by_columns() -> None:
     with pytest.raises(SchemaError, match="Sample 0 has 3 parts but columns= names 2"):
         Table.from_torch_dataset(Triples(), project="p", dataset="d", name="u")
     assert [x.name for x in tercet.list_tables("p")] == ["t"]
+
+
+def test_hugging_face_label_image_becomes_a_semantic_mask(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    for name, value in (("a.png", 10), ("a_mask.png", 1)):
+        Image.new("L", (4, 4), value).save(tmp_path / name)
+    ds = (
+        datasets.Dataset.from_dict(
+            {"image": [str(tmp_path / "a.png")], "annotation": [str(tmp_path / "a_mask.png")]}
+        )
+        .cast_column("image", datasets.Image())
+        .cast_column("annotation", datasets.Image())
+    )
+    t = Table.from_hugging_face(ds, project="p", dataset="d", name="seg")
+    assert t.schema["image"].role == "image"
+    assert t.schema["annotation"].role == "semantic_mask"
+    assert t.rows[0]["annotation"] == str(tmp_path / "a_mask.png")

@@ -127,8 +127,9 @@ class MaskCollector(Collector):
             g_rle = [to_rle(m, h, w) for m in (gts[i] or [])]
             g_labels = np.array([b["label"] for b in truth], np.int32)[: len(g_rle)]
             g_crowd = np.zeros(len(g_rle), bool)
-            if crowds[i]:
-                g_crowd[:] = np.asarray(crowds[i][: len(g_rle)], bool)
+            flags: Any = crowds[i]
+            if flags:
+                g_crowd[:] = np.array(list(flags)[: len(g_rle)], dtype=np.bool_)
             ious = mask_iou_coco(d_rle, g_rle, g_crowd)
             self._ap.add(ious, p_labels, p_scores, g_labels, g_crowd)
             same = p_labels[:, None] == g_labels[None, :]

@@ -1,9 +1,11 @@
 """Hugging Face ``datasets`` in: features mapped to roles.
 
-``Image`` → role ``image`` (a URL); ``ClassLabel`` → role ``label`` with the class names as the
-value map; a list of ``ClassLabel`` → a list column with the same value map; an object feature
-holding ``bbox`` (or ``bboxes``) and a ``ClassLabel`` list (``category``, ``label``, …) →
-``boxes`` (xyxy pixels); any other feature is kept as Arrow stores it.
+``Image`` → role ``image`` (a URL), or ``semantic_mask`` for the second image of a row whose
+name says mask, annotation, segmentation or label; ``ClassLabel`` → role ``label`` with the
+class names as the value map; a list of ``ClassLabel`` → a list column with the same value
+map; an object feature holding ``bbox`` (or ``bboxes``) and a ``ClassLabel`` list
+(``category``, ``label``, …) → ``boxes`` (xyxy pixels); any other feature is kept as Arrow
+stores it.
 
 Where the images go: a Hugging Face dataset keeps encoded image bytes inside its Arrow files,
 and the dashboard, the service and training read images by URL. Each image is therefore written
@@ -33,6 +35,7 @@ from tercet.tables.importers.common import write_table
 BOX_KEYS = ("bbox", "bboxes", "boxes")
 CLASS_KEYS = ("category", "categories", "label", "labels", "category_id", "class", "classes")
 BBOX_FORMATS = ("xywh", "xyxy", "cxcywh")
+SEMANTIC_HINTS = ("mask", "annotation", "segmentation", "label")
 
 
 def load(data: Any, split: str | None) -> Any:
@@ -164,6 +167,7 @@ def hugging_face_to_arrow(
         if isinstance(feat, datasets.Image):
             ds = ds.cast_column(c, datasets.Image(decode=False))
     table = ds.with_format("arrow")[0 : len(ds)]
+    image_count = sum(isinstance(f, datasets.Image) for f in ds.features.values())
     columns: dict[str, Any] = {}
     roles: dict[str, str] = {}
     value_maps: dict[str, list[str]] = {}
@@ -173,7 +177,9 @@ def hugging_face_to_arrow(
         names = _class_names(feat)
         if isinstance(feat, datasets.Image):
             columns[name] = _images(col, files, stored or files, f"{where}, column {name!r}")
-            roles[name] = "image"
+            # Segmentation datasets pair each image with a label image (ADE20k's "annotation").
+            semantic = any(k in name.lower() for k in SEMANTIC_HINTS) and image_count > 1
+            roles[name] = "semantic_mask" if semantic else "image"
         elif names is not None:
             columns[name] = pc.cast(col, pa.int32())
             roles[name], value_maps[name] = "label", names
