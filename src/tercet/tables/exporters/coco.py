@@ -42,16 +42,39 @@ def _aligned(table: Exportable, rows: pa.Table, role: str, boxes: pa.ChunkedArra
             f"Row example_id={eid}: column {name!r} has {pc.filter(a, bad)[0].as_py()} entries "
             f"for {pc.filter(b, bad)[0].as_py()} boxes; objects must be aligned with 'boxes'."
         )
-    return pc.list_flatten(col)
+    return pc.list_flatten(col.combine_chunks())
 
 
-def _polygon_area(polygons: list[list[float]]) -> float:
-    total = 0.0
-    for p in polygons:
-        xy = np.asarray(p, np.float64).reshape(-1, 2)
-        x, y = xy[:, 0], xy[:, 1]
-        total += 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
-    return total
+def decimal(values: np.ndarray) -> np.ndarray:
+    """float32 values as the float64 nearest their shortest decimal (7 significant digits), so
+    ``123.45`` stored in float32 is written ``123.45``, not ``123.44999694824219``."""
+    v = values.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        digits = 6 - np.floor(np.log10(np.abs(v)))
+    digits = np.where(np.isfinite(digits), digits, 0)
+    scale = 10.0**digits
+    return np.asarray(np.round(v * scale) / scale)
+
+
+def _nested(arr: Any) -> tuple[list[float], np.ndarray, np.ndarray]:
+    """``list<list<float>>`` per object → flat values, polygon offsets, per-object offsets."""
+    outer = arr.offsets.to_numpy()
+    inner_arr = arr.values
+    inner = inner_arr.offsets.to_numpy()
+    values = decimal(inner_arr.values.to_numpy(zero_copy_only=False))
+    return values.tolist(), inner, outer
+
+
+def _shoelace(xy: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Area of each polygon of a flat ``x0, y0, x1, y1, …`` buffer (``starts``: its offsets)."""
+    x, y = xy[0::2], xy[1::2]
+    ps, pe = starts[:-1] // 2, starts[1:] // 2
+    nxt = np.arange(1, len(x) + 1)
+    closed = pe > ps
+    nxt[pe[closed] - 1] = ps[closed]  # each polygon's last point joins its first
+    cross = x * y[nxt] - x[nxt] * y if len(x) else np.zeros(0)
+    csum = np.concatenate([[0.0], np.cumsum(cross)])
+    return np.asarray(np.abs(csum[pe] - csum[ps]) / 2)
 
 
 def to_coco(table: Exportable, rows: pa.Table, file_names: list[str | None]) -> dict[str, Any]:
@@ -79,68 +102,77 @@ def to_coco(table: Exportable, rows: pa.Table, file_names: list[str | None]) -> 
     ]
     boxes = rows.column(boxes_col)
     counts = pc.list_value_length(boxes).fill_null(0).to_numpy()
-    flat = (
-        pc.list_flatten(boxes).combine_chunks()
-        if len(boxes)
-        else pa.array([], boxes.type.value_type)
-    )
+    flat = pc.list_flatten(boxes.combine_chunks())
     x0, y0, x1, y1 = (
-        flat.field(k).to_numpy(zero_copy_only=False).astype(np.float64)
-        for k in ("x0", "y0", "x1", "y1")
+        decimal(flat.field(k).to_numpy(zero_copy_only=False)) for k in ["x0", "y0", "x1", "y1"]
     )
     labels = flat.field("label").to_numpy(zero_copy_only=False)
     crowd_arr = _aligned(table, rows, "iscrowd", boxes)
-    crowd = (
-        crowd_arr.to_numpy(zero_copy_only=False)
-        if crowd_arr is not None
-        else np.zeros(len(labels), bool)
-    )
+    crowd = (crowd_arr.to_numpy(zero_copy_only=False) if crowd_arr is not None
+             else np.zeros(len(labels), bool))  # fmt: skip
+    image_of = np.repeat(ids, counts).tolist()
+    bw, bh = decimal(x1 - x0), decimal(y1 - y0)
+    areas = (bw * bh).tolist()
+    bbox = np.stack([x0, y0, bw, bh], axis=1).tolist()
     masks_arr = _aligned(table, rows, "instance_masks", boxes)
-    masks = masks_arr.to_pylist() if masks_arr is not None else None
-    kp_arr = _aligned(table, rows, "keypoints", boxes)
-    kps = kp_arr.to_pylist() if kp_arr is not None else None
-    image_of = np.repeat(ids, counts)
-    bw, bh = x1 - x0, y1 - y0
-    areas = bw * bh
-    rle_areas: dict[int, float] = {}
-    if masks is not None:
-        rles = [(k, m) for k, m in enumerate(masks) if m and m.get("counts") is not None]
+    segmentation: list[Any] = [None] * len(labels)
+    if masks_arr is not None:
+        masks = masks_arr
+        valid = masks.is_valid().to_numpy(zero_copy_only=False)
+        rle_counts = masks.field("counts").to_pylist()
+        rle_sizes = masks.field("size").to_pylist()
+        coords, poly_off, obj_off = _nested(masks.field("polygons"))
+        poly_area = _shoelace(np.asarray(coords), poly_off)
+        rles = [k for k, c in enumerate(rle_counts) if c is not None and valid[k]]
         if rles:
             mask_utils = require("pycocotools.mask", "COCO export of RLE masks")
-            found = mask_utils.area(
-                [{"size": m["size"], "counts": m["counts"].encode()} for _, m in rles]
-            )
-            rle_areas = {k: float(a) for (k, _), a in zip(rles, found, strict=True)}
-    annotations = []
+            objs = [{"size": rle_sizes[k], "counts": rle_counts[k].encode()} for k in rles]
+            # pycocotools' area() keeps its count in a uint8: more than 255 at once overflows.
+            found = [
+                a for i in range(0, len(objs), 255) for a in mask_utils.area(objs[i : i + 255])
+            ]
+            for k, a in zip(rles, found, strict=True):
+                segmentation[k] = {"size": rle_sizes[k], "counts": rle_counts[k]}
+                areas[k] = float(a)
+        for k in range(len(labels)):
+            lo, hi = int(obj_off[k]), int(obj_off[k + 1])
+            if hi > lo and segmentation[k] is None and valid[k]:
+                segmentation[k] = [coords[poly_off[i] : poly_off[i + 1]] for i in range(lo, hi)]
+                areas[k] = float(poly_area[lo:hi].sum())
+    kp_arr = _aligned(table, rows, "keypoints", boxes)
+    keypoints: list[Any] = [None] * len(labels)
+    if kp_arr is not None:
+        kv = kp_arr
+        values = kv.values.to_numpy(zero_copy_only=False)
+        off = kv.offsets.to_numpy()
+        for k in range(len(labels)):
+            if off[k + 1] > off[k]:
+                v = values[off[k] : off[k + 1]]
+                vis = v[2::3]
+                pts = decimal(v).tolist()
+                pts[2::3] = vis.astype(int).tolist()
+                keypoints[k] = (pts, int((vis > 0).sum()))
     names = label_names(table, boxes_col)
-    used: set[int] = set()
-    for k in range(len(labels)):
+    label_list = labels.tolist()
+    crowd_list = crowd.astype(int).tolist()
+    annotations = []
+    for k in range(len(label_list)):
         ann: dict[str, Any] = {
-            "id": k + 1,
-            "image_id": int(image_of[k]),
-            "category_id": int(labels[k]),
-            "bbox": [float(x0[k]), float(y0[k]), float(bw[k]), float(bh[k])],
-            "area": float(areas[k]),
-            "iscrowd": int(bool(crowd[k])),
-        }
-        used.add(int(labels[k]))
-        m = masks[k] if masks is not None else None
-        if m and m.get("counts") is not None:
-            ann["segmentation"] = {"size": list(m["size"]), "counts": m["counts"]}
-            ann["area"] = rle_areas[k]
-        elif m and m.get("polygons"):
-            ann["segmentation"] = [list(p) for p in m["polygons"]]
-            ann["area"] = _polygon_area(m["polygons"])
-        kp = kps[k] if kps is not None else None
-        if kp:
-            ann["keypoints"] = [float(v) if i % 3 != 2 else int(v) for i, v in enumerate(kp)]
-            ann["num_keypoints"] = int(sum(1 for v in kp[2::3] if v > 0))
+            "id": k + 1, "image_id": image_of[k], "category_id": label_list[k],
+            "bbox": bbox[k], "area": areas[k], "iscrowd": crowd_list[k],
+        }  # fmt: skip
+        if segmentation[k] is not None:
+            ann["segmentation"] = segmentation[k]
+        if keypoints[k] is not None:
+            ann["keypoints"], ann["num_keypoints"] = keypoints[k]
         annotations.append(ann)
+    used = set(label_list)
+    kps = keypoints if kp_arr is not None else None
     categories = [{"id": k, "name": v} for k, v in sorted(names.items())]
     categories += [{"id": k, "name": str(k)} for k in sorted(used - set(names))]
     if kps is not None:
         extra = table.schema[first_column(table, "keypoints") or ""].extra
-        with_kp = {int(labels[k]) for k in range(len(labels)) if kps[k]}
+        with_kp = {label_list[k] for k in range(len(label_list)) if kps[k]}
         for c in categories:
             if c["id"] in with_kp:
                 c["keypoints"] = list(extra.get("names", []))
@@ -167,5 +199,6 @@ def export_coco(
     if storage.exists(url) and not overwrite:
         raise ExportError(f"{url} already exists; pass overwrite=True (--overwrite) to replace it.")
     copy_files(plan.copies, overwrite, progress)
-    storage.write_bytes(url, json.dumps(doc).encode(), overwrite=overwrite)
+    text = json.dumps(doc, separators=(",", ":"), check_circular=False)
+    storage.write_bytes(url, text.encode(), overwrite=overwrite)
     return url

@@ -67,7 +67,18 @@ def plan_images(
     ``relative`` by its path relative to ``folder`` (where the exported file lives); ``copy``
     copies it into ``copy_dir`` under its own name (the ``example_id`` first when two share one)
     and names it relative to ``folder``."""
-    sources = [table.resolve_url(u) if u else None for u in urls]
+    folders: dict[str, str] = {}
+
+    def resolve(url: str) -> str:
+        # Resolved per folder, not per file: alias expansion costs ~10 µs, on 100k+ images.
+        head, sep, name = url.rpartition("/")
+        if not sep or not head or not name:
+            return table.resolve_url(url)
+        if head not in folders:
+            folders[head] = table.resolve_url(head)
+        return storage.join(folders[head], name)
+
+    sources = [resolve(u) if u else None for u in urls]
     names: list[str | None] = []
     copies: list[tuple[str, str]] = []
     taken: set[str] = set()

@@ -15,8 +15,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tercet import storage
+from tercet.dependencies import require
 from tercet.errors import FormatError
 from tercet.schema import BOX_TYPE, INSTANCE_MASK_TYPE, KEYPOINTS_TYPE
 from tercet.tables.importers.common import write_table
@@ -58,44 +60,31 @@ def coco_to_arrow(
     if len(row_of) != len(ids):
         raise FormatError(f"{where}: images[].id repeats an id; each image needs its own.")
     anns = coco.get("annotations", [])
+    if not isinstance(anns, list):
+        raise FormatError(f"{where}: 'annotations' must be a list.")
     n = len(anns)
-    rows = np.empty(n, np.int64)
-    boxes = np.empty((n, 4), np.float64)
-    labels = np.empty(n, np.int32)
-    crowd = np.zeros(n, bool)
-    segs: list[Any] = [None] * n
-    kpts: list[Any] = [None] * n
-    any_seg = False
-    for k, a in enumerate(anns):
-        try:
-            rows[k] = row_of[int(a["image_id"])]
-        except KeyError:
-            if "image_id" not in a:
-                raise FormatError(f"{where}: annotations[{k}] has no image_id.") from None
+    try:  # one C-speed pass per field; the slow loop below only runs to say what is wrong
+        rows = np.fromiter((row_of.get(a["image_id"], -1) for a in anns), np.int64, n)
+        boxes = np.array([a["bbox"] for a in anns], np.float64).reshape(n, 4)
+        labels = np.array([a["category_id"] for a in anns], np.int32).reshape(n)
+    except (KeyError, TypeError, ValueError):
+        rows, boxes, labels = _fields_one_by_one(anns, row_of, where)
+    if (rows < 0).any():
+        k = int(np.flatnonzero(rows < 0)[0])
+        raise FormatError(
+            f"{where}: annotations[{k}] (id {anns[k].get('id')}) names image_id "
+            f"{anns[k]['image_id']}, which is not in 'images'."
+        )
+    if cats:
+        unknown = ~np.isin(labels, list(cats))
+        if unknown.any():
+            k = int(np.flatnonzero(unknown)[0])
             raise FormatError(
-                f"{where}: annotations[{k}] (id {a.get('id')}) names image_id {a['image_id']}, "
-                "which is not in 'images'."
-            ) from None
-        try:
-            boxes[k] = a["bbox"]
-            labels[k] = a["category_id"]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FormatError(
-                f"{where}: annotations[{k}] (id {a.get('id')}): bbox must be [x, y, w, h] and "
-                f"category_id an integer ({exc!r})."
-            ) from exc
-        if cats and labels[k] not in cats:
-            raise FormatError(
-                f"{where}: annotations[{k}] (id {a.get('id')}) has category_id {labels[k]}, "
-                "which is not in 'categories'."
+                f"{where}: annotations[{k}] (id {anns[k].get('id')}) has category_id "
+                f"{labels[k]}, which is not in 'categories'."
             )
-        crowd[k] = bool(a.get("iscrowd", 0))
-        seg = a.get("segmentation")
-        if seg:
-            segs[k] = seg
-            any_seg = True
-        if "keypoints" in a:
-            kpts[k] = a["keypoints"]
+    crowd = np.fromiter((bool(a.get("iscrowd", 0)) for a in anns), bool, n)
+    masks_arr = _masks([a.get("segmentation") for a in anns], anns, where)
     order = np.argsort(rows, kind="stable")
     offsets = np.zeros(len(ids) + 1, np.int32)
     np.cumsum(np.bincount(rows, minlength=len(ids)), out=offsets[1:])
@@ -117,17 +106,14 @@ def coco_to_arrow(
     }
     roles: dict[str, str] = {"image": "image", "boxes": "boxes"}
     extras: dict[str, dict[str, Any]] = {"iscrowd": {"aligned_with": "boxes"}}
-    if any_seg:
-        masks = [_mask(segs[k], k, anns[k], where) for k in order.tolist()]
-        columns["masks"] = pa.ListArray.from_arrays(off, pa.array(masks, INSTANCE_MASK_TYPE))
+    if masks_arr is not None:
+        columns["masks"] = pa.ListArray.from_arrays(off, masks_arr.take(pa.array(order)))
         roles["masks"] = "instance_masks"
         extras["masks"] = {"aligned_with": "boxes"}
     kp_cats = [c for c in cats.values() if c.get("keypoints")]
     if kp_cats:
-        flat = [kpts[k] or [] for k in order.tolist()]
-        columns["keypoints"] = pa.ListArray.from_arrays(
-            off, pa.array(flat, KEYPOINTS_TYPE.value_type)
-        )
+        kp = pa.array([a.get("keypoints") or [] for a in anns], KEYPOINTS_TYPE.value_type)
+        columns["keypoints"] = pa.ListArray.from_arrays(off, kp.take(pa.array(order)))
         roles["keypoints"] = "keypoints"
         first = kp_cats[0]
         extras["keypoints"] = {
@@ -139,32 +125,96 @@ def coco_to_arrow(
     return pa.table(columns), {"roles": roles, "value_maps": value_maps, "extras": extras}
 
 
-def _mask(seg: Any, k: int, ann: dict[str, Any], where: str) -> dict[str, Any] | None:
-    if seg is None:
-        return None
-    if isinstance(seg, list):
+def _fields_one_by_one(
+    anns: list[Any], row_of: dict[int, int], where: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The fast path failed: find the first annotation at fault and say what is wrong."""
+    for k, a in enumerate(anns):
+        ident = a.get("id") if isinstance(a, dict) else None
         try:
-            return {"size": None, "counts": None, "polygons": [[float(v) for v in p] for p in seg]}
-        except (TypeError, ValueError) as exc:
+            row_of.get(int(a["image_id"]), -1)
+        except (KeyError, TypeError, ValueError):
+            raise FormatError(f"{where}: annotations[{k}] (id {ident}) has no image_id.") from None
+        try:
+            box = [float(v) for v in a["bbox"]]
+            int(a["category_id"])
+            if len(box) != 4:
+                raise ValueError(f"{len(box)} numbers")
+        except (KeyError, TypeError, ValueError) as exc:
             raise FormatError(
-                f"{where}: annotations[{k}] (id {ann.get('id')}): segmentation polygons must be "
-                f"lists of numbers ({exc!r})."
+                f"{where}: annotations[{k}] (id {ident}): bbox must be [x, y, w, h] and "
+                f"category_id an integer ({exc!r})."
             ) from exc
-    if isinstance(seg, dict) and "size" in seg and "counts" in seg:
-        counts = seg["counts"]
-        if isinstance(counts, list):  # uncompressed RLE: compressed as COCO stores it
-            from tercet.dependencies import require
+    raise FormatError(f"{where}: the annotations cannot be read.")  # pragma: no cover
 
-            mask_utils = require("pycocotools.mask", "COCO RLE masks")
-            h, w = (int(v) for v in seg["size"])
-            counts = mask_utils.frPyObjects(seg, h, w)["counts"]
-        if isinstance(counts, bytes):
-            counts = counts.decode("ascii")
-        return {"size": [int(v) for v in seg["size"]], "counts": str(counts), "polygons": None}
-    raise FormatError(
-        f"{where}: annotations[{k}] (id {ann.get('id')}): segmentation must be polygons or an "
-        "RLE with 'size' and 'counts'."
+
+def _masks(segs: list[Any], anns: list[Any], where: str) -> pa.Array | None:
+    """Segmentations as one ``INSTANCE_MASK_TYPE`` array (annotation order), built from flat
+    buffers: polygons as drawn, RLE compressed as COCO stores it, null where there is none."""
+    if not any(segs):
+        return None
+    sizes: list[list[int] | None] = []
+    counts: list[str | None] = []
+    per_ann = [0]
+    per_poly = [0]
+    coords: list[float] = []
+    valid: list[bool] = []
+    for k, seg in enumerate(segs):
+        size: list[int] | None = None
+        rle: str | None = None
+        if isinstance(seg, list):
+            for poly in seg:
+                if not isinstance(poly, list):
+                    raise FormatError(
+                        f"{where}: annotations[{k}] (id {anns[k].get('id')}): segmentation "
+                        "polygons must be lists of numbers."
+                    )
+                coords += poly
+                per_poly.append(len(coords))
+        elif isinstance(seg, dict) and "size" in seg and "counts" in seg:
+            size, rle = _rle(seg, k, anns[k], where)
+        elif seg:
+            raise FormatError(
+                f"{where}: annotations[{k}] (id {anns[k].get('id')}): segmentation must be "
+                "polygons or an RLE with 'size' and 'counts'."
+            )
+        sizes.append(size)
+        counts.append(rle)
+        valid.append(bool(seg))
+        per_ann.append(len(per_poly) - 1)
+    try:
+        flat = pa.array(np.asarray(coords, np.float64), pa.float32())
+    except (TypeError, ValueError) as exc:
+        raise FormatError(
+            f"{where}: a segmentation polygon holds something that is not a number ({exc})."
+        ) from exc
+    polygons = pa.ListArray.from_arrays(
+        pa.array(per_ann, pa.int32()),
+        pa.ListArray.from_arrays(pa.array(per_poly, pa.int32()), flat),
     )
+    has_poly = [v and c is None for v, c in zip(valid, counts, strict=True)]
+    polygons = pc.if_else(pa.array(has_poly), polygons, pa.nulls(len(segs), polygons.type))
+    return pa.StructArray.from_arrays(
+        [pa.array(sizes, pa.list_(pa.int32())), pa.array(counts, pa.string()), polygons],
+        fields=list(INSTANCE_MASK_TYPE),
+        mask=pa.array([not v for v in valid]),
+    )
+
+
+def _rle(seg: dict[str, Any], k: int, ann: Any, where: str) -> tuple[list[int], str]:
+    counts = seg["counts"]
+    try:
+        h, w = (int(v) for v in seg["size"])
+    except (TypeError, ValueError):
+        raise FormatError(
+            f"{where}: annotations[{k}] (id {ann.get('id')}): RLE size must be [height, width]."
+        ) from None
+    if isinstance(counts, list):  # uncompressed RLE: compressed as COCO stores it
+        mask_utils = require("pycocotools.mask", "COCO RLE masks")
+        counts = mask_utils.frPyObjects(seg, h, w)["counts"]
+    if isinstance(counts, bytes):
+        counts = counts.decode("ascii")
+    return [h, w], str(counts)
 
 
 def from_coco(annotations: str, images_dir: str, **kwargs: Any) -> str:

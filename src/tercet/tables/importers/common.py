@@ -3,8 +3,8 @@ image sizes read from headers, and the image-file suffixes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import pyarrow as pa
 
@@ -12,6 +12,7 @@ from tercet import layout, storage
 from tercet.storage import files as storage_files
 from tercet.tables import source
 
+T = TypeVar("T")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
@@ -45,15 +46,50 @@ def write_table(
     )  # fmt: skip
 
 
-def image_sizes(urls: Sequence[str], workers: int = 8) -> list[tuple[int, int]]:
-    """``(width, height)`` of each image, read from its header only (not decoded)."""
-    from PIL import Image
+CHUNK = 512
 
-    def one(url: str) -> tuple[int, int]:
-        with storage_files.open_read(url) as fh, Image.open(fh) as im:
-            return int(im.width), int(im.height)
 
-    if len(urls) < 64:
-        return [one(u) for u in urls]
+def image_size(url: str) -> tuple[int, int]:
+    """``(width, height)`` of an image as shown (EXIF rotation applied, as Ultralytics measures
+    it), read from its header: ``imagesize`` (the ``formats`` extra) when it knows the format,
+    else Pillow, which is ~3x slower per file."""
+    try:
+        import imagesize
+    except ImportError:  # pragma: no cover - installed with tercet[formats]
+        imagesize = None
+    with storage_files.open_read(url) as fh:
+        if imagesize is not None:
+            w, h = imagesize.get(fh)
+            if w > 0 and h > 0:
+                return int(w), int(h)
+            fh.seek(0)
+        from PIL import Image
+
+        with Image.open(fh) as im:
+            w, h = im.size
+            if im.getexif().get(0x0112) in (5, 6, 7, 8):  # rotated a quarter turn
+                w, h = h, w
+            return int(w), int(h)
+
+
+def in_chunks(fn: Callable[[str], T], urls: Sequence[str], workers: int = 4) -> list[T]:
+    """``fn`` of each URL, on a few threads in chunks (a task per URL costs more than a small
+    file's read)."""
+    if len(urls) <= CHUNK:
+        return [fn(u) for u in urls]
+    chunks = [urls[i : i + CHUNK] for i in range(0, len(urls), CHUNK)]
     with storage.FencedExecutor(workers) as pool:
-        return list(pool.map(one, urls, chunksize=256))
+        return [x for part in pool.map(lambda c: [fn(u) for u in c], chunks) for x in part]
+
+
+def image_sizes(urls: Sequence[str]) -> list[tuple[int, int]]:
+    """``(width, height)`` of each image (:func:`image_size`)."""
+    return in_chunks(image_size, urls)
+
+
+def read_if_exists(url: str) -> bytes | None:
+    """The bytes at ``url``, None when there is no such file."""
+    try:
+        return storage.read_bytes(url)
+    except FileNotFoundError:
+        return None

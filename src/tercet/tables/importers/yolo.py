@@ -19,7 +19,13 @@ import pyarrow as pa
 from tercet import storage, yamlsafe
 from tercet.errors import FormatError
 from tercet.schema import BOX_TYPE, INSTANCE_MASK_TYPE, ORIENTED_BOX_TYPE
-from tercet.tables.importers.common import IMAGE_SUFFIXES, image_sizes, write_table
+from tercet.tables.importers.common import (
+    IMAGE_SUFFIXES,
+    image_sizes,
+    in_chunks,
+    read_if_exists,
+    write_table,
+)
 
 TASKS = ("detect", "segment", "pose", "obb")
 SPLITS = ("train", "val", "test")
@@ -172,8 +178,7 @@ def yolo_to_arrow(dy: DataYaml, split: str, task: str | None) -> tuple[pa.Table,
         raise FormatError(f"Unknown YOLO task {task!r}; tasks: {', '.join(TASKS)}.")
     images = list_images(dy.splits[split])
     labels = [label_url(u) for u in images]
-    got = storage.read_many(labels)
-    objects = parse_labels([got.get(u) for u in labels], labels)
+    objects = parse_labels(in_chunks(read_if_exists, labels), labels)
     if task is None:
         task = infer_task(dy, objects.arity)
         if len(objects.arity) == 0:  # nothing to tell by here: the other splits say it
@@ -301,8 +306,7 @@ def _task_from_other_splits(dy: DataYaml, split: str) -> str | None:
     for other in dy.splits:
         if other != split:
             labels = [label_url(u) for u in list_images(dy.splits[other])]
-            got = storage.read_many(labels)
-            arity = parse_labels([got.get(u) for u in labels], labels).arity
+            arity = parse_labels(in_chunks(read_if_exists, labels), labels).arity
             if len(arity):
                 return infer_task(dy, arity)
     return None
