@@ -56,13 +56,14 @@ def decimal(values: np.ndarray) -> np.ndarray:
     return np.asarray(np.round(v * scale) / scale)
 
 
-def _nested(arr: Any) -> tuple[list[float], np.ndarray, np.ndarray]:
-    """``list<list<float>>`` per object → flat values, polygon offsets, per-object offsets."""
+def _nested(arr: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``list<list<float>>`` per object → flat values (shortest decimals), polygon offsets,
+    per-object offsets (into the whole buffers: a slice keeps its absolute offsets)."""
     outer = arr.offsets.to_numpy()
     inner_arr = arr.values
     inner = inner_arr.offsets.to_numpy()
     values = decimal(inner_arr.values.to_numpy(zero_copy_only=False))
-    return values.tolist(), inner, outer
+    return values, inner, outer
 
 
 def _shoelace(xy: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -121,8 +122,16 @@ def to_coco(table: Exportable, rows: pa.Table, file_names: list[str | None]) -> 
         valid = masks.is_valid().to_numpy(zero_copy_only=False)
         rle_counts = masks.field("counts").to_pylist()
         rle_sizes = masks.field("size").to_pylist()
-        coords, poly_off, obj_off = _nested(masks.field("polygons"))
-        poly_area = _shoelace(np.asarray(coords), poly_off)
+        polygons = masks.field("polygons")
+        coords, poly_off, obj_off = _nested(polygons)
+        poly_area = np.concatenate([[0.0], np.cumsum(_shoelace(coords, poly_off))])
+        # The polygons rebuilt on the shortest decimals, turned into lists by Arrow in one call.
+        rebuilt = pa.ListArray.from_arrays(
+            pa.array(obj_off, pa.int32()),
+            pa.ListArray.from_arrays(pa.array(poly_off, pa.int32()), pa.array(coords)),
+            mask=polygons.is_null(),
+        ).to_pylist()
+        obj_area = (poly_area[obj_off[1:]] - poly_area[obj_off[:-1]]).tolist()
         rles = [k for k, c in enumerate(rle_counts) if c is not None and valid[k]]
         if rles:
             mask_utils = require("pycocotools.mask", "COCO export of RLE masks")
@@ -135,10 +144,9 @@ def to_coco(table: Exportable, rows: pa.Table, file_names: list[str | None]) -> 
                 segmentation[k] = {"size": rle_sizes[k], "counts": rle_counts[k]}
                 areas[k] = float(a)
         for k in range(len(labels)):
-            lo, hi = int(obj_off[k]), int(obj_off[k + 1])
-            if hi > lo and segmentation[k] is None and valid[k]:
-                segmentation[k] = [coords[poly_off[i] : poly_off[i + 1]] for i in range(lo, hi)]
-                areas[k] = float(poly_area[lo:hi].sum())
+            if rebuilt[k] and segmentation[k] is None and valid[k]:
+                segmentation[k] = rebuilt[k]
+                areas[k] = obj_area[k]
     kp_arr = _aligned(table, rows, "keypoints", boxes)
     keypoints: list[Any] = [None] * len(labels)
     if kp_arr is not None:

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from tercet import storage
 from tercet.dependencies import require
@@ -149,56 +148,40 @@ def _fields_one_by_one(
 
 
 def _masks(segs: list[Any], anns: list[Any], where: str) -> pa.Array | None:
-    """Segmentations as one ``INSTANCE_MASK_TYPE`` array (annotation order), built from flat
-    buffers: polygons as drawn, RLE compressed as COCO stores it, null where there is none."""
+    """Segmentations as one ``INSTANCE_MASK_TYPE`` array (annotation order): polygons as drawn
+    (converted by Arrow in one call), RLE compressed as COCO stores it, null where there is none."""
     if not any(segs):
         return None
-    sizes: list[list[int] | None] = []
-    counts: list[str | None] = []
-    per_ann = [0]
-    per_poly = [0]
-    coords: list[float] = []
-    valid: list[bool] = []
-    for k, seg in enumerate(segs):
-        size: list[int] | None = None
-        rle: str | None = None
-        if isinstance(seg, list):
-            for poly in seg:
-                if not isinstance(poly, list):
-                    raise FormatError(
-                        f"{where}: annotations[{k}] (id {anns[k].get('id')}): segmentation "
-                        "polygons must be lists of numbers."
-                    )
-                coords += poly
-                per_poly.append(len(coords))
-        elif isinstance(seg, dict) and "size" in seg and "counts" in seg:
-            size, rle = _rle(seg, k, anns[k], where)
-        elif seg:
-            raise FormatError(
-                f"{where}: annotations[{k}] (id {anns[k].get('id')}): segmentation must be "
-                "polygons or an RLE with 'size' and 'counts'."
-            )
-        sizes.append(size)
-        counts.append(rle)
-        valid.append(bool(seg))
-        per_ann.append(len(per_poly) - 1)
+    n = len(segs)
+    is_poly = [isinstance(seg, list) for seg in segs]
     try:
-        flat = pa.array(np.asarray(coords, np.float64), pa.float32())
-    except (TypeError, ValueError) as exc:
+        polygons = pa.array([seg if p else None for seg, p in zip(segs, is_poly, strict=True)],
+                            pa.list_(pa.list_(pa.float32())))  # fmt: skip
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        k = next(k for k, seg in enumerate(segs) if is_poly[k] and not _numeric_polygons(seg))
         raise FormatError(
-            f"{where}: a segmentation polygon holds something that is not a number ({exc})."
-        ) from exc
-    polygons = pa.ListArray.from_arrays(
-        pa.array(per_ann, pa.int32()),
-        pa.ListArray.from_arrays(pa.array(per_poly, pa.int32()), flat),
-    )
-    has_poly = [v and c is None for v, c in zip(valid, counts, strict=True)]
-    polygons = pc.if_else(pa.array(has_poly), polygons, pa.nulls(len(segs), polygons.type))
+            f"{where}: annotations[{k}] (id {anns[k].get('id')}): segmentation polygons must be "
+            "lists of numbers."
+        ) from None
+    sizes: list[list[int] | None] = [None] * n
+    counts: list[str | None] = [None] * n
+    for k, seg in enumerate(segs):
+        if seg and not is_poly[k]:
+            if not (isinstance(seg, dict) and "size" in seg and "counts" in seg):
+                raise FormatError(
+                    f"{where}: annotations[{k}] (id {anns[k].get('id')}): segmentation must be "
+                    "polygons or an RLE with 'size' and 'counts'."
+                )
+            sizes[k], counts[k] = _rle(seg, k, anns[k], where)
     return pa.StructArray.from_arrays(
         [pa.array(sizes, pa.list_(pa.int32())), pa.array(counts, pa.string()), polygons],
         fields=list(INSTANCE_MASK_TYPE),
-        mask=pa.array([not v for v in valid]),
+        mask=pa.array([not seg for seg in segs]),
     )
+
+
+def _numeric_polygons(seg: list[Any]) -> bool:
+    return all(isinstance(p, list) and all(isinstance(v, int | float) for v in p) for p in seg)
 
 
 def _rle(seg: dict[str, Any], k: int, ann: Any, where: str) -> tuple[list[int], str]:
