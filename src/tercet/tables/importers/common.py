@@ -59,7 +59,7 @@ def image_size(url: str) -> tuple[int, int]:
     format, else Pillow (~3x slower a file), which reads the whole file when the header is
     longer (a JPEG with a large EXIF thumbnail)."""
     try:
-        import imagesize
+        import imagesize  # type: ignore[import-untyped]
     except ImportError:  # pragma: no cover - installed with tercet[formats]
         imagesize = None
     head = storage_files.read_head(url, HEAD)
