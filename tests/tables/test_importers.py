@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -46,14 +47,26 @@ def test_coco_keeps_polygons_rle_keypoints_and_crowd(fx: Path) -> None:
     assert rows[5]["boxes"] == [] and rows[5]["masks"] == []
 
 
-def test_coco_annotation_naming_a_missing_image_is_refused(fx: Path, tmp_path: Path) -> None:
-    text = (
-        (fx / "coco/annotations.json").read_text().replace('"image_id": 2,', '"image_id": 99,', 1)
-    )
-    (tmp_path / "bad.json").write_text(text)
-    with pytest.raises(
-        FormatError, match=r"bad.json: annotations\[2\] \(id 12\) names image_id 99"
-    ):
+@pytest.mark.parametrize(
+    ("old", "new", "match"),
+    [
+        (
+            '"image_id": 2,',
+            '"image_id": 99,',
+            r"annotations\[2\] \(id 12\) names image_id 99, which",
+        ),
+        ('"category_id": 3,', '"category_id": 7,', r"annotations\[1\] \(id 11\) has category_id 7"),
+        ('"bbox": [4, 5, 10, 12]', '"bbox": [4, 5]', r"annotations\[0\] \(id 10\): bbox must be"),
+        ("[[4, 5, 14, 5", '[["a", 5, 14, 5', r"annotations\[0\] \(id 10\): segmentation polygons"),
+    ],
+)
+def test_bad_coco_annotation_is_refused_naming_it(fx: Path, tmp_path: Path, old: str, new: str,
+                                                  match: str) -> None:  # fmt: skip
+    text = (fx / "coco/annotations.json").read_text()
+    compact = json.dumps(json.loads(text))
+    assert old in compact
+    (tmp_path / "bad.json").write_text(compact.replace(old, new, 1))
+    with pytest.raises(FormatError, match="bad.json: " + match):
         Table.from_coco(str(tmp_path / "bad.json"), str(fx / "coco/images"), project="p",
                         dataset="coco", name="train")  # fmt: skip
     assert tercet.list_tables("p") == []
