@@ -16,6 +16,11 @@ EXTRAS: dict[str, str] = {
     "s3fs": "s3",
     "transformers": "huggingface",
     "lightning": "lightning",
+    "pycocotools": "formats",
+    "pycocotools.mask": "formats",
+    "pycocotools.coco": "formats",
+    "pycocotools.cocoeval": "formats",
+    "datasets": "formats",
 }
 """Optional module -> the extra of ``pip install 'tercet[extra]'`` that installs it."""
 

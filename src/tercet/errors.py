@@ -9,13 +9,16 @@
     │   ├── ObjectNotFoundError    (also a FileNotFoundError)
     │   ├── ObjectExistsError      (also a FileExistsError) an immutable object is already there
     │   ├── CorruptObjectError     object.json or Parquet that cannot be parsed, or holding a
-    │   │                          reference that leads out of its folder or project
+    │   │   │                      reference that leads out of its folder or project
+    │   │   └── FormatError        a dataset file (COCO, YOLO, data.yaml, Hugging Face) that
+    │   │                          cannot be read; names the file and the line or field
     │   ├── OutsideRootsError      a URL outside the roots of the active fence (the service's)
     │   ├── NoSuchBucketError      the bucket a URL names does not exist (never read as empty)
     │   └── StoreUnreachableError  nothing answers at the storage endpoint
     ├── SchemaError            data does not fit the table's schema
     ├── EditError              an edit that cannot apply
     │   └── UnknownExampleError    edit names an example_id that is not in the revision
+    ├── ExportError            a table that cannot be written in the format asked
     ├── RunError               a run that cannot be created, opened or written
     └── ShareError             a bundle that cannot be exported or imported
 
@@ -75,6 +78,10 @@ class CorruptObjectError(StorageError):
     """An object exists but cannot be parsed."""
 
 
+class FormatError(CorruptObjectError):
+    """A dataset file in a foreign format cannot be read; the message names file and line/field."""
+
+
 class OutsideRootsError(StorageError, PermissionError):
     """A URL lies outside the roots of the active fence (:mod:`tercet.storage.fence`)."""
 
@@ -101,6 +108,10 @@ class EditError(TercetError, ValueError):
 
 class UnknownExampleError(EditError):
     """An edit refers to example ids that the revision does not hold."""
+
+
+class ExportError(TercetError, ValueError):
+    """A table cannot be exported as asked (unknown format, target exists, unfit columns)."""
 
 
 class RunError(TercetError):

@@ -16,6 +16,8 @@ from tercet.values import check_stored, check_weights, floating, integer
 
 ROLES = (
     "id", "weight", "label", "image", "boxes", "mask", "embedding", "number", "text", "bool",
+    # label kinds of detection-style datasets (docs/formats.md)
+    "instance_masks", "semantic_mask", "keypoints", "oriented_boxes",
     # metric roles
     "loss", "prediction", "confidence", "probabilities", "projection", "other",
 )  # fmt: skip
@@ -36,6 +38,23 @@ BOX_TYPE = pa.struct(
 )  # fmt: skip
 BOXES_TYPE = pa.list_(BOX_TYPE)
 MASK_TYPE = pa.struct([("size", pa.list_(pa.int32())), ("counts", pa.string())])
+# One object's mask: COCO RLE (``size`` [h, w], compressed ``counts``) or, as drawn, polygons in
+# pixels (``[[x0, y0, x1, y1, …], …]``); a list of them is aligned with the ``boxes`` column.
+INSTANCE_MASK_TYPE = pa.struct(
+    [("size", pa.list_(pa.int32())), ("counts", pa.string()),
+     ("polygons", pa.list_(pa.list_(pa.float32())))]
+)  # fmt: skip
+INSTANCE_MASKS_TYPE = pa.list_(INSTANCE_MASK_TYPE)
+# One object's keypoints, flattened [x, y, v, …] in pixels (v: 0 absent, 1 hidden, 2 visible);
+# a list of them is aligned with ``boxes``. Names and skeleton live in the column's schema entry.
+KEYPOINTS_TYPE = pa.list_(pa.list_(pa.float32()))
+# An oriented box as its four corners in pixels, in drawing order, and its class.
+ORIENTED_BOX_TYPE = pa.struct(
+    [("x0", pa.float32()), ("y0", pa.float32()), ("x1", pa.float32()), ("y1", pa.float32()),
+     ("x2", pa.float32()), ("y2", pa.float32()), ("x3", pa.float32()), ("y3", pa.float32()),
+     ("label", pa.int32())]
+)  # fmt: skip
+ORIENTED_BOXES_TYPE = pa.list_(ORIENTED_BOX_TYPE)
 
 
 class ValueEntry(TypedDict):
@@ -107,6 +126,10 @@ def infer_role(name: str, typ: pa.DataType) -> str:
         return "boxes"
     if typ == MASK_TYPE:
         return "mask"
+    if typ == INSTANCE_MASKS_TYPE:
+        return "instance_masks"
+    if typ == ORIENTED_BOXES_TYPE:
+        return "oriented_boxes"
     if pa.types.is_boolean(typ):
         return "bool"
     if pa.types.is_integer(typ) or pa.types.is_floating(typ):
@@ -133,6 +156,10 @@ def _check_role_type(col: Column) -> None:
         "projection": pa.types.is_floating(t),
         "boxes": pa.types.is_list(t) and pa.types.is_struct(t.value_type),
         "mask": pa.types.is_struct(t),
+        "instance_masks": pa.types.is_list(t) and pa.types.is_struct(t.value_type),
+        "semantic_mask": pa.types.is_string(t) or pa.types.is_large_string(t),
+        "keypoints": pa.types.is_list(t) and pa.types.is_list(t.value_type),
+        "oriented_boxes": pa.types.is_list(t) and pa.types.is_struct(t.value_type),
     }.get(role, True)
     if not ok:
         raise SchemaError(f"Column {col.name!r} has type {t}, which does not fit role {role!r}.")

@@ -70,8 +70,14 @@ def test_box_collector_counts_true_and_false_positives() -> None:
     assert metrics.column("box_fn").to_pylist() == [0, 2, 0]
     first = metrics.column("pred_boxes")[0].as_py()
     assert first == [{"x0": 0.0, "y0": 0.0, "x1": 10.0, "y1": 10.0, "label": 1,
-                      "score": pytest.approx(0.9), "tp": True}]  # fmt: skip
-    assert result["aggregates"] == {"box_precision": pytest.approx(1 / 3), "box_recall": 1 / 3}
+                      "score": pytest.approx(0.9), "tp": True, "iou": 1.0}]  # fmt: skip
+    # One of 3 ground-truth boxes found first, at every IoU threshold: precision 1 up to recall
+    # 1/3, i.e. at 34 of COCO's 101 recall points.
+    ap = pytest.approx(34 / 101)
+    assert result["aggregates"] == {
+        "box_precision": pytest.approx(1 / 3), "box_recall": 1 / 3,
+        "box_map": ap, "box_map50": ap, "box_map75": ap, "box_ap/1": ap,
+    }  # fmt: skip
     run.wait()
     roles = {c["name"]: c["role"] for c in metrics_mod.read_header(result["url"])["columns"]}
     assert roles["pred_boxes"] == "boxes"

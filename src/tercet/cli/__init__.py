@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from tercet.cli import config_cmd, demo_cmd, gc_cmd, service_cmd, share_cmd, table_cmd
+from tercet.cli import config_cmd, demo_cmd, export_cmd, gc_cmd, service_cmd, share_cmd, table_cmd
 from tercet.errors import TercetError
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app = typer.Typer(
 
 for module in (config_cmd, table_cmd, service_cmd, demo_cmd, share_cmd, gc_cmd):
     module.register(app)
+export_cmd.register(app)
 
 
 def _print_version(value: bool) -> None:

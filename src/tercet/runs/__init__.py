@@ -23,6 +23,7 @@ from tercet.runs.collectors import (
     Collector,
     EmbeddingCollector,
     FunctionCollector,
+    MaskCollector,
 )
 from tercet.runs.folder import MetricsFile
 from tercet.runs.lifecycle import active_run, collect_metrics, init, log
@@ -41,6 +42,7 @@ __all__ = [
     "Collector",
     "EmbeddingCollector",
     "FunctionCollector",
+    "MaskCollector",
     "MetricSpec",
     "MetricsFile",
     "ReductionJob",

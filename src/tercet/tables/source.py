@@ -99,7 +99,7 @@ def prepare(
         ):
             arr = _to_embedding(arr, name)
             role = "embedding"
-        elif role == "image":
+        elif role in ("image", "semantic_mask"):
             arr = _contract_urls(arr, project_url)
         elif role == "label" and pa.types.is_integer(arr.type) and not pa.types.is_int32(arr.type):
             arr = _cast(arr, pa.int32(), name)

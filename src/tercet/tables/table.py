@@ -122,14 +122,80 @@ class Table:
 
     @classmethod
     def from_coco(cls, annotations: str, images_dir: str, **kwargs: Any) -> Table:
-        """One row per image of a COCO detection file, with its boxes (see :meth:`create`)."""
+        """One row per image of a COCO file: ``boxes`` (xyxy, category names as the value map),
+        ``iscrowd``, ``masks`` (polygons and RLE) and ``keypoints`` (names and skeleton in the
+        schema) aligned with them; images referenced under ``images_dir`` (see :meth:`create`)."""
         return cls.open(ingest.from_coco(annotations, images_dir, **kwargs))
 
     @classmethod
     def from_torch_dataset(cls, data: Any, **kwargs: Any) -> Table:
-        """A source table from a map-style PyTorch dataset of ``(image, label)`` or dict samples;
-        images are written as PNG files and referenced by URL."""
+        """A source table from a map-style PyTorch dataset of ``(image, label, …)`` or dict
+        samples; ``columns=`` names tuple parts or renames dict keys, ``roles=`` sets roles; PIL
+        images (and tensors in image columns) are written as PNG files and referenced by URL."""
         return cls.open(ingest.from_torch_dataset(data, **kwargs))
+
+    # -- dataset formats in and out (tercet.tables.importers, tercet.tables.exporters) --------
+    @classmethod
+    def from_yolo(cls, data_yaml: str, split: str = "train", task: str | None = None,
+                  **kwargs: Any) -> Table:  # fmt: skip
+        """One split of a YOLO dataset (Ultralytics layout): one row per image with ``boxes``,
+        and per task ``masks`` (segment), ``keypoints`` (pose) or ``obb`` (oriented boxes);
+        coordinates in pixels, images referenced where they are. ``task`` is inferred from
+        ``data.yaml`` and the labels when left out. The table is named after the split unless
+        ``name=`` is given; ``project=`` and ``dataset=`` as for :meth:`create`."""
+        from tercet.tables.importers.yolo import from_yolo
+
+        return cls.open(from_yolo(data_yaml, split, task, **kwargs))
+
+    @classmethod
+    def from_hugging_face(cls, data: Any, split: str | None = None, **kwargs: Any) -> Table:
+        """A Hugging Face dataset (a ``Dataset``, ``DatasetDict``, a ``save_to_disk`` folder or a
+        name): ``Image`` → image URLs, ``ClassLabel`` → labels with value maps, objects with
+        ``bbox`` → ``boxes`` (``bbox_format="xywh"|"xyxy"|"cxcywh"``). Image bytes are written
+        once to ``image_dir=`` (default: the dataset's ``files/<name>/`` folder); see
+        ``docs/formats.md``."""
+        from tercet.tables.importers.huggingface import from_hugging_face
+
+        return cls.open(from_hugging_face(data, split, **kwargs))
+
+    def export(
+        self,
+        url: str,
+        format: str | None = None,
+        weight_threshold: float | None = 0.0,
+        images: str | None = None,
+        *,
+        latest: bool = True,
+        split: str | None = None,
+        overwrite: bool = False,
+        progress: bool = False,
+    ) -> str:
+        """Write the rows to ``url`` as ``format`` (``"coco"``, ``"yolo"``, ``"csv"``,
+        ``"jsonl"``, ``"parquet"``; guessed from the suffix, a folder being YOLO).
+
+        Parameters
+        ----------
+        url
+            A ``.json`` file for COCO, a folder for YOLO, a file for the others.
+        weight_threshold
+            Rows whose weight is not above it stay out (0 weights by default); None keeps all.
+        images
+            ``"reference"``: absolute image URLs (aliases expanded); ``"relative"``: relative to
+            the exported file; ``"copy"``: copied beside it (YOLO's only mode, its default).
+        latest
+            Export the latest revision (deleted rows out, edits in), not this one.
+        split
+            YOLO: the split this table becomes (default: its name when train/val/test).
+        overwrite
+            Replace existing files instead of raising :class:`~tercet.errors.ExportError`.
+
+        Returns the URL written (``data.yaml`` for YOLO).
+        """
+        from tercet.tables.exporters import export
+
+        table = self.latest() if latest else self
+        return export(table, url, format, weight_threshold, images, split=split,
+                      overwrite=overwrite, progress=progress)  # fmt: skip
 
     # -- metadata ----------------------------------------------------------------------------
     @property

@@ -9,6 +9,7 @@ Torch is imported only inside methods, so ``import tercet`` stays light.
 
 from __future__ import annotations
 
+from tercet.runs.collectors.average_precision import AveragePrecision
 from tercet.runs.collectors.base import (
     Batch,
     CollectContext,
@@ -22,9 +23,12 @@ from tercet.runs.collectors.base import (
 from tercet.runs.collectors.boxes import PRED_BOX_TYPE, BoxCollector, box_iou, match_boxes
 from tercet.runs.collectors.classification import ClassificationCollector
 from tercet.runs.collectors.embedding import EmbeddingCollector
+from tercet.runs.collectors.masks import PRED_MASK_TYPE, MaskCollector
 
 __all__ = [
     "PRED_BOX_TYPE",
+    "PRED_MASK_TYPE",
+    "AveragePrecision",
     "Batch",
     "BoxCollector",
     "ClassificationCollector",
@@ -32,6 +36,7 @@ __all__ = [
     "Collector",
     "EmbeddingCollector",
     "FunctionCollector",
+    "MaskCollector",
     "RunTarget",
     "TableColumns",
     "as_collectors",

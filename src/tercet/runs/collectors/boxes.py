@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from tercet.errors import RunError
+from tercet.runs.collectors.average_precision import AveragePrecision, box_iou_coco
 from tercet.runs.collectors.base import (
     Batch,
     CollectContext,
@@ -21,7 +22,7 @@ from tercet.schema import ValueMap
 
 PRED_BOX_TYPE = pa.struct(
     [("x0", pa.float32()), ("y0", pa.float32()), ("x1", pa.float32()), ("y1", pa.float32()),
-     ("label", pa.int32()), ("score", pa.float32()), ("tp", pa.bool_())]
+     ("label", pa.int32()), ("score", pa.float32()), ("tp", pa.bool_()), ("iou", pa.float32())]
 )  # fmt: skip
 
 
@@ -33,8 +34,14 @@ class BoxCollector(Collector):
     greedily by score to unmatched ground-truth boxes of the same label with IoU ≥
     ``iou_threshold``.
 
-    Writes ``pred_boxes`` (list of x0, y0, x1, y1, label, score, tp) and ``box_tp``, ``box_fp``,
-    ``box_fn`` counts; logs ``box_precision`` and ``box_recall``.
+    Writes ``pred_boxes`` (list of x0, y0, x1, y1, label, score, tp, and ``iou``: the best IoU
+    with a labelled box of the same class) and ``box_tp``, ``box_fp``, ``box_fn`` counts; logs
+    ``box_precision``, ``box_recall``, and COCO's ``box_map`` (IoU .50:.95), ``box_map50``,
+    ``box_map75`` and ``box_ap/<class>``, computed as pycocotools does
+    (:mod:`~tercet.runs.collectors.average_precision`).
+
+    Crowd regions (an ``iscrowd`` list aligned with the boxes, as ``from_coco`` writes) are left
+    out of the counts: never a missed box, and a prediction on one is neither TP nor FP.
 
     Parameters
     ----------
@@ -46,6 +53,10 @@ class BoxCollector(Collector):
         Picks the per-sample predictions from the model outputs.
     name
         Column name of the predicted boxes.
+    crowd
+        Column of crowd flags aligned with ``boxes``; by default ``iscrowd`` when the table has it.
+    max_dets
+        Predictions per sample and class that count for AP (COCO: 100).
     """
 
     def __init__(
@@ -56,8 +67,14 @@ class BoxCollector(Collector):
         score_threshold: float = 0.0,
         outputs: Callable[[Any], Any] | None = None,
         name: str = "pred_boxes",
+        crowd: str | None = None,
+        max_dets: int = 100,
     ) -> None:
         self.boxes = boxes
+        self.crowd = crowd
+        self.max_dets = max_dets
+        self._crowd: str | None = None
+        self._ap = AveragePrecision(max_dets)
         self.iou_threshold = iou_threshold
         self.score_threshold = score_threshold
         self.outputs = outputs
@@ -72,18 +89,24 @@ class BoxCollector(Collector):
             raise RunError(f"{context.table.name} has no boxes column; pass boxes='<column>'.")
         self._value_map = context.table.schema[self._column].value_map
         self._tp = self._fp = self._fn = 0
+        self._ap = AveragePrecision(self.max_dets)
+        schema = context.table.schema
+        self._crowd = self.crowd or ("iscrowd" if "iscrowd" in schema else None)
+        if self._crowd is not None:
+            schema[self._crowd]  # raises naming the columns there are
 
     def collect(self, batch: Batch, outputs: Any) -> Mapping[str, Any]:
         assert self._column is not None
-        predictions = _select_boxes(outputs, self.outputs)
+        predictions = select_predictions(outputs, self.outputs)
         truths = batch.column(self._column)
+        crowds = batch.column(self._crowd) if self._crowd else [None] * len(batch)
         if len(predictions) != len(batch):
             raise RunError(
                 f"{len(predictions)} box predictions for a batch of {len(batch)} samples."
             )
         rows: list[list[dict[str, Any]]] = []
         tps, fps, fns = (np.zeros(len(batch), np.int32) for _ in range(3))
-        for i, (pred, truth) in enumerate(zip(predictions, truths, strict=True)):
+        for i, (pred, truth, crowd) in enumerate(zip(predictions, truths, crowds, strict=True)):
             p_boxes = (
                 to_numpy(pred.get("boxes", np.zeros((0, 4)))).reshape(-1, 4).astype(np.float32)
             )
@@ -97,11 +120,24 @@ class BoxCollector(Collector):
             p_boxes, p_labels, p_scores = p_boxes[keep], p_labels[keep], p_scores[keep]
             truth = truth or []
             g_boxes = np.array([[b["x0"], b["y0"], b["x1"], b["y1"]] for b in truth], np.float32)
+            g_boxes = g_boxes.reshape(-1, 4)
             g_labels = np.array([b["label"] for b in truth], np.int32)
+            g_crowd = np.zeros(len(truth), bool)
+            if crowd:
+                g_crowd[: len(crowd)] = np.asarray(crowd[: len(truth)], bool)
+            real = ~g_crowd
             tp, missed = match_boxes(
-                p_boxes, p_labels, p_scores, g_boxes.reshape(-1, 4), g_labels, self.iou_threshold
+                p_boxes, p_labels, p_scores, g_boxes[real], g_labels[real], self.iou_threshold
             )
-            tps[i], fps[i], fns[i] = int(tp.sum()), int((~tp).sum()), missed
+            ious = box_iou_coco(p_boxes, g_boxes, g_crowd)
+            same = p_labels[:, None] == g_labels[None, :]
+            on_crowd = (np.where(same & g_crowd[None, :], ious, 0.0) >= self.iou_threshold).any(1)
+            best = np.where(same & real[None, :], ious, 0.0).max(1) if real.any() else np.zeros(
+                len(p_boxes)
+            )  # fmt: skip
+            self._ap.add(ious, p_labels, p_scores, g_labels, g_crowd)
+            fp = ~tp & ~on_crowd
+            tps[i], fps[i], fns[i] = int(tp.sum()), int(fp.sum()), missed
             rows.append(
                 [
                     {
@@ -112,8 +148,9 @@ class BoxCollector(Collector):
                         "label": int(lab),
                         "score": float(s),
                         "tp": bool(t),
+                        "iou": float(o),
                     }
-                    for b, lab, s, t in zip(p_boxes, p_labels, p_scores, tp, strict=True)
+                    for b, lab, s, t, o in zip(p_boxes, p_labels, p_scores, tp, best, strict=True)
                 ]
             )
         self._tp += int(tps.sum())
@@ -141,10 +178,14 @@ class BoxCollector(Collector):
             out["box_precision"] = self._tp / (self._tp + self._fp)
         if self._tp + self._fn:
             out["box_recall"] = self._tp / (self._tp + self._fn)
+        names = {k: v["name"] for k, v in (self._value_map or {}).items()}
+        out.update(self._ap.summary(names, "box"))
         return out
 
 
-def _select_boxes(outputs: Any, selector: Callable[[Any], Any] | None) -> list[Mapping[str, Any]]:
+def select_predictions(
+    outputs: Any, selector: Callable[[Any], Any] | None
+) -> list[Mapping[str, Any]]:
     found = selector(outputs) if selector is not None else outputs
     if isinstance(found, Mapping):
         found = [found]
