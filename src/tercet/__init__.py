@@ -11,6 +11,7 @@ from tercet import aliases as aliases
 from tercet import config as config
 from tercet import errors as errors
 from tercet import format as format
+from tercet import insights as insights
 from tercet import layout as layout
 from tercet import share as share
 from tercet import storage as storage
@@ -22,6 +23,7 @@ from tercet.errors import (
     ConfigError,
     CorruptObjectError,
     EditError,
+    InsightsError,
     InvalidNameError,
     NoSuchBucketError,
     ObjectExistsError,
@@ -65,6 +67,7 @@ __all__ = [
     "EditError",
     "EmbeddingCollector",
     "FunctionCollector",
+    "InsightsError",
     "InvalidNameError",
     "NoSuchBucketError",
     "ObjectExistsError",

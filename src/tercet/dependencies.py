@@ -14,6 +14,10 @@ EXTRAS: dict[str, str] = {
     "umap": "umap",
     "pacmap": "umap",
     "s3fs": "s3",
+    "cleanlab": "insights",
+    "faiss": "insights",
+    "usearch": "insights",
+    "imagehash": "insights",
 }
 """Optional module -> the extra of ``pip install 'tercet[extra]'`` that installs it."""
 

@@ -17,6 +17,7 @@
     ├── EditError              an edit that cannot apply
     │   └── UnknownExampleError    edit names an example_id that is not in the revision
     ├── RunError               a run that cannot be created, opened or written
+    │   └── InsightsError          insights asked of a run that lacks what they need
     └── ShareError             a bundle that cannot be exported or imported
 
 Each message says what went wrong, where, and how to fix it.
@@ -105,6 +106,11 @@ class UnknownExampleError(EditError):
 
 class RunError(TercetError):
     """A run cannot be created, opened or written."""
+
+
+class InsightsError(RunError):
+    """Insights cannot be computed or read: the run lacks what a check needs (the message names
+    it), or an input such as an image file is missing."""
 
 
 class ShareError(TercetError):

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from tercet.errors import RunError
+from tercet.errors import RunError, TercetError
 from tercet.runs import collect
 from tercet.runs.collect import CollectResult
 from tercet.runs.collectors import Collector
@@ -41,6 +41,7 @@ def init(
     parameters: Mapping[str, Any] | None = None,
     root: str | None = None,
     heartbeat: bool = True,
+    insights: bool = False,
 ) -> Run:
     """Start a run and make it the active one.
 
@@ -56,6 +57,10 @@ def init(
         Project root URL; defaults to the configured ``root``.
     heartbeat
         Write a heartbeat event every two minutes, so a killed process reads as ``stale``.
+    insights
+        At :meth:`Run.close` (completed), compute insights (:func:`tercet.insights.compute`)
+        for every split with classification metrics; a split where none applies is skipped
+        with a warning, and the run still completes.
 
     Returns
     -------
@@ -68,6 +73,8 @@ def init(
     if previous is not None and not previous.closed and previous.is_owner:
         previous.close("completed")
     new = Run.create(project, run, parameters, root)
+    if insights:
+        new.on_close.append(_compute_insights)
     if heartbeat:
         new.start_heartbeat()
     _install_hooks()
@@ -170,6 +177,19 @@ def collect_metrics(
         log_aggregates=log_aggregates,
         wait=wait,
     )
+
+
+def _compute_insights(run: Run) -> None:
+    from tercet.insights import compute
+
+    failures = []
+    for split in run.splits:
+        try:
+            compute(run, split=split)
+        except TercetError as exc:
+            failures.append(f"no insights for split {split!r}: {exc}")
+    if failures:
+        raise RunError("; ".join(failures))
 
 
 def _record_training_read(revision: object, split: str | None) -> None:

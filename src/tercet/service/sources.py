@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from tercet import format, storage
 from tercet.runs.metrics import MetricsFileInfo
 from tercet.schema import ID_COLUMN, infer_role, make_value_map
+from tercet.service import scores
 from tercet.service.access import Access
 from tercet.service.cache import ByteLRU
 from tercet.service.errors import ApiError
@@ -300,10 +301,11 @@ class Sources:
                     f"No projection {source.projection!r} for split "
                     f"{source.split!r} epoch {files[0].epoch}; available: {have}.",
                 )
-        key = ("run", tuple(f.url for f in files), table_url, projection)
+        insights = tuple(state.insights.get(source.split, [])[-1:])  # the newest scores
+        key = ("run", tuple(f.url for f in files), table_url, projection, insights)
 
         def load() -> tuple[SourceData, int]:
-            data = self._join(key, self.table(table_url), files, projection)
+            data = self._join(key, self.table(table_url), files, projection, insights)
             return data, data.nbytes
 
         data: SourceData = self.cache.get(key, load)
@@ -315,6 +317,7 @@ class Sources:
         base: SourceData,
         files: list[MetricsFileInfo],
         projection: tuple[str, ...],
+        insights: tuple[str, ...] = (),
     ) -> SourceData:
         metrics = self.metrics(files)
         label = base.first("label")
@@ -352,4 +355,6 @@ class Sources:
                     col = pc.cast(proj.column(name).take(take), pa.float32())
                     rows = rows.append_column(name, col)
                     columns.append(ColumnInfo(name=name, type="float", role="projection"))
+        for url in insights:
+            rows, columns = scores.join(rows, columns, url, servable, example_ids)
         return SourceData(key, rows, columns)
