@@ -15,7 +15,7 @@ import numpy as np
 
 from tercet.insights.neighbours import Neighbours, knn
 
-ROBUST_Z = 5.0
+ROBUST_Z = 6.0
 
 
 @dataclass

@@ -10,11 +10,12 @@ The checks are cleanvision's, each a ``<check>_score`` in [0, 1] (higher = worse
 =================  ==============================================================  ===========
 check              score                                                            flagged at
 =================  ==============================================================  ===========
-blurry             ``m / (s + m)``: s the std of the Laplacian, m its median        > 0.8
+blurry             ``m / (s + m)``: s the std of the Laplacian over the std of the    > 0.8
+                   brightness, m its median
 dark               1 − the 99th percentile of brightness                            > 0.75
 bright             the 5th percentile of brightness                                 > 0.85
 low_information    1 − grey-level entropy / 8 bits                                  > 0.8
-near_constant      1 − min(1, 10 × std of brightness)                               > 0.8
+near_constant      1 − min(1, 20 × std of brightness)                               > 0.8
 odd_size           min(1, \\|log10(area / median area)\\|)                            > 0.7
 odd_aspect_ratio   1 − exp(−\\|log(aspect / median aspect)\\|)                        > 0.5
 =================  ==============================================================  ===========
@@ -114,7 +115,8 @@ def measure(data: bytes) -> Measured:
     entropy = float(-(nz * np.log2(nz)).sum())
     if min(g.shape) >= 3:
         lap = g[1:-1, :-2] + g[1:-1, 2:] + g[:-2, 1:-1] + g[2:, 1:-1] - 4 * g[1:-1, 1:-1]
-        sharpness = float(lap.std())
+        # Relative to the contrast, so a dark or faded image is not taken for a blurred one.
+        sharpness = float(lap.std()) / max(float(g.std()), 1e-3)
     else:
         sharpness = 0.0
     signed = int(np.array([phash], dtype=np.uint64).view(np.int64)[0])
@@ -199,7 +201,7 @@ def scores(stats: ImageStats) -> dict[str, np.ndarray]:
             "dark": 1.0 - stats.dark_p99,
             "bright": stats.bright_p5,
             "low_information": np.clip(1.0 - stats.entropy / 8.0, 0.0, 1.0),
-            "near_constant": 1.0 - np.minimum(1.0, 10.0 * stats.std),
+            "near_constant": 1.0 - np.minimum(1.0, 20.0 * stats.std),
             "odd_size": np.minimum(1.0, np.abs(np.log10(area / median_area))),
             "odd_aspect_ratio": 1.0 - np.exp(-np.abs(np.log(aspect / median_aspect))),
         }
