@@ -78,7 +78,8 @@ def embeddings(true_labels: np.ndarray) -> np.ndarray:
     x = centres[true_labels] + rng.normal(0, 0.6, (N, 8)).astype(np.float32)
     x[SAME_EMBEDDING[1]] = x[SAME_EMBEDDING[0]]
     x[OUTLIER] = -6.0 * np.ones(8, np.float32)
-    return x
+    out: np.ndarray = x
+    return out
 
 
 def write_world(root: Path, *, with_embeddings: bool = True, with_images: bool = True,

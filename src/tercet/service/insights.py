@@ -98,11 +98,8 @@ def summary(
 ) -> InsightsSummary:
     """Counts and top examples per issue type, class balance and weak classes of a split."""
     state = ctx.sources.run_state(run)
-    urls = state.insights.get(split)
-    if not urls:
-        state = ctx.index.read_run(state.url)  # computed since the last scan?
-        urls = state.insights.get(split)
-    if not urls:
+    url = ctx.sources.insights.url(state.url, split, state.insights.get(split, []))
+    if url is None:
         have = ", ".join(sorted(state.insights)) or "none"
         raise ApiError(
             404,
@@ -110,10 +107,10 @@ def summary(
             f"{have}). Compute them with `tercet insights {state.url} --split {split} --compute`.",
         )
     try:
-        found: dict[str, Any] = dict(store.read_summary(urls[-1]))
+        found: dict[str, Any] = dict(store.read_summary(url))
     except InsightsError as exc:
         raise ApiError(422, str(exc)) from None
-    return InsightsSummary.model_validate({**found, "url": urls[-1]})
+    return InsightsSummary.model_validate({**found, "url": url})
 
 
 @router.post("/api/similar", response_model=SimilarResult)

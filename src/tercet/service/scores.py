@@ -8,17 +8,45 @@ A name a metric already uses gets the prefix ``insight_``; rows the file does no
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from tercet import storage
+from tercet.runs import folder
 from tercet.runs.metrics import read_header
 from tercet.schema import ID_COLUMN
 from tercet.service.models import ColumnInfo
 
 PREFIX = "insight_"
+
+
+class Newest:
+    """The newest insights file of a run's split. The index sees files a finished run gains only
+    every few scans, and insights are often computed after a run finished: so the split's folder
+    is also listed here, at most once per ``max_age`` seconds."""
+
+    def __init__(self, max_age: float) -> None:
+        self.max_age = max_age
+        self._seen: dict[tuple[str, str], tuple[float, str | None]] = {}
+        self._lock = threading.Lock()
+
+    def url(self, run_url: str, split: str, indexed: list[str]) -> str | None:
+        """The newest of what the index holds and what a listing (``max_age`` old at most)
+        shows."""
+        key = (run_url, split)
+        now = time.monotonic()
+        with self._lock:
+            seen = self._seen.get(key)
+        if seen is None or now - seen[0] >= self.max_age:
+            seen = (now, folder.latest_insights(run_url, split))
+            with self._lock:
+                self._seen[key] = seen
+        found = [u for u in (*indexed[-1:], seen[1]) if u]
+        return max(found, key=storage.basename) if found else None
 
 
 def join(

@@ -193,6 +193,7 @@ class Sources:
         self.index = index
         self.cache = cache
         self.index_max_age = index_max_age
+        self.insights = scores.Newest(index_max_age)
 
     def get(self, source: TableSource | RunSource) -> SourceData:
         """The rows a request's source names (checked against the roots)."""
@@ -301,7 +302,8 @@ class Sources:
                     f"No projection {source.projection!r} for split "
                     f"{source.split!r} epoch {files[0].epoch}; available: {have}.",
                 )
-        insights = tuple(state.insights.get(source.split, [])[-1:])  # the newest scores
+        newest = self.insights.url(state.url, source.split, state.insights.get(source.split, []))
+        insights = (newest,) if newest else ()
         key = ("run", tuple(f.url for f in files), table_url, projection, insights)
 
         def load() -> tuple[SourceData, int]:
