@@ -10,7 +10,7 @@ The checks are cleanvision's, each a ``<check>_score`` in [0, 1] (higher = worse
 =================  ==============================================================  ===========
 check              score                                                            flagged at
 =================  ==============================================================  ===========
-blurry             ``m / (s + m)``: s the std of the Laplacian over the std of the    > 0.8
+blurry             ``m / (s + m)``: s the std of the Laplacian over the std of the    > 0.7
                    brightness, m its median
 dark               1 − the 99th percentile of brightness                            > 0.75
 bright             the 5th percentile of brightness                                 > 0.85
@@ -50,7 +50,7 @@ CHECKS = (
     "odd_aspect_ratio",
 )
 THRESHOLDS = {
-    "blurry": 0.8,
+    "blurry": 0.7,
     "dark": 0.75,
     "bright": 0.85,
     "low_information": 0.8,
