@@ -39,10 +39,10 @@ from tercet.insights import compute, neighbours
 
 
 def digits(root: str, epochs: int) -> dict[str, float]:
-    data = storage.join(root, "digits-data")
-    _, labels = demo.write_images(data)
-    demo.write_project_alias(tercet.project_url("bench", root), data)
-    train_table, val_table, injected = demo.create_tables("bench", root, data, labels, 0)
+    folder = storage.join(root, "digits-data")
+    _, labels = demo.write_images(folder)
+    demo.write_project_alias(tercet.project_url("bench", root), folder)
+    train_table, val_table, injected = demo.create_tables("bench", root, folder, labels, 0)
     torch.manual_seed(0)
     run = tercet.init(project="bench", run="digits", root=root, heartbeat=False)
     train_data, val_data = train_table.map(demo.to_sample), val_table.map(demo.to_sample)
@@ -82,7 +82,9 @@ def digits(root: str, epochs: int) -> dict[str, float]:
     quality = get_label_quality_scores(label_of(train_table, ids), probs)
 
     def col(name: str) -> np.ndarray:
-        return np.nan_to_num(scores.column(name).to_numpy(zero_copy_only=False).astype(float))
+        values = scores.column(name).to_numpy(zero_copy_only=False).astype(float)
+        out: np.ndarray = np.nan_to_num(values)
+        return out
 
     flagged = col("is_label_issue").astype(bool)
     out = {
@@ -103,7 +105,8 @@ def digits(root: str, epochs: int) -> dict[str, float]:
 
 def label_of(table: tercet.Table, ids: np.ndarray) -> np.ndarray:
     t = table.to_arrow(["label"]).to_pandas().set_index("example_id")
-    return t.label.reindex(ids).to_numpy()
+    out: np.ndarray = t.label.reindex(ids).to_numpy()
+    return out
 
 
 def texture(rng: np.random.Generator, size: int = 64) -> Image.Image:
@@ -180,7 +183,8 @@ def synthetic(root: str, n: int) -> dict[str, Any]:
 
     def col(name: str) -> np.ndarray:
         values = scores.column(name).to_numpy(zero_copy_only=False)
-        return np.nan_to_num(np.asarray(values, dtype=float))[order]
+        out: np.ndarray = np.nan_to_num(np.asarray(values, dtype=float))[order]
+        return out
 
     dup_truth = np.zeros(n, bool)
     for r, s in source_of.items():

@@ -156,3 +156,19 @@ def test_init_with_insights_computes_them_at_close(root: Path) -> None:
                           roles={"loss": "loss", "prediction": "prediction"})  # fmt: skip
     run.close()
     assert run.insights("train").num_rows == N
+
+
+def test_a_copy_in_another_split_is_flagged_as_leakage(world: World) -> None:
+    train = world.run.metrics("train", epoch=3)
+    emb = np.array(train.column("embedding").to_pylist(), dtype=np.float32)
+    ids = world.table.example_ids()
+    rng = np.random.default_rng(5)
+    val_emb = rng.normal(0, 1, (5, emb.shape[1])).astype(np.float32) * 5
+    val_emb[2] = emb[train.column("example_id").to_pylist().index(int(ids[3]))]
+    run = tercet.Run.open(world.run.url)
+    run.write_metrics(world.table, {"example_id": ids[40:45], "embedding": val_emb},
+                      epoch=0, split="val")  # fmt: skip
+    table = compute(run)
+    assert rows_where(table, world, "is_cross_split_duplicate") == {3}
+    assert by_row(table, world, "cross_split")[3] == "val"
+    assert by_row(table, world, "cross_split_id")[3] == int(ids[42])

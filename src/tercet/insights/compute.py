@@ -21,7 +21,7 @@ from tercet.errors import InsightsError
 from tercet.insights import confident, duplicates, neighbours, outliers, quality, store
 from tercet.insights import summary as summary_mod
 from tercet.insights.dynamics import dynamics
-from tercet.insights.inputs import Inputs, load
+from tercet.insights.inputs import Inputs, load, split_embeddings
 from tercet.runs.folder import check_split
 from tercet.runs.metrics import MetricSpec, header
 from tercet.runs.run import Run
@@ -254,12 +254,39 @@ def _duplicates(
         ids = inp.example_ids[np.clip(nearest, 0, None)]
         cols["nearest_id"] = pa.array(ids, pa.int64(), mask=nearest < 0)
         cols["nearest_distance"] = _f(nb.distance[:, 0])
+    if nb is not None and nb.index.shape[1] and inp.embeddings is not None:
+        _cross_split(inp, duplicates.embedding_threshold(nb.distance[:, 0]), cols)
     g = duplicates.group(inp.example_ids, inp.labels, pairs, exact)
     cols["duplicate_group"] = pa.array(g.group, pa.int64(), mask=g.group < 0)
     cols["is_near_duplicate"] = pa.array(g.group >= 0)
     cols["is_exact_duplicate"] = pa.array(g.exact)
     if inp.labels is not None:
         cols["duplicate_label_conflict"] = pa.array(g.label_conflict)
+
+
+def _cross_split(inp: Inputs, threshold: float, cols: dict[str, Any]) -> None:
+    """Near duplicates in the run's other splits (train/val leakage), by embedding."""
+    assert inp.embeddings is not None
+    column = inp.columns["embedding"]
+    best = np.full(inp.n, np.inf, dtype=np.float32)
+    other_id = np.full(inp.n, -1, dtype=np.int64)
+    other_split = np.full(inp.n, None, dtype=object)
+    for split in inp.run.splits:
+        found = None if split == inp.split else split_embeddings(inp.run, split, column)
+        if found is None or found[1].shape[1] != inp.embeddings.shape[1] or not len(found[0]):
+            continue
+        near = neighbours.VectorIndex(found[1]).search(inp.embeddings, 1)
+        closer = (near.distance[:, 0] < best) & (near.index[:, 0] >= 0)
+        best[closer] = near.distance[closer, 0]
+        other_id[closer] = found[0][near.index[closer, 0]]
+        other_split[closer] = split
+    leak = best <= threshold
+    cols["is_cross_split_duplicate"] = pa.array(leak)
+    cols["cross_split"] = pa.array(
+        [s if hit else None for s, hit in zip(other_split.tolist(), leak.tolist(), strict=True)],
+        pa.string(),
+    )
+    cols["cross_split_id"] = pa.array(other_id, pa.int64(), mask=~leak)
 
 
 REQUIRED = {

@@ -212,7 +212,7 @@ def _read_epochs(out: Inputs, by_epoch: dict[int, str]) -> None:
     margin = np.full((e, n), np.nan) if "margin" in c else None
     pred = np.full((e, n), -1, dtype=np.int64)
     for row, url in enumerate(by_epoch.values()):
-        have = set(storage.read_parquet_metadata(url).schema.names)
+        have = set(storage.read_parquet_metadata(url).schema.to_arrow_schema().names)
         t = storage.read_parquet(url, columns=[ID_COLUMN, *(w for w in wanted if w in have)])
         if "label_probability" in c and c["label_probability"] in have:
             p[row] = _floats(_align(out.example_ids, t, c["label_probability"]))
@@ -223,3 +223,16 @@ def _read_epochs(out: Inputs, by_epoch: dict[int, str]) -> None:
         if c["prediction"] in have:
             pred[row] = _align(out.example_ids, t, c["prediction"]).fill_null(-1).to_numpy()
     out.matrix = EpochMatrix(list(by_epoch), p, margin, pred)
+
+
+def split_embeddings(run: Run, split: str, column: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """``example_id`` and the ``column`` embeddings of ``split``'s latest epoch, or None when
+    that split has no such column (only the newest file of that epoch is read)."""
+    by_epoch = _newest_per_epoch(run.metric_files(split), None)
+    if not by_epoch:
+        return None
+    url = by_epoch[max(by_epoch)]
+    if column not in storage.read_parquet_metadata(url).schema.to_arrow_schema().names:
+        return None
+    t = storage.read_parquet(url, columns=[ID_COLUMN, column])
+    return t.column(ID_COLUMN).to_numpy(), as_matrix(t.column(column))

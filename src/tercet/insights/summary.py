@@ -59,6 +59,11 @@ ISSUES: dict[str, tuple[str, str | None, str]] = {
         None,
         "duplicates whose labels differ",
     ),
+    "is_cross_split_duplicate": (
+        "cross_split_duplicate",
+        None,
+        "near duplicates in another split (leakage)",
+    ),
     "is_outlier": ("outlier", "outlier_score", "far from every other sample"),
 }
 
