@@ -104,7 +104,7 @@ def digits(root: str, epochs: int) -> dict[str, float]:
 
 
 def label_of(table: tercet.Table, ids: np.ndarray) -> np.ndarray:
-    t = table.to_arrow(["label"]).to_pandas().set_index("example_id")
+    t = table.to_arrow(["example_id", "label"]).to_pandas().set_index("example_id")
     out: np.ndarray = t.label.reindex(ids).to_numpy()
     return out
 
@@ -253,10 +253,11 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--knn", type=int, default=1_000_000)
     parser.add_argument("--skip", nargs="*", default=[], choices=["digits", "synthetic", "knn"])
+    parser.add_argument("--keep", help="Write the projects here (kept) instead of a temp folder.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        root = str(Path(tmp) / "root")
-        Path(root).mkdir()
+        root = args.keep or str(Path(tmp) / "root")
+        Path(root).mkdir(parents=True, exist_ok=True)
         if "digits" not in args.skip:
             print(f"digits, {args.epochs} epochs:", flush=True)
             for key, value in digits(root, args.epochs).items():
