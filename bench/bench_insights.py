@@ -66,7 +66,12 @@ def digits(root: str, epochs: int) -> dict[str, float]:
         accuracy = result["aggregates"].get("accuracy", 0)
         print(f"  epoch {epoch + 1}/{epochs}: val accuracy {accuracy:.3f}", flush=True)
     run.close()
-    trained = time.perf_counter() - started
+    return {"training s": time.perf_counter() - started, **evaluate(run, train_table, injected)}
+
+
+def evaluate(run: tercet.Run, train_table: tercet.Table, injected: Any) -> dict[str, float]:
+    """Average precision of each ranking against the flipped labels, on the train split."""
+    epochs = len({f["epoch"] for f in run.metric_files("train")})
     started = time.perf_counter()
     scores = compute(run, split="train")
     took = time.perf_counter() - started
@@ -97,7 +102,6 @@ def digits(root: str, epochs: int) -> dict[str, float]:
         "AP cl_score (in compute)": average_precision_score(truth, col("cl_score")),
         "is_label_issue precision": float(truth[flagged].mean()) if flagged.any() else 0.0,
         "is_label_issue recall": float(flagged[truth].mean()),
-        "training s": trained,
         "compute s": took,
     }
     return out
@@ -253,12 +257,21 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--knn", type=int, default=1_000_000)
     parser.add_argument("--skip", nargs="*", default=[], choices=["digits", "synthetic", "knn"])
+    parser.add_argument("--digits-run", help="Evaluate this digits run instead of training.")
     parser.add_argument("--keep", help="Write the projects here (kept) instead of a temp folder.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or str(Path(tmp) / "root")
         Path(root).mkdir(parents=True, exist_ok=True)
-        if "digits" not in args.skip:
+        if args.digits_run:
+            run = tercet.Run.open(args.digits_run)
+            table = tercet.Table.open(run.inputs[0]["table"])
+            noisy = table.to_arrow(["example_id", "injected_noise"]).to_pandas()
+            injected = noisy.example_id[noisy.injected_noise].tolist()
+            print(f"digits, run {run.name} ({len(run.metric_files('train'))} epochs):")
+            for key, value in evaluate(run, table, injected).items():
+                print(f"  {key}: {value:.3f}")
+        elif "digits" not in args.skip:
             print(f"digits, {args.epochs} epochs:", flush=True)
             for key, value in digits(root, args.epochs).items():
                 print(f"  {key}: {value:.3f}")

@@ -3,10 +3,11 @@
 Label errors combine up to three scores, each kept as its own column: training dynamics
 (``aum``, ``dm_*``; :mod:`~tercet.insights.dynamics`), confident learning on class probabilities
 (``cl_score``; :mod:`~tercet.insights.confident`) and disagreement with the embedding neighbours
-(``knn_label_score``; :mod:`~tercet.insights.outliers`). ``label_issue_score`` is their weighted
-mean (:data:`WEIGHTS`); ``is_label_issue`` is the flag of the leading method: dynamics when the
-split has two epochs or more (it sees the noise a network later memorises), else confident
-learning, else the neighbours.
+(``knn_label_score``; :mod:`~tercet.insights.outliers`). Training dynamics lead when the split
+has two epochs or more (they see the noise a network later memorises): ``label_issue_score`` is
+then the weighted mean (:data:`WEIGHTS`) of dynamics and neighbours, and ``is_label_issue`` marks
+scores above :data:`FLAG_SCORE`. Without dynamics the score averages confident learning and the
+neighbours, and the flag is cleanlab's, else the neighbours'.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tercet.schema import ID_COLUMN
 
 CHECKS = ("label", "duplicates", "outliers", "quality")
 WEIGHTS = {"dynamics": 2.0, "confident": 1.0, "knn": 1.0}
+FLAG_SCORE = 0.5
 K = 10
 
 
@@ -213,14 +215,20 @@ def _label(
         parts.append(("knn", p.score, p.flag, p.suggested))
     if not parts:
         return
-    weights = np.array([WEIGHTS[m] for m, *_ in parts])
-    stacked = np.vstack([s for _, s, _, _ in parts])
+    # With training dynamics, in-sample probabilities add nothing they do not already hold (the
+    # last epoch is one of theirs) and only dilute them: confident learning then keeps its own
+    # column but stays out of the combined score.
+    combined = [x for x in parts if not (x[0] == "confident" and parts[0][0] == "dynamics")]
+    weights = np.array([WEIGHTS[m] for m, *_ in combined])
+    stacked = np.vstack([s for _, s, _, _ in combined])
     present = np.isfinite(stacked)
     score = (np.where(present, stacked, 0) * weights[:, None]).sum(0) / np.maximum(
         (present * weights[:, None]).sum(0), 1e-12
     )
     score = np.where(present.any(0), score, np.nan)
-    _, _, flag, suggested = parts[0]
+    lead, _, flag, suggested = parts[0]
+    if lead == "dynamics":
+        flag = np.nan_to_num(score, nan=0.0) > FLAG_SCORE
     for _, _, _, other in parts[1:]:
         suggested = np.where(suggested >= 0, suggested, other)
     suggested = np.where(flag & (suggested != labels), suggested, -1)
