@@ -11,6 +11,7 @@ from tercet import aliases as aliases
 from tercet import config as config
 from tercet import errors as errors
 from tercet import format as format
+from tercet import insights as insights
 from tercet import layout as layout
 from tercet import share as share
 from tercet import storage as storage
@@ -24,6 +25,7 @@ from tercet.errors import (
     EditError,
     ExportError,
     FormatError,
+    InsightsError,
     InvalidNameError,
     NoSuchBucketError,
     ObjectExistsError,
@@ -72,6 +74,7 @@ __all__ = [
     "ExportError",
     "FormatError",
     "FunctionCollector",
+    "InsightsError",
     "InvalidNameError",
     "MaskCollector",
     "MetricSpec",

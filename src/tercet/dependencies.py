@@ -21,6 +21,10 @@ EXTRAS: dict[str, str] = {
     "pycocotools.coco": "formats",
     "pycocotools.cocoeval": "formats",
     "datasets": "formats",
+    "cleanlab": "insights",
+    "faiss": "insights",
+    "usearch": "insights",
+    "imagehash": "insights",
 }
 """Optional module -> the extra of ``pip install 'tercet[extra]'`` that installs it."""
 

@@ -20,6 +20,7 @@
     │   └── UnknownExampleError    edit names an example_id that is not in the revision
     ├── ExportError            a table that cannot be written in the format asked
     ├── RunError               a run that cannot be created, opened or written
+    │   └── InsightsError          insights asked of a run that lacks what they need
     └── ShareError             a bundle that cannot be exported or imported
 
 Each message says what went wrong, where, and how to fix it.
@@ -116,6 +117,11 @@ class ExportError(TercetError, ValueError):
 
 class RunError(TercetError):
     """A run cannot be created, opened or written."""
+
+
+class InsightsError(RunError):
+    """Insights cannot be computed or read: the run lacks what a check needs (the message names
+    it), or an input such as an image file is missing."""
 
 
 class ShareError(TercetError):

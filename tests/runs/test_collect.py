@@ -64,7 +64,8 @@ def test_one_file_per_call_joins_to_the_table_by_example_id() -> None:
     )
     assert joined.num_rows == train.num_rows == 50
     assert set(metrics.column_names) == {
-        "example_id", "loss", "prediction", "confidence", "embedding"
+        "example_id", "loss", "prediction", "confidence", "label_probability", "margin",
+        "embedding",
     }  # fmt: skip
     assert metrics.schema.field("embedding").type == pa.list_(pa.float32(), 8)
     assert run.metrics("val").column("epoch").unique().to_pylist() == [0, 1]

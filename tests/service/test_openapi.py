@@ -49,6 +49,8 @@ def test_document_declares_the_token_and_every_route(service: RunningService) ->
         "/api/file/grant",
         "/api/revisions",
         "/api/events",
+        "/api/insights/summary",
+        "/api/similar",
     }
     assert set(doc["paths"]) == expected
     assert "security" not in doc["paths"]["/api/health"]["get"]

@@ -314,6 +314,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/insights/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Summary
+         * @description Counts and top examples per issue type, class balance and weak classes of a split.
+         */
+        get: operations["summary_api_insights_summary_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/similar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Similar
+         * @description The ``k`` samples whose embeddings are nearest to ``example_id``'s (or to ``vector``).
+         */
+        post: operations["similar_api_similar_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/file": {
         parameters: {
             query?: never;
@@ -592,6 +632,75 @@ export interface components {
             /** Values */
             values: (string | number | boolean)[];
         };
+        /** InsightClass */
+        InsightClass: {
+            /** Label */
+            label: number;
+            /** Name */
+            name: string;
+            /** Count */
+            count: number;
+            /** Share */
+            share: number;
+            /** Accuracy */
+            accuracy: number | null;
+            /** Low Accuracy */
+            low_accuracy: boolean;
+        };
+        /**
+         * InsightIssue
+         * @description One issue type: filter by ``flag`` (true), sort by ``score``; ``top`` are the worst ids.
+         */
+        InsightIssue: {
+            /** Type */
+            type: string;
+            /** Description */
+            description: string;
+            /** Flag */
+            flag: string;
+            /** Score */
+            score: string | null;
+            /** Count */
+            count: number;
+            /** Top */
+            top: number[];
+        };
+        /**
+         * InsightsSummary
+         * @description What the latest insights of a split found (``tercet insights RUN`` prints the same).
+         */
+        InsightsSummary: {
+            /** Run */
+            run: string;
+            /** Split */
+            split: string;
+            /**
+             * Url
+             * @description The insights file these come from.
+             */
+            url: string;
+            /** Rows */
+            rows: number;
+            /** Epochs */
+            epochs: number[];
+            /** Checks */
+            checks: string[];
+            /**
+             * Skipped
+             * @description Checks (or parts) that did not run, and why.
+             */
+            skipped: {
+                [key: string]: string;
+            };
+            /** Issues */
+            issues: components["schemas"]["InsightIssue"][];
+            /** Classes */
+            classes: components["schemas"]["InsightClass"][];
+            /** Imbalance */
+            imbalance: number | null;
+            /** Accuracy */
+            accuracy: number | null;
+        };
         /**
          * IsNullFilter
          * @description The column holds no value.
@@ -845,6 +954,53 @@ export interface components {
             example_id: number;
             /** Value */
             value?: unknown;
+        };
+        /**
+         * SimilarRequest
+         * @description Samples nearest (cosine) to one sample's embedding, or to a given vector.
+         */
+        SimilarRequest: {
+            /** Run */
+            run: string;
+            /** Split */
+            split: string;
+            /**
+             * Epoch
+             * @description Latest epoch when null.
+             */
+            epoch?: number | null;
+            /** Example Id */
+            example_id?: number | null;
+            /** Vector */
+            vector?: number[] | null;
+            /**
+             * K
+             * @default 10
+             */
+            k: number;
+            /**
+             * Column
+             * @description Embedding column; the first if null.
+             */
+            column?: string | null;
+        };
+        /** SimilarResult */
+        SimilarResult: {
+            /** Split */
+            split: string;
+            /** Epoch */
+            epoch: number;
+            /** Column */
+            column: string;
+            /** Samples */
+            samples: components["schemas"]["SimilarSample"][];
+        };
+        /** SimilarSample */
+        SimilarSample: {
+            /** Example Id */
+            example_id: number;
+            /** Distance */
+            distance: number;
         };
         /**
          * SortKey
@@ -2120,6 +2276,162 @@ export interface operations {
                 };
                 content: {
                     "text/event-stream": string;
+                };
+            };
+            /** @description Missing or invalid token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A URL outside the roots this service serves. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such object. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a field of the wrong type or range, a column the source lacks, stored rows that do not fit their schema; the detail names which. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The storage backend failed: a missing bucket, an unreachable endpoint, … */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    summary_api_insights_summary_get: {
+        parameters: {
+            query: {
+                /** @description Run URL. */
+                run: string;
+                split?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InsightsSummary"];
+                };
+            };
+            /** @description Missing or invalid token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A URL outside the roots this service serves. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such object. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a field of the wrong type or range, a column the source lacks, stored rows that do not fit their schema; the detail names which. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The storage backend failed: a missing bucket, an unreachable endpoint, … */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    similar_api_similar_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SimilarRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SimilarResult"];
                 };
             };
             /** @description Missing or invalid token. */

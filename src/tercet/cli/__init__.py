@@ -6,7 +6,16 @@ import sys
 
 import typer
 
-from tercet.cli import config_cmd, demo_cmd, export_cmd, gc_cmd, service_cmd, share_cmd, table_cmd
+from tercet.cli import (
+    config_cmd,
+    demo_cmd,
+    export_cmd,
+    gc_cmd,
+    insights_cmd,
+    service_cmd,
+    share_cmd,
+    table_cmd,
+)
 from tercet.errors import TercetError
 
 app = typer.Typer(
@@ -18,7 +27,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (config_cmd, table_cmd, service_cmd, demo_cmd, share_cmd, gc_cmd):
+for module in (config_cmd, table_cmd, service_cmd, demo_cmd, share_cmd, gc_cmd, insights_cmd):
     module.register(app)
 export_cmd.register(app)
 

@@ -5,6 +5,7 @@
               /metrics/<split>/epoch-<EEEE>-<time>-<uid>.parquet       one per collection pass
               /metrics/<split>/projections/<method>-<dims>d/<same name as the metrics file>
               /metrics/aggregate/<time>-<uid>.parquet        logged scalars, immutable parts
+              /insights/<split>/<time>-<uid>.parquet         per-sample scores; the newest wins
 
 URLs stored inside a run (input tables) are relative to the run folder when the table is in the
 same project, else aliased or absolute: :func:`store_url` writes them, :func:`expand_url` reads.
@@ -26,6 +27,7 @@ EVENTS = "events"
 METRICS = "metrics"
 AGGREGATE = "aggregate"
 PROJECTIONS = "projections"
+INSIGHTS = "insights"
 METRICS_FILE = re.compile(r"^epoch-(\d{4,})-(\d{8}T\d{12})-([0-9a-f]+)\.parquet$")
 
 
@@ -94,6 +96,26 @@ def projection_url(metrics_url: str, method: str, dims: int) -> str:
     """Where the ``method``-``dims``d projection of a metrics file lives."""
     folder = storage.parent(metrics_url)
     return storage.join(folder, PROJECTIONS, f"{method}-{dims}d", storage.basename(metrics_url))
+
+
+def insights_folder(run_url: str, split: str) -> str:
+    return storage.join(run_url, INSIGHTS, check_split(split))
+
+
+def insights_file_name(when: datetime | None = None) -> str:
+    """The name of a new insights file (computed now, or at ``when``); names sort by time."""
+    return f"{format.unique_suffix(when)}.parquet"
+
+
+def is_insights_file(file_name: str) -> bool:
+    return file_name.endswith(".parquet") and format.time_of_name(file_name[:-8]) is not None
+
+
+def latest_insights(run_url: str, split: str) -> str | None:
+    """The newest insights file of ``split`` (immutable files; the latest is derived by name)."""
+    folder = insights_folder(run_url, split)
+    names = sorted(n for n in storage.ls(folder) if is_insights_file(n))
+    return storage.join(folder, names[-1]) if names else None
 
 
 def epoch_of(file_name: str) -> int | None:
@@ -166,6 +188,7 @@ class RunFiles:
     metrics: dict[str, list[str]] = field(default_factory=dict)  # split -> file URLs
     projections: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # split -> m -> URLs
     aggregates: list[str] = field(default_factory=list)
+    insights: dict[str, list[str]] = field(default_factory=dict)  # split -> file URLs
     count: int = 0  # every file listed, recognised or not
 
     @classmethod
@@ -185,6 +208,8 @@ class RunFiles:
             self.object = url
         elif n == 2 and parts[0] == EVENTS and parts[1].endswith(".json"):
             self.events.append(url)
+        elif n == 3 and parts[0] == INSIGHTS and is_insights_file(parts[2]):
+            self.insights.setdefault(parts[1], []).append(url)
         elif n < 2 or parts[0] != METRICS:
             return
         elif n == 2 and parts[1] == AGGREGATE + ".parquet":
@@ -202,6 +227,7 @@ class RunFiles:
         self.events.sort()
         self.aggregates.sort()
         self.metrics = {s: sorted(us) for s, us in sorted(self.metrics.items())}
+        self.insights = {s: sorted(us) for s, us in sorted(self.insights.items())}
         self.projections = {
             s: {m: sorted(us) for m, us in sorted(by.items())}
             for s, by in sorted(self.projections.items())
@@ -216,7 +242,8 @@ class RunFiles:
         """Every recognised file: equal signatures mean nothing new in the folder."""
         metrics = [u for us in self.metrics.values() for u in us]
         projections = [u for by in self.projections.values() for us in by.values() for u in us]
-        return (*self.json_urls, *metrics, *projections, *self.aggregates)
+        insights = [u for us in self.insights.values() for u in us]
+        return (*self.json_urls, *metrics, *projections, *self.aggregates, *insights)
 
 
 def group_runs(runs_url: str, files: Iterable[str]) -> dict[str, RunFiles]:

@@ -20,7 +20,7 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from tercet import layout
-from tercet.errors import RunError
+from tercet.errors import RunError, TercetError
 from tercet.runs import collect, distributed, names
 from tercet.runs.collect import CollectResult
 from tercet.runs.collectors import Collector
@@ -42,6 +42,7 @@ def init(
     parameters: Mapping[str, Any] | None = None,
     root: str | None = None,
     heartbeat: bool = True,
+    insights: bool = False,
 ) -> Run:
     """Start a run and make it the active one.
 
@@ -57,6 +58,10 @@ def init(
         Project root URL; defaults to the configured ``root``.
     heartbeat
         Write a heartbeat event every two minutes, so a killed process reads as ``stale``.
+    insights
+        At :meth:`Run.close` (completed), compute insights (:func:`tercet.insights.compute`)
+        for every split with classification metrics; a split where none applies is skipped
+        with a warning, and the run still completes.
 
     Returns
     -------
@@ -76,6 +81,8 @@ def init(
     if previous is not None and not previous.closed and previous.attached:
         previous.close("completed")
     new = _start(project, run, parameters, root)
+    if insights and new.rank == 0:
+        new.on_close.append(_compute_insights)
     if heartbeat and new.rank == 0:
         new.start_heartbeat()
     _install_hooks()
@@ -240,6 +247,19 @@ def collect_metrics(
         constants=constants,
         shard=shard,
     )
+
+
+def _compute_insights(run: Run) -> None:
+    from tercet.insights import compute
+
+    failures = []
+    for split in run.splits:
+        try:
+            compute(run, split=split)
+        except TercetError as exc:
+            failures.append(f"no insights for split {split!r}: {exc}")
+    if failures:
+        raise RunError("; ".join(failures))
 
 
 def _record_training_read(revision: object, split: str | None) -> None:

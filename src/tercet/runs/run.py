@@ -14,6 +14,7 @@ import os
 import threading
 import traceback
 import uuid
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import PurePath
@@ -24,7 +25,13 @@ import numpy as np
 import pyarrow as pa
 
 from tercet import aliases, format, layout, storage
-from tercet.errors import ObjectExistsError, ObjectNotFoundError, RunError, StorageError
+from tercet.errors import (
+    InsightsError,
+    ObjectExistsError,
+    ObjectNotFoundError,
+    RunError,
+    StorageError,
+)
 from tercet.runs import collect, folder, names, reduce, scalars, state
 from tercet.runs.background import BackgroundWrites
 from tercet.runs.folder import MetricsFile
@@ -73,6 +80,8 @@ class Run:
         self._heartbeat: Heartbeat | None = None
         self._writes = BackgroundWrites(descriptor.get("name", "run"))
         self.reducers: dict[tuple[Any, ...], Any] = {}  # fitted reducers, reused by later calls
+        # Called by close() once metrics are written, before the final status (insights=True).
+        self.on_close: list[Callable[[Run], None]] = []
 
     # -- creating and opening ------------------------------------------------------------------
     @classmethod
@@ -343,6 +352,18 @@ class Run:
             parts.append(t.append_column("epoch", pa.array(np.full(t.num_rows, e, np.int64))))
         return pa.concat_tables(parts, promote_options="default")
 
+    def insights(self, split: str = "train") -> pa.Table:
+        """The latest insights of ``split`` (label issues, duplicates, outliers, image quality;
+        ``docs/insights.md``), as computed by :func:`tercet.insights.compute`."""
+        url = folder.latest_insights(self.url, split)
+        if url is None:
+            raise InsightsError(
+                f"Run {self.name} has no insights for split {split!r}. Compute them with "
+                f"tercet.insights.compute(run, split={split!r}) or `tercet insights <run> "
+                "--compute`."
+            )
+        return storage.read_parquet(url)
+
     def write_in_background(self, key: str, task: Callable[[], Any]) -> None:
         """Run ``task`` (publishing a file) on the run's writer thread, after the previous task
         with the same ``key`` finished; :meth:`wait` re-raises its error."""
@@ -490,6 +511,12 @@ class Run:
         except BaseException as exc:
             write_error = exc
             status, error = "failed", f"writing metrics failed: {type(exc).__name__}: {exc}"
+        if write_error is None and status == "completed":
+            for hook in self.on_close:
+                try:
+                    hook(self)
+                except Exception as exc:
+                    warnings.warn(f"Run {self.name}: {exc}", RuntimeWarning, stacklevel=2)
         self._writes.shutdown()
         try:
             self.flush()

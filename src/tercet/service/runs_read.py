@@ -59,6 +59,7 @@ class RunEntry:
     metrics: dict[str, list[MetricsFileInfo]] = field(default_factory=dict)  # split -> files
     projections: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # split -> m -> urls
     aggregates: list[str] = field(default_factory=list)
+    insights: dict[str, list[str]] = field(default_factory=dict)  # split -> urls, oldest first
     errors: list[str] = field(default_factory=list)
     signature: tuple[str, ...] = ()  # the files it was built from (RunFiles.signature)
     listed: int = 0  # files in its folder when it was listed
@@ -199,6 +200,7 @@ class RunReader:
             for split, by in files.projections.items()
         }
         state.aggregates = list(files.aggregates)
+        state.insights = {split: list(us) for split, us in files.insights.items()}
         return state
 
     def _find_stream_tables(self, states: list[RunEntry]) -> None:

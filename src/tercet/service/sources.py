@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from tercet import format, storage
 from tercet.runs.metrics import MetricsFileInfo, keep_last
 from tercet.schema import ID_COLUMN, infer_role, make_value_map
+from tercet.service import scores
 from tercet.service.access import Access
 from tercet.service.cache import ByteLRU
 from tercet.service.errors import ApiError
@@ -189,6 +190,7 @@ class Sources:
         self.index = index
         self.cache = cache
         self.index_max_age = index_max_age
+        self.insights = scores.Newest(index_max_age)
 
     def get(self, source: TableSource | RunSource) -> SourceData:
         """The rows a request's source names (checked against the roots)."""
@@ -297,10 +299,12 @@ class Sources:
                     f"No projection {source.projection!r} for split "
                     f"{source.split!r} epoch {files[0].epoch}; available: {have}.",
                 )
-        key = ("run", tuple(f.url for f in files), table_url, projection)
+        newest = self.insights.url(state.url, source.split, state.insights.get(source.split, []))
+        insights = (newest,) if newest else ()
+        key = ("run", tuple(f.url for f in files), table_url, projection, insights)
 
         def load() -> tuple[SourceData, int]:
-            data = self._join(key, self.table(table_url), files, projection)
+            data = self._join(key, self.table(table_url), files, projection, insights)
             return data, data.nbytes
 
         data: SourceData = self.cache.get(key, load)
@@ -312,6 +316,7 @@ class Sources:
         base: SourceData,
         files: list[MetricsFileInfo],
         projection: tuple[str, ...],
+        insights: tuple[str, ...] = (),
     ) -> SourceData:
         metrics = self.metrics(files)
         label = base.first("label")
@@ -349,4 +354,6 @@ class Sources:
                     col = pc.cast(proj.column(name).take(take), pa.float32())
                     rows = rows.append_column(name, col)
                     columns.append(ColumnInfo(name=name, type="float", role="projection"))
+        for url in insights:
+            rows, columns = scores.join(rows, columns, url, servable, example_ids)
         return SourceData(key, rows, columns)

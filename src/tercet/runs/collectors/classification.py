@@ -25,8 +25,12 @@ class ClassificationCollector(Collector):
     """Per-sample loss, predicted label and confidence for classifiers.
 
     Writes ``loss`` (cross-entropy), ``prediction`` (sharing the label's value map),
-    ``confidence`` (probability of the prediction) and, with ``probabilities=True``, every class
-    probability. Logs the epoch's mean ``loss`` and ``accuracy``.
+    ``confidence`` (probability of the prediction), ``label_probability`` (probability of the
+    given label) and ``margin`` (that probability minus the largest other one: the per-epoch term
+    of the area under the margin that :mod:`tercet.insights` ranks label errors by), with
+    ``top_k`` the ``k`` most probable classes and their probabilities, and with
+    ``probabilities=True`` every class probability. Logs the epoch's mean ``loss`` and
+    ``accuracy``.
 
     Parameters
     ----------
@@ -35,6 +39,10 @@ class ClassificationCollector(Collector):
         second item of each ``(inputs, target)`` batch is used.
     probabilities
         Also store the full probability vector (``list<float32>``).
+    top_k
+        Also store the ``k`` most probable classes (``top_labels``) and their probabilities
+        (``top_probabilities``): what confident learning needs, at ``8k`` bytes a sample instead
+        of ``4 × classes``.
     logits
         Outputs are logits (the default) rather than probabilities.
     outputs
@@ -48,12 +56,16 @@ class ClassificationCollector(Collector):
         label: str | None = None,
         *,
         probabilities: bool = False,
+        top_k: int = 0,
         logits: bool = True,
         outputs: Callable[[Any], Any] | None = None,
         prefix: str = "",
     ) -> None:
         self.label = label
+        if top_k < 0:
+            raise RunError(f"top_k must be 0 (off) or a positive number of classes; not {top_k}.")
         self.probabilities = probabilities
+        self.top_k = int(top_k)
         self.logits = logits
         self.outputs = outputs
         self.prefix = prefix
@@ -101,8 +113,13 @@ class ClassificationCollector(Collector):
         targets = self._targets(batch)
         valid = (targets >= 0) & (targets < scores.shape[1])
         safe = torch.as_tensor(np.where(valid, targets, 0), device=scores.device)
-        loss = to_numpy(-log_probs.gather(1, safe[:, None]).squeeze(1)).astype(np.float32)
+        given = log_probs.gather(1, safe[:, None]).squeeze(1)
+        loss = to_numpy(-given).astype(np.float32)
         loss[~valid] = np.nan
+        label_probability = to_numpy(given.exp()).astype(np.float32)
+        label_probability[~valid] = np.nan
+        others = probs.scatter(1, safe[:, None], -1.0).max(dim=1).values
+        margin = label_probability - to_numpy(others).astype(np.float32)
         pred = to_numpy(prediction).astype(np.int32)
         self._loss_sum += float(loss[valid].sum())
         self._loss_n += int(valid.sum())
@@ -113,11 +130,16 @@ class ClassificationCollector(Collector):
             f"{p}loss": loss,
             f"{p}prediction": pred,
             f"{p}confidence": to_numpy(confidence).astype(np.float32),
+            f"{p}label_probability": label_probability,
+            f"{p}margin": margin,
         }
+        if self.top_k:
+            k = min(self.top_k, scores.shape[1])
+            top_p, top_i = probs.topk(k, dim=1)
+            out[f"{p}top_labels"] = _lists(to_numpy(top_i).astype(np.int32))
+            out[f"{p}top_probabilities"] = _lists(to_numpy(top_p).astype(np.float32))
         if self.probabilities:
-            flat = to_numpy(probs).astype(np.float32)
-            offsets = pa.array(np.arange(0, flat.size + 1, flat.shape[1], dtype=np.int32))
-            out[f"{p}probabilities"] = pa.ListArray.from_arrays(offsets, pa.array(flat.ravel()))
+            out[f"{p}probabilities"] = _lists(to_numpy(probs).astype(np.float32))
         return out
 
     def specs(self) -> dict[str, MetricSpec]:
@@ -127,7 +149,12 @@ class ClassificationCollector(Collector):
             f"{p}loss": MetricSpec("loss"),
             f"{p}prediction": MetricSpec("prediction", self._value_map, dict(target)),
             f"{p}confidence": MetricSpec("confidence"),
+            f"{p}label_probability": MetricSpec("confidence", None, dict(target)),
+            f"{p}margin": MetricSpec("number", None, dict(target)),
         }
+        if self.top_k:
+            out[f"{p}top_labels"] = MetricSpec("other", self._value_map, dict(target))
+            out[f"{p}top_probabilities"] = MetricSpec("other")
         if self.probabilities:
             out[f"{p}probabilities"] = MetricSpec("probabilities", None, dict(target))
         return out
@@ -139,3 +166,9 @@ class ClassificationCollector(Collector):
         if self._labelled:
             out[f"{self.prefix}accuracy"] = self._correct / self._labelled
         return out
+
+
+def _lists(matrix: np.ndarray) -> pa.ListArray:
+    """An n × k matrix as a list column (not fixed-size: that would read as an embedding)."""
+    offsets = pa.array(np.arange(0, matrix.size + 1, max(matrix.shape[1], 1), dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, pa.array(matrix.ravel()))

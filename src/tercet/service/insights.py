@@ -1,0 +1,167 @@
+"""Insights routes: a split's summary, and samples similar to one (``docs/insights.md``).
+
+The scores themselves need no route of their own: they join to a run's rows like metric columns
+(:mod:`tercet.service.scores`), so ``/api/rows``, ``/api/count``, histograms and colour-by take
+``is_label_issue``, ``label_issue_score``, ``duplicate_group`` … like any column.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from tercet.errors import InsightsError
+from tercet.insights import store
+from tercet.insights.inputs import as_matrix
+from tercet.insights.neighbours import VectorIndex
+from tercet.insights.read import similar_rows
+from tercet.schema import ID_COLUMN
+from tercet.service.context import ServiceContext, get_ctx
+from tercet.service.errors import ApiError
+from tercet.service.sources import example_ids
+
+router = APIRouter(tags=["insights"])
+Ctx = Annotated[ServiceContext, Depends(get_ctx)]
+MAX_K = 1000
+
+
+class InsightIssue(BaseModel):
+    """One issue type: filter by ``flag`` (true), sort by ``score``; ``top`` are the worst ids."""
+
+    type: str
+    description: str
+    flag: str
+    score: str | None
+    count: int
+    top: list[int]
+
+
+class InsightClass(BaseModel):
+    label: int
+    name: str
+    count: int
+    share: float
+    accuracy: float | None
+    low_accuracy: bool
+
+
+class InsightsSummary(BaseModel):
+    """What the latest insights of a split found (``tercet insights RUN`` prints the same)."""
+
+    run: str
+    split: str
+    url: str = Field(description="The insights file these come from.")
+    rows: int
+    epochs: list[int]
+    checks: list[str]
+    skipped: dict[str, str] = Field(description="Checks (or parts) that did not run, and why.")
+    issues: list[InsightIssue]
+    classes: list[InsightClass]
+    imbalance: float | None
+    accuracy: float | None
+
+
+class SimilarRequest(BaseModel):
+    """Samples nearest (cosine) to one sample's embedding, or to a given vector."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run: str
+    split: str
+    epoch: StrictInt | None = Field(default=None, ge=0, description="Latest epoch when null.")
+    example_id: StrictInt | None = None
+    vector: list[float] | None = Field(default=None, max_length=65536)
+    k: StrictInt = Field(default=10, ge=1, le=MAX_K)
+    column: str | None = Field(default=None, description="Embedding column; the first if null.")
+
+
+class SimilarSample(BaseModel):
+    example_id: int
+    distance: float
+
+
+class SimilarResult(BaseModel):
+    split: str
+    epoch: int
+    column: str
+    samples: list[SimilarSample]
+
+
+@router.get("/api/insights/summary", response_model=InsightsSummary)
+def summary(
+    ctx: Ctx,
+    run: Annotated[str, Query(description="Run URL.")],
+    split: Annotated[str, Query()] = "train",
+) -> InsightsSummary:
+    """Counts and top examples per issue type, class balance and weak classes of a split."""
+    state = ctx.sources.run_state(run)
+    url = ctx.sources.insights.url(state.url, split, state.insights.get(split, []))
+    if url is None:
+        have = ", ".join(sorted(state.insights)) or "none"
+        raise ApiError(
+            404,
+            f"Run {state.name} has no insights for split {split!r} (splits with insights: "
+            f"{have}). Compute them with `tercet insights {state.url} --split {split} --compute`.",
+        )
+    try:
+        found: dict[str, Any] = dict(store.read_summary(url))
+    except InsightsError as exc:
+        raise ApiError(422, str(exc)) from None
+    return InsightsSummary.model_validate({**found, "url": url})
+
+
+@router.post("/api/similar", response_model=SimilarResult)
+def similar(request: SimilarRequest, ctx: Ctx) -> SimilarResult:
+    """The ``k`` samples whose embeddings are nearest to ``example_id``'s (or to ``vector``)."""
+    if (request.example_id is None) == (request.vector is None):
+        raise ApiError(422, "Give exactly one of example_id and vector.")
+    state = ctx.sources.run_state(request.run)
+    files = ctx.sources.metrics_files(state, request.split, request.epoch)
+    embedded = [str(c["name"]) for c in files[-1].columns if c.get("role") == "embedding"]
+    column = request.column or (embedded[0] if embedded else None)
+    if column is None or column not in embedded:
+        have = ", ".join(embedded) or "none"
+        raise ApiError(
+            422,
+            f"Split {request.split!r} of run {state.name} has no embedding column "
+            f"{column or ''!s}; embedding columns: {have}. Collect one with EmbeddingCollector.",
+        )
+    table = ctx.sources.metrics(files)
+    key = ("similar", tuple(f.url for f in files), column)
+
+    def load() -> tuple[tuple[np.ndarray, np.ndarray, VectorIndex], int]:
+        ids = example_ids(table, "the metrics files")
+        vectors = as_matrix(table.column(column))
+        return (ids, vectors, VectorIndex(vectors)), 2 * int(vectors.nbytes) + 8 * len(ids)
+
+    ids, vectors, index = ctx.sources.cache.get(key, load)
+    k = min(request.k, len(ids))
+    if request.vector is not None:
+        if len(request.vector) != vectors.shape[1]:
+            raise ApiError(
+                422, f"vector has {len(request.vector)} values; {column} has {vectors.shape[1]}."
+            )
+        found = index.search(np.asarray([request.vector], dtype=np.float32), k)
+        rows = found.index[0][found.index[0] >= 0]
+        samples = [
+            SimilarSample(example_id=int(ids[r]), distance=float(d))
+            for r, d in zip(rows, found.distance[0][: len(rows)], strict=True)
+        ]
+    else:
+        try:
+            near = similar_rows(ids, vectors, index, int(request.example_id or 0), k)
+        except InsightsError as exc:
+            raise ApiError(404, str(exc)) from None
+        samples = [
+            SimilarSample(example_id=int(i), distance=float(d))
+            for i, d in zip(
+                near.column(ID_COLUMN).to_pylist(),
+                near.column("distance").to_pylist(),
+                strict=True,
+            )
+        ]
+    return SimilarResult(split=request.split, epoch=files[-1].epoch, column=column,
+                         samples=samples)  # fmt: skip

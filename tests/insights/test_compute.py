@@ -1,0 +1,174 @@
+"""Each detector finds what was planted in the tiny world of ``conftest.py``; bad input says what
+is missing and writes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import tercet
+from tercet import InsightsError, Table, storage
+from tercet.insights import compute, summary
+from tercet.runs import folder
+from tests.insights.conftest import (
+    BLURRED,
+    DARK,
+    EXACT,
+    FLIPPED,
+    NEAR,
+    OUTLIER,
+    SAME_EMBEDDING,
+    N,
+    World,
+    write_world,
+)
+
+
+def by_row(table: pa.Table, world: World, column: str) -> list[object]:
+    """``column`` in the order of the world's rows (its example ids)."""
+    ids = table.column("example_id").to_pylist()
+    values = table.column(column).to_pylist()
+    lookup = dict(zip(ids, values, strict=True))
+    return [lookup[i] for i in world.table.example_ids().tolist()]
+
+
+def rows_where(table: pa.Table, world: World, column: str) -> set[int]:
+    return {i for i, v in enumerate(by_row(table, world, column)) if v}
+
+
+def insights_files(world: World) -> list[str]:
+    base = storage.join(world.run.url, folder.INSIGHTS)
+    return storage.walk_files(base) if storage.exists(base) else []
+
+
+def test_every_detector_finds_its_planted_problem(world: World) -> None:
+    table = compute(world.run)
+    ids = world.table.example_ids()
+    # Label errors: the flipped ones rank first, are flagged, and get their true label back.
+    score = np.array(by_row(table, world, "label_issue_score"), dtype=float)
+    assert set(np.argsort(-score)[: len(FLIPPED)]) == set(FLIPPED)
+    assert rows_where(table, world, "is_label_issue") == set(FLIPPED)
+    suggested = by_row(table, world, "suggested_label")
+    assert [suggested[i] for i in FLIPPED] == [int(world.true_labels[i]) for i in FLIPPED]
+    assert all(suggested[i] is None for i in range(N) if i not in FLIPPED)
+    # Duplicates: byte copies, a resized JPEG copy, identical embeddings — each pair one group.
+    group = by_row(table, world, "duplicate_group")
+    for a, b in (EXACT, NEAR, SAME_EMBEDDING):
+        assert group[a] is not None and group[a] == group[b] == min(ids[a], ids[b])
+    assert rows_where(table, world, "is_exact_duplicate") == set(EXACT)
+    grouped = {i for i, g in enumerate(group) if g is not None}
+    assert grouped == set(EXACT) | set(NEAR) | set(SAME_EMBEDDING)
+    nearest = by_row(table, world, "nearest_id")
+    a, b = SAME_EMBEDDING
+    assert nearest[a] == ids[b] and nearest[b] == ids[a]
+    assert by_row(table, world, "nearest_distance")[a] == pytest.approx(0.0, abs=1e-5)
+    # The outlier, the blurred and the dark image, and nothing else.
+    assert rows_where(table, world, "is_outlier") == {OUTLIER}
+    outlier = np.array(by_row(table, world, "outlier_score"), dtype=float)
+    assert int(np.argmax(outlier)) == OUTLIER
+    assert rows_where(table, world, "is_blurry") == {BLURRED}
+    assert rows_where(table, world, "is_dark") == {DARK}
+    for check in ("bright", "near_constant", "odd_size", "odd_aspect_ratio", "low_information"):
+        assert rows_where(table, world, f"is_{check}") == set(), check
+
+
+def test_scores_are_written_once_under_the_run_and_read_back(world: World) -> None:
+    table = compute(world.run)
+    files = insights_files(world)
+    assert len(files) == 1 and "/insights/train/" in files[0]
+    assert world.run.insights("train").equals(table)
+    found = summary(world.run, "train")
+    counts = {i["type"]: i["count"] for i in found["issues"]}
+    assert counts["label_issue"] == len(FLIPPED) and counts["outlier"] == 1
+    top = next(i["top"] for i in found["issues"] if i["type"] == "label_issue")
+    assert set(top[:3]) == {int(world.table.example_ids()[i]) for i in FLIPPED}
+    assert [c["name"] for c in found["classes"]] == ["cat", "dog", "eel"]
+    assert found["epochs"] == [0, 1, 2, 3]
+
+
+def test_scores_are_deterministic(world: World) -> None:
+    first = compute(world.run)
+    second = compute(world.run)
+    assert first.equals(second)
+    assert world.run.insights().equals(second)  # the newer file wins
+
+
+def test_a_run_without_embeddings_runs_the_other_checks_and_says_what_is_missing(
+    root: Path,
+) -> None:
+    world = write_world(root, with_embeddings=False)
+    table = compute(world.run)
+    assert rows_where(table, world, "is_label_issue") == set(FLIPPED)
+    assert rows_where(table, world, "is_exact_duplicate") == set(EXACT)
+    assert table.column("outlier_score").null_count == N
+    skipped = summary(world.run)["skipped"]
+    assert "embedding" in skipped["outliers"] and "EmbeddingCollector" in skipped["outliers"]
+    before = insights_files(world)
+    with pytest.raises(InsightsError, match=r"outliers needs more: .*no embedding column"):
+        compute(world.run, checks=["outliers"])
+    assert insights_files(world) == before
+
+
+def test_a_regression_run_gets_a_clear_error_and_nothing_is_written(root: Path) -> None:
+    n = 20
+    table = Table.create({"target": np.linspace(0, 1, n)}, project="p", dataset="d", name="t")
+    run = tercet.init(project="p", run="regression", heartbeat=False)
+    for epoch in range(2):
+        data = {"example_id": table.example_ids(), "loss": np.full(n, 0.1, np.float32)}
+        run.write_metrics(table, data, epoch=epoch, split="train", roles={"loss": "loss"})
+    run.close()
+    with pytest.raises(InsightsError, match=r"No insight applies.*no integer label column"):
+        compute(run)
+    assert not storage.exists(storage.join(run.url, folder.INSIGHTS))
+    with pytest.raises(InsightsError, match=r"no insights for split 'train'.*compute"):
+        run.insights("train")
+
+
+def test_a_missing_image_is_named_and_nothing_is_written(world: World) -> None:
+    gone = Path(world.root / "images" / "017.png")
+    gone.unlink()
+    with pytest.raises(InsightsError, match=r"1 of 60 images could not be read: .*017\.png"):
+        compute(world.run)
+    assert insights_files(world) == []
+    table = compute(world.run, checks=["label", "outliers"])  # the checks without images run
+    assert rows_where(table, world, "is_label_issue") == set(FLIPPED)
+
+
+def test_unknown_split_and_check_are_clear_errors(world: World) -> None:
+    with pytest.raises(InsightsError, match=r"no metrics for split 'val'.*train"):
+        compute(world.run, split="val")
+    with pytest.raises(InsightsError, match=r"Unknown checks \['typo'\]"):
+        compute(world.run, checks=["typo"])
+    assert insights_files(world) == []
+
+
+def test_init_with_insights_computes_them_at_close(root: Path) -> None:
+    world = write_world(root, name="first")
+    run = tercet.init(project="p", run="at-close", heartbeat=False, insights=True)
+    ids = world.table.example_ids()
+    for epoch in range(3):
+        prediction = np.asarray(world.given)
+        data = {"example_id": ids, "loss": np.full(N, 0.2, np.float32), "prediction": prediction}
+        run.write_metrics(world.table, data, epoch=epoch, split="train",
+                          roles={"loss": "loss", "prediction": "prediction"})  # fmt: skip
+    run.close()
+    assert run.insights("train").num_rows == N
+
+
+def test_a_copy_in_another_split_is_flagged_as_leakage(world: World) -> None:
+    train = world.run.metrics("train", epoch=3)
+    emb = np.array(train.column("embedding").to_pylist(), dtype=np.float32)
+    ids = world.table.example_ids()
+    rng = np.random.default_rng(5)
+    val_emb = rng.normal(0, 1, (5, emb.shape[1])).astype(np.float32) * 5
+    val_emb[2] = emb[train.column("example_id").to_pylist().index(int(ids[3]))]
+    run = tercet.Run.open(world.run.url)
+    run.write_metrics(world.table, {"example_id": ids[40:45], "embedding": val_emb},
+                      epoch=0, split="val")  # fmt: skip
+    table = compute(run)
+    assert rows_where(table, world, "is_cross_split_duplicate") == {3}
+    assert by_row(table, world, "cross_split")[3] == "val"
+    assert by_row(table, world, "cross_split_id")[3] == int(ids[42])
