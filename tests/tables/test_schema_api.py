@@ -113,3 +113,14 @@ def test_open_accepts_the_descriptor_file_as_well_as_the_folder(root: Path) -> N
         assert opened.example_ids().tolist() == table.example_ids().tolist()
     with pytest.raises(tercet.ObjectNotFoundError):
         tercet.Table.open(f"{t.url}/rows/object.json")
+
+
+def test_columns_come_back_in_the_order_asked_for(root: Path) -> None:
+    t = tercet.Table.create(DATA, project="p", dataset="d", name="t", schema=_schema())
+    edited = t.set_values("score", [1], [9.0])
+    for table in (t, edited):
+        got = table.to_arrow(["path", "score", "example_id"])
+        assert got.column_names == ["path", "score", "example_id"]
+        assert got.schema.field("score").type == pa.float32()
+        assert got.column("score").to_pylist()[1] == (9.0 if table is edited else 1.5)
+        assert list(table.to_pandas(["score", "label"]).columns) == ["score", "label"]

@@ -349,7 +349,8 @@ class Table:
             for rev in chain[start:]:
                 base = delta_mod.apply(base, rev._delta(), wanted, where=rev.url)
             out = base.select(wanted or self.schema.names)
-            schema = pa.schema([f for f in self.schema.to_arrow() if f.name in out.column_names])
+            arrow = self.schema.to_arrow()
+            schema = pa.schema([arrow.field(name) for name in out.column_names])
             out = out.cast(schema)
         except (pa.ArrowException, OverflowError) as exc:
             # Row files that do not fit the descriptor (ids beyond int64, a column missing or of
