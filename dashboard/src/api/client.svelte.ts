@@ -94,6 +94,26 @@ export class ServiceClient {
     return `${this.service}/api/file?${q.toString()}`;
   }
 
+  /**
+   * Why the data file at `url` does not load, in the service's words (an `<img>` cannot read an
+   * error body). Asked once per alias — every file behind an unset alias fails the same way — or
+   * once per URL without one.
+   */
+  fileProblem(url: string, base: string | null): Promise<string> {
+    const alias = /^<([^>]+)>/.exec(url)?.[1];
+    const key = alias ? `problem:alias:${alias}` : `problem:${base ?? ''}|${url}`;
+    return this.cached(key, async () => {
+      const q = new URLSearchParams({ url });
+      if (base) q.set('base', base);
+      try {
+        await this.request(`/api/file?${q.toString()}`, { method: 'GET' }, 'low');
+        return 'The image loaded on a second try: the service may have been restarting.';
+      } catch (e) {
+        return e instanceof Error ? e.message : String(e);
+      }
+    });
+  }
+
   /** Short-lived grant for image URLs, renewed before it expires. */
   grant = $state('');
   private grantTimer: ReturnType<typeof setTimeout> | null = null;
