@@ -99,19 +99,25 @@ export class ServiceClient {
    * error body). Asked once per alias — every file behind an unset alias fails the same way — or
    * once per URL without one.
    */
-  fileProblem(url: string, base: string | null): Promise<string> {
+  fileProblem(url: string, base: string | null): Promise<{ text: string; unreachable: boolean } | null> {
     const alias = /^<([^>]+)>/.exec(url)?.[1];
     const key = alias ? `problem:alias:${alias}` : `problem:${base ?? ''}|${url}`;
-    return this.cached(key, async () => {
+    const asked = this.cached(key, async () => {
       const q = new URLSearchParams({ url });
       if (base) q.set('base', base);
       try {
         await this.request(`/api/file?${q.toString()}`, { method: 'GET' }, 'low');
-        return 'The image loaded on a second try: the service may have been restarting.';
+        return null; // it loads now: a hiccup, nothing to explain
       } catch (e) {
-        return e instanceof Error ? e.message : String(e);
+        const unreachable = e instanceof ServiceError && e.kind === 'unreachable';
+        return { text: e instanceof Error ? e.message : String(e), unreachable };
       }
     });
+    // only a real answer of the service is kept for the alias; "down" and "fine" are asked again
+    void asked.then((v) => {
+      if (v === null || v.unreachable) this.cache.delete(key);
+    });
+    return asked;
   }
 
   /** Short-lived grant for image URLs, renewed before it expires. */

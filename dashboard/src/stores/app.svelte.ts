@@ -242,7 +242,8 @@ export class AppState {
 
   toast(kind: Toast['kind'], text: string, detail?: string, ms = kind === 'error' ? 12000 : 4000): void {
     const id = ++this.toastId;
-    this.toasts = [...this.toasts, { id, kind, text, detail }];
+    // the newest few: a burst of edits must not wall off the page
+    this.toasts = [...this.toasts, { id, kind, text, detail }].slice(-3);
     if (ms > 0) setTimeout(() => this.dismiss(id), ms);
   }
 
