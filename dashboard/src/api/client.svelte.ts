@@ -94,11 +94,8 @@ export class ServiceClient {
     return `${this.service}/api/file?${q.toString()}`;
   }
 
-  /**
-   * Why the data file at `url` does not load, in the service's words (an `<img>` cannot read an
-   * error body). Asked once per alias — every file behind an unset alias fails the same way — or
-   * once per URL without one.
-   */
+  /** Why the file at `url` does not load, in the service's words (an `<img>` cannot read an error
+   * body): asked once per alias (its files all fail alike), or once per URL without one. */
   fileProblem(url: string, base: string | null): Promise<{ text: string; unreachable: boolean } | null> {
     const alias = /^<([^>]+)>/.exec(url)?.[1];
     const key = alias ? `problem:alias:${alias}` : `problem:${base ?? ''}|${url}`;
@@ -113,10 +110,8 @@ export class ServiceClient {
         return { text: e instanceof Error ? e.message : String(e), unreachable };
       }
     });
-    // only a real answer of the service is kept for the alias; "down" and "fine" are asked again
-    void asked.then((v) => {
-      if (v === null || v.unreachable) this.cache.delete(key);
-    });
+    // only the service's own answer is kept; "down" and "fine" are asked again
+    void asked.then((v) => (v === null || v.unreachable) && this.cache.delete(key));
     return asked;
   }
 
