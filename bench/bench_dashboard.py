@@ -305,7 +305,8 @@ def main() -> None:
         big_url = str(base / "points")
         run_url = str(root / PROJECT / "runs" / "bench-run")
 
-    dashboard = ThreadedServer(create_dashboard_app()).start()
+    # the service starts after this server, on a free loopback port: its page may talk to any
+    dashboard = ThreadedServer(create_dashboard_app(services=["http://127.0.0.1:*"])).start()
     cfg = config.load()
     cfg.service.cors_origins = [dashboard.url]
     service = ThreadedServer(create_app(cfg, token=BENCH_TOKEN, scan_interval=5.0)).start()
