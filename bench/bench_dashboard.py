@@ -1,3 +1,4 @@
+# Over 400 lines: one script a person runs, its data builders and in-page probes beside it.
 """Dashboard benchmark: navigation → first drawn frame in headless Chromium, and bytes moved.
 
 Scenarios (each on a cold browser context, median of ``--repeat`` runs):
@@ -6,6 +7,12 @@ Scenarios (each on a cold browser context, median of ``--repeat`` runs):
   projection), until both the grid shows rows and the 2D scatter has drawn (target < 1.5 s).
 - ``scatter-1m``: a table view over 1,000,000 rows with its 2D scatter of x/y, until the scatter
   has drawn (target < 3 s).
+- ``gallery-1m``: a run view over 1,000,000 image rows in gallery mode (sorted by loss): until the
+  first tiles' images have decoded, then 120 frames of scrolling (a jump every frame), whose p95
+  frame time is the figure (target < 50 ms). The rows point at 64 small PNG files, so the browser
+  decodes each once: this measures the gallery, not image decoding.
+- ``hover-image``: in the same view's 2D scatter, pointer over a point → the hover card's image
+  decoded (median of warm hovers over different points; target < 150 ms).
 
 The page marks ``tercet:grid:first-rows`` and ``tercet:scatter2d:first-frame`` (after the GPU has
 finished the frame); times are those marks' ``startTime`` (ms since navigation start). Bytes are
@@ -32,7 +39,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 PROJECT = "bench"
+BENCH_TOKEN = "bench-token-0123456789abcdef"
 TARGETS = {"run-100k": 1500.0, "scatter-1m": 3000.0}
+GALLERY_TARGETS = {"scroll p95": 50.0, "hover-image": 150.0}
 CLASSES = [f"class {i}" for i in range(10)]
 
 
@@ -74,7 +83,34 @@ def make_tables(root: Path) -> tuple[str, str, Any]:
     return small.url, big.url, small
 
 
-def write_run(root: Path, table: Any) -> str:
+def make_gallery_table(root: Path) -> Any:
+    """1,000,000 rows whose images are 64 small PNG files inside the project (so allowed)."""
+    from PIL import Image
+
+    from tercet import Table
+
+    data = root / PROJECT / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(2)
+    for k in range(64):
+        pixels = (rng.random((32, 32)) * 255).astype(np.uint8)
+        Image.fromarray(pixels, mode="L").save(data / f"{k}.png")
+    m = 1_000_000
+    return Table.create(
+        {
+            "image": [str(data / f"{k % 64}.png") for k in range(m)],
+            "label": rng.integers(0, 10, m).astype(np.int32),
+        },
+        project=PROJECT,
+        dataset="synthetic",
+        name="images",
+        root=str(root),
+        roles={"image": "image"},
+        value_maps={"label": CLASSES},
+    )
+
+
+def write_run(root: Path, table: Any, run_name: str = "bench-run") -> str:
     """A completed run over ``table``: one epoch of metrics and a 3-D projection.
 
     Written file by file as docs/format.md describes, so the benchmark needs no training loop.
@@ -83,11 +119,11 @@ def write_run(root: Path, table: Any) -> str:
 
     from tercet import format, storage
 
-    run_url = storage.join(str(root), PROJECT, "runs", "bench-run")
+    run_url = storage.join(str(root), PROJECT, "runs", run_name)
     now = datetime.now(UTC)
     storage.write_json(
         storage.join(run_url, "object.json"),
-        {"format": "tercet.run", "format_version": 1, "name": "bench-run", "project": PROJECT,
+        {"format": "tercet.run", "format_version": 1, "name": run_name, "project": PROJECT,
          "created": now.isoformat(), "parameters": {"lr": 0.01}},
     )  # fmt: skip
     events = [
@@ -153,8 +189,12 @@ def measure(browser: Any, url: str, marks: list[str]) -> dict[str, float]:
     page = context.new_page()
     try:
         page.goto(url)
-        cond = " && ".join(f"performance.getEntriesByName({json.dumps(m)}).length" for m in marks)
-        page.wait_for_function(cond, timeout=60_000)
+        # a function, not an expression: the page's CSP forbids eval of strings
+        page.wait_for_function(
+            "(marks) => marks.every((m) => performance.getEntriesByName(m).length)",
+            arg=marks,
+            timeout=60_000,
+        )
         result: dict[str, float] = page.evaluate(
             """(marks) => {
                 const out = {};
@@ -170,6 +210,68 @@ def measure(browser: Any, url: str, marks: list[str]) -> dict[str, float]:
             marks,
         )
         return result
+    finally:
+        context.close()
+
+
+# Scrolls the gallery by a screen every frame for 120 frames; returns the frame times (ms).
+SCROLL = """async () => {
+  const g = document.querySelector('[data-testid="gallery"]');
+  const times = [];
+  let last = performance.now();
+  for (let i = 0; i < 120; i++) {
+    g.scrollTop += g.clientHeight * (i % 10 === 9 ? 40 : 1);
+    await new Promise((r) => requestAnimationFrame(r));
+    const now = performance.now();
+    times.push(now - last);
+    last = now;
+  }
+  return times;
+}"""
+
+# Moves the pointer onto the point of example id `id`; ms until the hover card's image decoded.
+HOVER = """async (id) => {
+  const overlay = document.querySelector('[data-testid="scatter-2d-overlay"]');
+  const at = overlay.tercetProbe.screenOf(id);
+  if (!at) return null;
+  overlay.dispatchEvent(new PointerEvent('pointerleave', {}));
+  const t0 = performance.now();
+  const move = { clientX: at.x, clientY: at.y, bubbles: true };
+  overlay.dispatchEvent(new PointerEvent('pointermove', move));
+  for (;;) {
+    await new Promise((r) => requestAnimationFrame(r));
+    const card = document.querySelector('[data-testid="hover-card"]');
+    const img = card && card.querySelector('img');
+    const done = card && img && img.complete && img.naturalWidth > 0;
+    if (done) return [Number(card.dataset.exampleId), performance.now() - t0];
+    if (performance.now() - t0 > 10000) return null;
+  }
+}"""
+
+
+def measure_gallery(browser: Any, url: str) -> dict[str, Any]:
+    """First tiles, scrolling frame times, and hover-to-image latency in one 1M-row run view."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, color_scheme="dark")
+    page = context.new_page()
+    try:
+        page.goto(url)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('[data-testid=\"gallery-tile\"] img')]"
+            ".slice(0, 8).filter((i) => i.complete && i.naturalWidth > 0).length === 8",
+            timeout=120_000,
+        )
+        first_tiles = page.evaluate("() => performance.now()")
+        frames = page.evaluate(SCROLL)
+        page.locator('[data-testid="chart-tab-scatter2d"]').click()
+        page.locator('[data-testid="scatter-2d-canvas"][data-drawn="true"]').wait_for(
+            timeout=120_000
+        )
+        hovers = []
+        for point in range(0, 400_000, 20_000):  # a different sample (and image) every time
+            hit = page.evaluate(HOVER, point)
+            if hit:
+                hovers.append(hit[1])
+        return {"first_tiles": first_tiles, "frames": frames, "hovers": hovers}
     finally:
         context.close()
 
@@ -196,17 +298,19 @@ def main() -> None:
         t0 = time.perf_counter()
         _, big_url, small = make_tables(root)
         run_url = write_run(root, small)
+        write_run(root, make_gallery_table(root), "bench-gallery")
         print(f"data written in {time.perf_counter() - t0:.1f} s under {root}")
     else:
         base = root / PROJECT / "datasets" / "synthetic" / "tables"
         big_url = str(base / "points")
         run_url = str(root / PROJECT / "runs" / "bench-run")
 
-    dashboard = ThreadedServer(create_dashboard_app()).start()
+    # the service starts after this server, on a free loopback port: its page may talk to any
+    dashboard = ThreadedServer(create_dashboard_app(services=["http://127.0.0.1:*"])).start()
     cfg = config.load()
     cfg.service.cors_origins = [dashboard.url]
-    service = ThreadedServer(create_app(cfg, token="bench-token", scan_interval=5.0)).start()
-    conn = f"service={quote(service.url, safe='')}&token=bench-token"
+    service = ThreadedServer(create_app(cfg, token=BENCH_TOKEN, scan_interval=5.0)).start()
+    conn = f"service={quote(service.url, safe='')}&token={BENCH_TOKEN}"
 
     def view_url(**kw: str) -> str:
         return f"{dashboard.url}/#{conn}&" + "&".join(
@@ -232,7 +336,17 @@ def main() -> None:
     }
     from tercet.testing import chromium as system_chromium
 
+    gallery_url = view_url(
+        project=PROJECT,
+        run=str(root / PROJECT / "runs" / "bench-gallery"),
+        split="train",
+        epoch="0",
+        join="collected",
+        chart="image",
+        mode="gallery",
+    )
     rows = []
+    gallery: dict[str, Any] = {}
     try:
         with sync_playwright() as p:
             browser = system_chromium.launch(p)
@@ -256,6 +370,7 @@ def main() -> None:
                         last["requests"],
                     )
                 )
+            gallery = measure_gallery(browser, gallery_url)
             browser.close()
     finally:
         service.stop()
@@ -274,6 +389,21 @@ def main() -> None:
             f"{grid_s:>10} {sbytes / 1e6:>7.2f} MB {abytes / 1e3:>6.0f} KB {reqs:>9.0f}"
         )
     print("first frame: median of warm runs (ms from navigation start); cold: the first run")
+    if gallery:
+        frames = sorted(gallery["frames"])
+        p95 = frames[int(len(frames) * 0.95) - 1]
+        warm = gallery["hovers"][1:]
+        hover = statistics.median(warm) if warm else float("nan")
+        print()
+        print(f"gallery-1m   first tiles {gallery['first_tiles']:.0f} ms from navigation start")
+        ok = "ok" if p95 < GALLERY_TARGETS["scroll p95"] else "SLOW"
+        median = statistics.median(frames)
+        print(f"gallery-1m   scroll frame p95 {p95:.1f} ms (median {median:.1f}) "
+              f"target {GALLERY_TARGETS['scroll p95']:.0f} ms {ok}")  # fmt: skip
+        ok = "ok" if hover < GALLERY_TARGETS["hover-image"] else "SLOW"
+        print(f"hover-image  median {hover:.0f} ms over {len(warm)} warm hovers "
+              f"(cold {gallery['hovers'][0] if gallery['hovers'] else float('nan'):.0f} ms) "
+              f"target {GALLERY_TARGETS['hover-image']:.0f} ms {ok}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -94,6 +94,27 @@ export class ServiceClient {
     return `${this.service}/api/file?${q.toString()}`;
   }
 
+  /** Why the file at `url` does not load, in the service's words (an `<img>` cannot read an error
+   * body): asked once per alias (its files all fail alike), or once per URL without one. */
+  fileProblem(url: string, base: string | null): Promise<{ text: string; unreachable: boolean } | null> {
+    const alias = /^<([^>]+)>/.exec(url)?.[1];
+    const key = alias ? `problem:alias:${alias}` : `problem:${base ?? ''}|${url}`;
+    const asked = this.cached(key, async () => {
+      const q = new URLSearchParams({ url });
+      if (base) q.set('base', base);
+      try {
+        await this.request(`/api/file?${q.toString()}`, { method: 'GET' }, 'low');
+        return null; // it loads now: a hiccup, nothing to explain
+      } catch (e) {
+        const unreachable = e instanceof ServiceError && e.kind === 'unreachable';
+        return { text: e instanceof Error ? e.message : String(e), unreachable };
+      }
+    });
+    // only the service's own answer is kept; "down" and "fine" are asked again
+    void asked.then((v) => (v === null || v.unreachable) && this.cache.delete(key));
+    return asked;
+  }
+
   /** Short-lived grant for image URLs, renewed before it expires. */
   grant = $state('');
   private grantTimer: ReturnType<typeof setTimeout> | null = null;

@@ -8,11 +8,13 @@ export type ColumnFilter =
   | { kind: 'range'; column: string; min: number | null; max: number | null }
   | { kind: 'in'; column: string; values: Scalar[] }
   | { kind: 'contains'; column: string; text: string }
-  | { kind: 'ids'; column: 'example_id'; ids: number[]; label: string };
+  | { kind: 'ids'; column: 'example_id'; ids: number[]; label: string }
+  /** Rows whose `column` differs from `other` (label vs prediction), for the label values `values`. */
+  | { kind: 'mismatch'; column: string; other: string; values: (number | string)[] };
 
 /** A filter's key: the column it narrows, or `lasso` for the ids picked on a chart. */
 export function filterKey(f: ColumnFilter): string {
-  return f.kind === 'ids' ? 'lasso' : f.column;
+  return f.kind === 'ids' ? 'lasso' : f.kind === 'mismatch' ? 'mismatch' : f.column;
 }
 
 export type FilterSet = ReadonlyMap<string, ColumnFilter>;
@@ -22,6 +24,7 @@ export class FilterError extends Error {}
 export function validateFilter(f: ColumnFilter, columns: ColumnInfo[]): void {
   const col = columns.find((c) => c.name === f.column);
   if (!col) throw new FilterError(`Column "${f.column}" is not in this view.`);
+  if (f.kind === 'mismatch' && !columns.some((c) => c.name === f.other)) throw new FilterError(`Column "${f.other}" is not in this view.`);
   if (f.kind === 'range') {
     if (col.type !== 'int' && col.type !== 'float') {
       throw new FilterError(`A range needs a numeric column; "${f.column}" holds ${col.type}.`);
@@ -53,6 +56,11 @@ function toApiOne(f: ColumnFilter): Filter | null {
       return f.text ? { column: f.column, op: 'contains', value: f.text } : null;
     case 'ids':
       return { column: 'example_id', op: 'in', values: f.ids };
+    case 'mismatch':
+      // No column-to-column comparison on the wire: one branch per label value, built from the
+      // existing operators (label = v and not prediction = v), so the service needs no new op.
+      if (f.values.length === 0) return null;
+      return { or: f.values.map((v) => ({ and: [{ column: f.column, op: 'eq', value: v }, { not: { column: f.other, op: 'eq', value: v } }] })) };
   }
 }
 
@@ -89,6 +97,8 @@ export function describeFilter(f: ColumnFilter, columns: ColumnInfo[]): string {
       return `${f.column} contains “${f.text}”`;
     case 'ids':
       return `${f.label}: ${f.ids.length.toLocaleString()} rows`;
+    case 'mismatch':
+      return `${f.other} ≠ ${f.column}`;
   }
 }
 
@@ -120,9 +130,42 @@ export function filtersFromHash(text: string | null): ColumnFilter[] {
     return parsed.filter(
       (f): f is ColumnFilter =>
         typeof f === 'object' && f !== null && typeof (f as { column?: unknown }).column === 'string' &&
-        ['range', 'in', 'contains'].includes((f as { kind?: string }).kind ?? ''),
+        ['range', 'in', 'contains', 'mismatch'].includes((f as { kind?: string }).kind ?? ''),
     );
   } catch {
     return [];
   }
+}
+
+/** Lassos longer than this stay out of the URL (a bookmark of a million ids would not load). */
+const LASSO_IN_URL = 50_000;
+
+/** A lasso for the URL: its label, then its ids as runs (`2D~1-40,52`); '' when too large. */
+export function lassoToHash(f: ColumnFilter | undefined): string {
+  if (!f || f.kind !== 'ids' || f.ids.length > LASSO_IN_URL) return '';
+  const ids = [...f.ids].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < ids.length; ) {
+    let j = i;
+    while (j + 1 < ids.length && ids[j + 1] === ids[j] + 1 && Number.isInteger(ids[j])) j++;
+    parts.push(j > i ? `${ids[i]}-${ids[j]}` : String(ids[i]));
+    i = j + 1;
+  }
+  return `${f.label}~${parts.join(',')}`;
+}
+
+export function lassoFromHash(text: string | null): ColumnFilter | null {
+  if (!text) return null;
+  const cut = text.indexOf('~');
+  if (cut < 0) return null;
+  const ids: number[] = [];
+  for (const part of text.slice(cut + 1).split(',')) {
+    const m = /^(-?\d+(?:\.\d+)?)(?:-(\d+))?$/.exec(part);
+    if (!m) return null;
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? a : Number(m[2]);
+    if (b - a > LASSO_IN_URL) return null;
+    for (let v = a; v <= b; v++) ids.push(v);
+  }
+  return ids.length ? { kind: 'ids', column: 'example_id', ids, label: text.slice(0, cut) || 'Lasso' } : null;
 }

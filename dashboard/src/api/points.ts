@@ -93,23 +93,3 @@ export async function loadPassing(client: ServiceClient, source: Source, filter:
   const res = await client.rows({ source, columns: ['example_id'], filter, sort: [], offset: 0, limit: 2_000_000 });
   return numericColumn(res.table, 'example_id');
 }
-
-/** 1 for the points whose example id is in `ids`, 0 otherwise. */
-export function maskOf(pts: Points, ids: Float64Array): Uint8Array {
-  const mask = new Uint8Array(pts.n);
-  for (const id of ids) {
-    const i = pts.indexOf(id);
-    if (i >= 0) mask[i] = 1;
-  }
-  return mask;
-}
-
-export function selectionIndices(pts: Points, selection: ReadonlySet<number>): Uint32Array {
-  const out: number[] = [];
-  for (const id of selection) {
-    const i = pts.indexOf(id);
-    if (i >= 0) out.push(i);
-    if (out.length > 200_000) break; // outlines for more points only hide the plot
-  }
-  return Uint32Array.from(out);
-}

@@ -4,6 +4,7 @@
 import { untrack } from 'svelte';
 import { isAbort } from '../api/client.svelte';
 import { errorMessage } from './format';
+import { generation } from './refetch.svelte';
 
 /**
  * Makes one request. Pass `signal` only to requests nobody else shares: an answer the client
@@ -81,7 +82,10 @@ export class Resource<T> {
   follow(track: () => Load<T> | null): void {
     // A derived, not just the effect: it recomputes as soon as an input changes, so an answer
     // that lands before the effect re-runs is already known to be stale.
-    const next = $derived.by(track);
+    const next = $derived.by(() => {
+      void generation(); // a reconnect re-requests what is on screen
+      return track();
+    });
     $effect(() => {
       const load = next;
       untrack(() => (load ? this.request(load, () => next === load) : this.cancel()));

@@ -92,6 +92,7 @@ export class PointerControls {
       else camera.rotate(dx * 0.008, dy * 0.008);
       this.drag.x = x;
       this.drag.y = y;
+      this.clearHover();
       host.requestRender();
       this.events.onViewChange?.();
     });
@@ -114,13 +115,7 @@ export class PointerControls {
     };
     el.addEventListener('pointerup', end);
     el.addEventListener('pointercancel', end);
-    el.addEventListener('pointerleave', () => {
-      if (this.hover !== null) {
-        this.hover = null;
-        host.requestRender();
-      }
-      this.events.onHover?.(null, 0, 0);
-    });
+    el.addEventListener('pointerleave', () => this.clearHover());
     el.addEventListener(
       'wheel',
       (e) => {
@@ -129,6 +124,8 @@ export class PointerControls {
         const [x, y] = local(e);
         const { w, h } = host.cssSize;
         camera.zoomBy(f, (x / w) * 2 - 1, 1 - (y / h) * 2);
+        // the point under the pointer moved away: its tooltip must not stay behind
+        this.clearHover();
         host.requestRender();
         this.events.onViewChange?.();
       },
@@ -136,6 +133,16 @@ export class PointerControls {
     );
     el.addEventListener('dblclick', () => host.resetView());
     el.addEventListener('contextmenu', (e) => e.preventDefault());
+  }
+
+  /** Forgets the hovered point (pointer left, view zoomed or rotated); the tooltip goes too. */
+  clearHover(): void {
+    this.hoverPending = null;
+    if (this.hover !== null) {
+      this.hover = null;
+      this.host.requestRender();
+    }
+    this.events.onHover?.(null, 0, 0);
   }
 
   /** Picks at most once per animation frame, however fast the pointer moves. */

@@ -5,6 +5,7 @@
 // spatial index; lasso and picking project the points on the CPU instead (~10 ms per 1M).
 // The camera, hit tests, pointer handling and shaders are in their own files beside this one.
 import { Camera, bounds } from './camera';
+import { project } from './mat4';
 import { pick, pointsInPolygon, type Projected } from './picking';
 import { PointerControls, type PointerHost, type RendererEvents } from './pointer';
 import { LINE_FS, LINE_VS, POINT_FS, POINT_VS, link } from './shaders';
@@ -20,6 +21,13 @@ export interface PointData {
   color: Uint8Array;
   /** 0..255 relative size per point; constant when absent. */
   size?: Uint8Array;
+}
+
+/** Points with the example id drawn at each position and the reverse lookup, so whatever is
+ * worked out for them (mask, rings, picks) comes from the same answer as the positions. */
+export interface IdentifiedPoints extends PointData {
+  ids: Float64Array;
+  indexOf(id: number): number;
 }
 
 export type RGB = [number, number, number];
@@ -156,6 +164,8 @@ export class PointRenderer implements PointerHost {
 
   /** 1 = point passes the filters, 0 = drawn dimmed. null: every point passes. */
   setMask(mask: Uint8Array | null): void {
+    // a mask made for other points must never dim these: draw them all until the right one comes
+    if (mask && mask.length !== this.n) mask = null;
     if (mask === null && this.mask === null && this.maskConstant) return;
     this.maskConstant = mask === null;
     this.mask = mask;
@@ -183,6 +193,7 @@ export class PointRenderer implements PointerHost {
   /** Rotates the 3D view by the given angles (radians); used by keyboard shortcuts. */
   rotate(dYaw: number, dPitch: number): void {
     this.camera.rotate(dYaw, dPitch);
+    this.pointer.clearHover();
     this.requestRender();
   }
 
@@ -200,6 +211,20 @@ export class PointRenderer implements PointerHost {
     if (!d || this.n === 0) return null;
     const { w, h } = this.cssSize;
     return { x: d.x, y: d.y, z: d.z, matrix: this.camera.matrix(w, h), w, h };
+  }
+
+  /** Where point `i` is drawn, in CSS px of the canvas; null when it is behind the camera. */
+  screenOf(i: number): { x: number; y: number } | null {
+    const p = this.projected();
+    if (!p || i < 0 || i >= this.n) return null;
+    const [cx, cy, cw] = project(p.matrix, p.x[i], p.y[i], p.z ? p.z[i] : 0);
+    if (cw <= 0) return null;
+    return { x: ((cx / cw + 1) / 2) * p.w, y: ((1 - cy / cw) / 2) * p.h };
+  }
+
+  /** The mask drawn now (1 = passes), or null when every point passes. */
+  get drawnMask(): Uint8Array | null {
+    return this.mask;
   }
 
   /** Index of the point nearest to (x, y) in CSS px, within `radius`. */

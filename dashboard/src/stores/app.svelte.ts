@@ -11,6 +11,7 @@ import {
   type Connection,
 } from '../api/connection';
 import type { IndexEvent, Join } from '../api/types';
+import { refetchAll } from '../lib/refetch.svelte';
 
 export type ChartKind = 'scatter2d' | 'scatter3d' | 'histogram' | 'curves' | 'trajectory' | 'image' | 'confusion';
 
@@ -23,6 +24,9 @@ export interface Route {
   join: Join;
   chart: ChartKind | null;
   filters: string | null;
+  /** How the open view is shown (axes, colour, size, sorts, mode, projection, lasso): the view
+   * store reads and writes these; the route only carries them. */
+  options: Record<string, string>;
 }
 
 export interface Toast {
@@ -36,6 +40,8 @@ export type ConnState =
   | { state: 'connecting' }
   | { state: 'ok'; version: string }
   | { state: 'error'; kind: string; message: string };
+
+const ROUTE_KEYS = new Set(['project', 'table', 'run', 'split', 'epoch', 'join', 'chart', 'f', 'service', 'token']);
 
 const CHARTS: ChartKind[] = ['scatter2d', 'scatter3d', 'histogram', 'curves', 'trajectory', 'image', 'confusion'];
 
@@ -52,6 +58,7 @@ export function parseRoute(hash: string): Route {
     join: q.get('join') === 'latest' ? 'latest' : 'collected',
     chart: chart && CHARTS.includes(chart) ? chart : null,
     filters: q.get('f'),
+    options: Object.fromEntries([...q].filter(([k]) => !ROUTE_KEYS.has(k))),
   };
 }
 
@@ -65,6 +72,7 @@ export function routeHash(r: Partial<Route>): string {
   if (r.run && r.join) q.set('join', r.join);
   if (r.chart) q.set('chart', r.chart);
   if (r.filters) q.set('f', r.filters);
+  for (const [k, v] of Object.entries(r.options ?? {})) if (!ROUTE_KEYS.has(k)) q.set(k, v);
   const s = q.toString();
   return s ? `#${s}` : '#';
 }
@@ -174,12 +182,23 @@ export class AppState {
   }
 
   private subscribe(): void {
+    let dropped = false;
+    const client = this.client;
     this.client.followEvents({
       open: () => {
         this.live = true;
+        if (!dropped) return;
+        // Back after a drop (the service may have restarted): nothing cached can be trusted,
+        // the image grant may be void, and every visible resource loads again.
+        dropped = false;
+        client.invalidate();
+        void client.refreshGrant().catch(() => {});
+        this.eventCounter += 1;
+        refetchAll();
       },
       error: () => {
         this.live = false;
+        dropped = true;
       },
       index: (text) => {
         try {
@@ -223,8 +242,18 @@ export class AppState {
 
   toast(kind: Toast['kind'], text: string, detail?: string, ms = kind === 'error' ? 12000 : 4000): void {
     const id = ++this.toastId;
-    this.toasts = [...this.toasts, { id, kind, text, detail }];
+    // the newest few: a burst of edits must not wall off the page
+    this.toasts = [...this.toasts, { id, kind, text, detail }].slice(-3);
     if (ms > 0) setTimeout(() => this.dismiss(id), ms);
+  }
+
+  private told = new Set<string>();
+
+  /** A toast shown once per `key` in this page's life (one per unset alias, not one per image). */
+  toastOnce(key: string, kind: Toast['kind'], text: string, detail?: string): void {
+    if (this.told.has(key)) return;
+    this.told.add(key);
+    this.toast(kind, text, detail, 20000);
   }
 
   dismiss(id: number): void {

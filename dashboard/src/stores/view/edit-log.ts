@@ -3,7 +3,7 @@
 // nothing; cleared only after the service has confirmed a commit.
 import type { ColumnInfo, EditsPayload } from '../../api/types';
 
-type Cell = unknown;
+export type Cell = unknown;
 
 type Op =
   | { kind: 'set'; column: string; ids: number[]; values: Cell[]; before: (Cell | typeof NONE)[] }
@@ -113,6 +113,11 @@ export class EditLog {
 
   isDeleted(id: number): boolean {
     return this.deleted.has(id);
+  }
+
+  /** Every pending value of `column`, by example id (read-only). */
+  pendingOf(column: string): ReadonlyMap<number, Cell> {
+    return this.cells.get(column) ?? new Map();
   }
 
   hasAnyFor(id: number): boolean {

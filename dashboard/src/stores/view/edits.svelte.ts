@@ -4,7 +4,7 @@ import { untrack } from 'svelte';
 import { ServiceError, type ServiceClient } from '../../api/client.svelte';
 import type { Row } from '../../api/pager';
 import type { AppState } from '../app.svelte';
-import { EditLog, parseValue, type PendingEntry } from './edit-log';
+import { EditLog, parseValue, type Cell, type PendingEntry } from './edit-log';
 import type { OpenState } from './open.svelte';
 import type { SchemaState } from './schema.svelte';
 
@@ -69,6 +69,16 @@ export class EditState {
   isDeleted(id: number): boolean {
     return this.read((l) => l.isDeleted(id));
   }
+  /** Pending values of `column` by example id: charts draw them as they will be after the commit. */
+  pendingOf(column: string): ReadonlyMap<number, Cell> {
+    return this.read((l) => l.pendingOf(column));
+  }
+  /** The value of `column` for `id` as it will be: the pending one, else the last one seen. */
+  currentValue(column: string, id: number): unknown {
+    const p = this.value(column, id);
+    if (p.pending) return p.value;
+    return this.seen.get(id)?.[column];
+  }
 
   remember(rows: Row[]): void {
     for (const r of rows) this.seen.set(r.example_id, r);
@@ -119,6 +129,13 @@ export class EditState {
     this.log.set(column, ids, parsed.value, this.originals(column, ids));
     this.changed();
     return true;
+  }
+
+  /** Records an already valid value (a label key from the palette, a prediction, a weight). */
+  setParsed(column: string, ids: number[], value: Cell): void {
+    if (ids.length === 0 || !this.schema.editable.has(column)) return;
+    this.log.set(column, ids, value, this.originals(column, ids));
+    this.changed();
   }
 
   deleteRows(ids: number[]): void {

@@ -12,9 +12,11 @@ export class FilterState {
   active = $state.raw<ReadonlyMap<string, ColumnFilter>>(new Map());
   api = $derived(toApiFilter(this.active));
   json = $derived(JSON.stringify(this.api));
-  /** Counts, with the filter they were computed for (tests and the UI tell stale counts apart). */
+  /** Counts, with what they were computed for — source, data version and filter — so tests and
+   * the UI tell stale counts apart (after a commit the filter is the same but the rows are not). */
   readonly counts = new Resource<{ filter: string; counts: CountResult }>();
-  countsReady = $derived(this.counts.result?.filter === this.json);
+  private countsKey = $derived.by(() => JSON.stringify([this.open.source, this.open.dataVersion, this.api]));
+  countsReady = $derived(this.counts.result?.filter === this.countsKey);
 
   constructor(
     private readonly app: AppState,
@@ -30,9 +32,9 @@ export class FilterState {
     this.counts.follow(() => {
       const src = this.open.source;
       const filter = this.api;
-      void this.open.dataVersion;
+      const key = this.countsKey;
       if (!src) return null;
-      return () => this.client.count(src, filter).then((counts) => ({ filter: JSON.stringify(filter), counts }));
+      return () => this.client.count(src, filter).then((counts) => ({ filter: key, counts }));
     });
   }
 

@@ -33,7 +33,9 @@ export class OpenState {
 
   source = $derived.by<Source | null>(() => {
     if (this.kind === 'table') return this.tableUrl ? { table: this.tableUrl } : null;
-    if (!this.runUrl || this.epoch === null) return null;
+    // Waits for the run: its projection decides the columns, and a schema without them first
+    // would be a second, different answer.
+    if (!this.runUrl || this.epoch === null || !this.run) return null;
     return { run: this.runUrl, split: this.split, epoch: this.epoch, join: this.join, projection: this.projection };
   });
 
@@ -60,6 +62,7 @@ export class OpenState {
     if (route.split) this.split = route.split;
     this.epoch = route.epoch;
     this.join = route.join;
+    if (route.options.proj) this.projection = route.options.proj;
   }
 
   get project(): string {
@@ -102,6 +105,7 @@ export class OpenState {
       if (epochs.length) this.epoch = epochs[epochs.length - 1];
       else this.notice = `Run ${run.name} has no metrics for split "${this.split}" yet: they appear after its first collect_metrics().`;
     } else if (this.notice?.includes('no metrics')) this.notice = null;
+    if (this.projection !== null && !run.projections.includes(this.projection)) this.projection = null;
     if (this.projection === null && run.projections.length) {
       this.projection = run.projections.find((p) => p.endsWith('3d')) ?? run.projections[0];
     }

@@ -70,10 +70,10 @@ export class SelectionState {
   }
 
   /** Ids of rows [start, end) of the current query (for shift-click over unloaded rows). */
-  async idsInRange(start: number, end: number): Promise<number[]> {
+  async idsInRange(start: number, end: number, sort = this.settings.sort): Promise<number[]> {
     const src = this.open.source;
     if (!src) return [];
-    const res = await this.client.rows({ source: src, columns: ['example_id'], filter: this.filters.api, sort: this.settings.sort, offset: start, limit: end - start });
+    const res = await this.client.rows({ source: src, columns: ['example_id'], filter: this.filters.api, sort, offset: start, limit: end - start });
     return Array.from(numericColumn(res.table, 'example_id'));
   }
 }

@@ -1,69 +1,155 @@
 // How a view shows what it has open: the chart tab, the scatter's columns, the grid's hidden
-// columns and sort. Defaults come from the first schema; a chart named in the URL wins.
-import { isNumeric } from '../../api/client.svelte';
-import type { ColumnInfo, SchemaInfo, SortKey } from '../../api/types';
+// columns and sort, the rows panel's mode. What the person chose is kept apart from the defaults:
+// a default is a pure function of the schema (`defaults.ts`), never of which answer came first,
+// so opening, reopening and reloading a view show the same thing. The choices travel in the URL.
+import type { ColumnInfo, SortKey } from '../../api/types';
 import type { ChartKind, Route } from '../app.svelte';
+import { chartDefault, hiddenDefault, scatterDefaults, sortFromHash, sortToHash, type ScatterSettings } from './defaults';
 import type { SchemaState } from './schema.svelte';
 
-export interface ScatterSettings {
-  x: string | null;
-  y: string | null;
-  z: string | null;
-  color: string | null;
-  size: string | null;
+export type { ScatterSettings } from './defaults';
+export type RowsMode = 'grid' | 'gallery';
+
+const SCATTER_KEYS = ['x', 'y', 'z', 'color', 'size'] as const;
+type ScatterKey = (typeof SCATTER_KEYS)[number];
+
+/** The scatter's columns: the person's choice where there is one (and its column exists), else the default. */
+class ScatterChoice implements ScatterSettings {
+  chosen = $state<Partial<Record<ScatterKey, string | null>>>({});
+
+  constructor(private readonly owner: SettingsState) {}
+
+  private get(k: ScatterKey): string | null {
+    const c = this.chosen[k];
+    if (c === undefined || (c !== null && !this.owner.hasColumn(c))) return this.owner.scatterDefaults[k];
+    return c;
+  }
+  private set(k: ScatterKey, v: string | null): void {
+    this.chosen = { ...this.chosen, [k]: v };
+  }
+
+  get x() { return this.get('x'); }
+  set x(v) { this.set('x', v); }
+  get y() { return this.get('y'); }
+  set y(v) { this.set('y', v); }
+  get z() { return this.get('z'); }
+  set z(v) { this.set('z', v); }
+  get color() { return this.get('color'); }
+  set color(v) { this.set('color', v); }
+  get size() { return this.get('size'); }
+  set size(v) { this.set('size', v); }
+}
+
+function readCollapsed(): { filters: boolean; charts: boolean } {
+  try {
+    const v = JSON.parse(localStorage.getItem('tercet.collapsed') ?? '{}') as { filters?: unknown; charts?: unknown };
+    return { filters: v.filters === true, charts: v.charts === true };
+  } catch {
+    return { filters: false, charts: false };
+  }
 }
 
 export class SettingsState {
-  chart = $state<ChartKind>('scatter2d');
-  scatter = $state<ScatterSettings>({ x: null, y: null, z: null, color: null, size: null });
-  hidden = $state.raw<Set<string>>(new Set());
-  sort = $state.raw<SortKey[]>([]);
+  private chosenChart = $state<ChartKind | null>(null);
+  readonly scatter = new ScatterChoice(this);
+  /** Columns whose visibility the person flipped against the default. */
+  private flipped = $state.raw<Set<string>>(new Set());
+  private chosenSort = $state.raw<SortKey[] | null>(null);
+  private chosenGallerySort = $state.raw<SortKey[] | null>(null);
+  mode = $state<RowsMode>('grid');
+  /** The gallery's tile size in px. */
+  tile = $state(132);
+  /** Panels folded to a strip; kept in this browser (a layout preference, not a view's state). */
+  collapsed = $state<{ filters: boolean; charts: boolean }>(readCollapsed());
+
+  scatterDefaults = $derived.by<ScatterSettings>(() => scatterDefaults(this.schema.columns));
+  private names = $derived.by(() => new Set(this.schema.columns.map((c) => c.name)));
+  hidden = $derived.by<Set<string>>(() => {
+    const out = hiddenDefault(this.schema.columns);
+    for (const n of this.flipped) if (out.has(n)) out.delete(n);
+    else out.add(n);
+    return out;
+  });
   visibleColumns = $derived.by<ColumnInfo[]>(() => this.schema.columns.filter((c) => !this.hidden.has(c.name)));
-  private readonly chartFromRoute: boolean;
-  private defaulted = false;
 
   constructor(
     private readonly schema: SchemaState,
+    private readonly kind: 'table' | 'run',
     route: Route,
   ) {
-    if (route.chart) this.chart = route.chart;
-    this.chartFromRoute = route.chart !== null;
+    this.chosenChart = route.chart;
+    const o = route.options;
+    const chosen: Partial<Record<ScatterKey, string | null>> = {};
+    for (const k of SCATTER_KEYS) if (o[k] !== undefined) chosen[k] = o[k] === '' ? null : o[k];
+    this.scatter.chosen = chosen;
+    if (o.sort !== undefined) this.chosenSort = sortFromHash(o.sort);
+    if (o.gsort !== undefined) this.chosenGallerySort = sortFromHash(o.gsort);
+    if (o.hide !== undefined) this.flipped = new Set(o.hide.split(',').filter(Boolean));
+    if (o.mode === 'gallery') this.mode = 'gallery';
   }
 
-  /** Picks columns and a chart that suit the first schema; later schemas keep the user's choice. */
-  applyDefaults(schema: SchemaInfo): void {
-    if (this.defaulted) return;
-    this.defaulted = true;
-    const hidden = new Set<string>();
-    for (const c of schema.columns) {
-      if (['embedding', 'list', 'struct'].includes(c.type) && c.role !== 'boxes') hidden.add(c.name);
-      if (c.role === 'projection' || /^proj_[xyz]$/.test(c.name)) hidden.add(c.name);
-    }
-    this.hidden = hidden;
-    const has = (n: string) => schema.columns.some((c) => c.name === n);
-    const numeric = schema.columns.filter((c) => isNumeric(c) && c.role !== 'id' && c.role !== 'weight');
-    // plain floats make better default axes than label ids
-    const floats = [...numeric.filter((c) => c.type === 'float' && !c.value_map), ...numeric.filter((c) => c.type !== 'float' || c.value_map)];
-    const label = schema.columns.find((c) => c.role === 'label');
-    const pred = schema.columns.find((c) => c.role === 'prediction');
-    const loss = schema.columns.find((c) => c.role === 'loss' || c.name === 'loss');
-    const projected = has('proj_x') && has('proj_y');
-    this.scatter = {
-      x: projected ? 'proj_x' : (floats[0]?.name ?? null),
-      y: projected ? 'proj_y' : (floats[1]?.name ?? floats[0]?.name ?? null),
-      z: has('proj_z') ? 'proj_z' : (floats[2]?.name ?? null),
-      color: label?.name ?? pred?.name ?? null,
-      size: loss && projected ? loss.name : null,
-    };
-    const floatCount = floats.filter((c) => c.type === 'float').length;
-    const image = schema.columns.some((c) => c.role === 'image');
-    if (!this.chartFromRoute && !projected && floatCount < 2) this.chart = image ? 'image' : 'histogram';
+  hasColumn(name: string): boolean {
+    return this.names.has(name);
+  }
+
+  get chart(): ChartKind {
+    return this.chosenChart ?? chartDefault(this.schema.columns);
+  }
+  set chart(c: ChartKind) {
+    this.chosenChart = c;
+  }
+
+  /** The grid's sort (none by default: table order). */
+  get sort(): SortKey[] {
+    return (this.chosenSort ?? []).filter((s) => this.hasColumn(s.column));
+  }
+  set sort(s: SortKey[]) {
+    this.chosenSort = s;
+  }
+
+  /** The gallery's sort: in a run view, the highest loss first, where the label errors are. */
+  get gallerySort(): SortKey[] {
+    if (this.chosenGallerySort) return this.chosenGallerySort.filter((s) => this.hasColumn(s.column));
+    const loss = this.kind === 'run' ? this.schema.columns.find((c) => c.role === 'loss' || c.name === 'loss') : undefined;
+    return loss ? [{ column: loss.name, desc: true }] : [];
+  }
+  set gallerySort(s: SortKey[]) {
+    this.chosenGallerySort = s;
+  }
+
+  /** The sort of the rows panel in its current mode. */
+  get rowsSort(): SortKey[] {
+    return this.mode === 'gallery' ? this.gallerySort : this.sort;
+  }
+
+  togglePanel(panel: 'filters' | 'charts'): void {
+    this.collapsed = { ...this.collapsed, [panel]: !this.collapsed[panel] };
+    localStorage.setItem('tercet.collapsed', JSON.stringify(this.collapsed));
   }
 
   toggleColumn(name: string): void {
-    const next = new Set(this.hidden);
+    const next = new Set(this.flipped);
     if (next.has(name)) next.delete(name);
     else next.add(name);
-    this.hidden = next;
+    this.flipped = next;
+  }
+
+  showAll(): void {
+    const defaults = hiddenDefault(this.schema.columns);
+    this.flipped = defaults;
+  }
+
+  /** The choices, for the URL: only what differs from the defaults is written. */
+  hashOptions(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const k of SCATTER_KEYS) {
+      const c = this.scatter.chosen[k];
+      if (c !== undefined && c !== this.scatterDefaults[k]) out[k] = c ?? '';
+    }
+    if (this.chosenSort) out.sort = sortToHash(this.chosenSort);
+    if (this.chosenGallerySort) out.gsort = sortToHash(this.chosenGallerySort);
+    if (this.flipped.size) out.hide = [...this.flipped].join(',');
+    if (this.mode === 'gallery') out.mode = 'gallery';
+    return out;
   }
 }

@@ -7,16 +7,18 @@
 //   settings   chart tab, scatter columns, hidden columns, sort
 //   edits      pending edits, undo, commit
 //   points     point data and filter passes for the scatter plots
+//   relabel    palette, accept prediction, weight 0, prediction ≠ label
 // This file wires them together and mirrors the view in the URL hash.
 import { getContext, setContext, untrack } from 'svelte';
 import type { ServiceClient } from '../../api/client.svelte';
-import { filtersFromHash, filtersToHash } from '../../api/filters';
+import { filtersFromHash, filtersToHash, lassoFromHash, lassoToHash } from '../../api/filters';
 import type { SchemaInfo } from '../../api/types';
 import type { AppState, Route } from '../app.svelte';
 import { EditState } from './edits.svelte';
 import { FilterState } from './filters.svelte';
 import { OpenState } from './open.svelte';
 import { PointCache } from './points';
+import { RelabelActions } from './relabel.svelte';
 import { SchemaState } from './schema.svelte';
 import { SelectionState } from './selection.svelte';
 import { SettingsState } from './settings.svelte';
@@ -30,6 +32,7 @@ export class ViewStore {
   readonly settings: SettingsState;
   readonly edits: EditState;
   readonly points: PointCache;
+  readonly relabel: RelabelActions;
 
   constructor(
     readonly app: AppState,
@@ -38,11 +41,13 @@ export class ViewStore {
     this.client = app.client;
     this.open = new OpenState(app, route);
     this.schema = new SchemaState(this.client, this.open, (s) => this.schemaLoaded(s));
-    this.settings = new SettingsState(this.schema, route);
-    this.filters = new FilterState(app, this.client, this.open, this.schema, filtersFromHash(route.filters));
+    this.settings = new SettingsState(this.schema, this.open.kind, route);
+    const lasso = lassoFromHash(route.options.lasso ?? null);
+    this.filters = new FilterState(app, this.client, this.open, this.schema, [...filtersFromHash(route.filters), ...(lasso ? [lasso] : [])]);
     this.selection = new SelectionState(app, this.client, this.open, this.filters, this.settings);
     this.edits = new EditState(app, this.client, this.open, this.schema);
     this.points = new PointCache(this.client);
+    this.relabel = new RelabelActions(app, this.client, this.open, this.schema, this.filters, this.selection, this.edits);
   }
 
   /** Why the view cannot be shown, while it has no schema. */
@@ -66,7 +71,6 @@ export class ViewStore {
   }
 
   private schemaLoaded(schema: SchemaInfo): void {
-    this.settings.applyDefaults(schema);
     this.filters.keepColumns(new Set(schema.columns.map((c) => c.name)));
   }
 
@@ -81,7 +85,16 @@ export class ViewStore {
       join: o.join,
       chart: this.settings.chart,
       filters: filtersToHash(this.filters.active) || null,
+      options: this.hashOptions(),
     };
+  }
+
+  private hashOptions(): Record<string, string> {
+    const out = this.settings.hashOptions();
+    if (this.open.kind === 'run' && this.open.projection) out.proj = this.open.projection;
+    const lasso = lassoToHash(this.filters.active.get('lasso'));
+    if (lasso) out.lasso = lasso;
+    return out;
   }
 }
 
