@@ -40,6 +40,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 import tercet
+from targets import Targets
 from tercet import demo
 from tercet.runs.collectors import ClassificationCollector, EmbeddingCollector
 
@@ -180,7 +181,7 @@ def bench_write(root: str, rows: int, repeats: int) -> dict[str, list[float]]:
     return times
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--rows", type=int, default=100_000)
@@ -210,6 +211,9 @@ def main() -> None:
     ]
     for label, key in rows:
         print(f"{label:<44}{med[key]:>10.3f}{med[key] / med['plain'] - 1:>+12.1%}")
+    targets = Targets("collection targets")
+    targets.ratio("epoch with collect_metrics", med["tercet"], med["plain"], 1.10,
+                  baseline_is="plain PyTorch, same loop")  # fmt: skip
     verdict = "meets" if overhead <= 0.10 else "misses"
     print(f"Tercet overhead over the same loop without Tercet: {overhead:+.1%} ({verdict} ≤ 10%)")
 
@@ -229,8 +233,13 @@ def main() -> None:
     )
     verdict = "meets" if rate["tercet"] >= 200_000 else "misses"
     print(f"Tercet write throughput: {rate['tercet']:,.0f} rows/s ({verdict} ≥ 200,000 rows/s)")
+    targets.at_least(
+        "metrics write throughput", rate["tercet"], 200_000, unit="rows/s",
+        baseline=rate["pyarrow"], baseline_is="pyarrow.parquet.write_table",
+    )  # fmt: skip
     sys.stdout.flush()
+    return targets.report()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +31,8 @@ from urllib.parse import quote
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from targets import Targets
 
 PROJECT = "bench"
 TARGETS = {"run-100k": 1500.0, "scatter-1m": 3000.0}
@@ -174,7 +177,7 @@ def measure(browser: Any, url: str, marks: list[str]) -> dict[str, float]:
         context.close()
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", help="build the data in this folder and keep it")
@@ -274,7 +277,11 @@ def main() -> None:
             f"{grid_s:>10} {sbytes / 1e6:>7.2f} MB {abytes / 1e3:>6.0f} KB {reqs:>9.0f}"
         )
     print("first frame: median of warm runs (ms from navigation start); cold: the first run")
+    targets = Targets("dashboard targets")
+    for name, frame, *_ in rows:
+        targets.at_most(f"{name}: first frame", frame, TARGETS[name], unit="ms")
+    return targets.report()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
