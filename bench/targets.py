@@ -128,7 +128,7 @@ class Targets:
 
     def report(self, console: Console | None = None) -> int:
         """Print every figure; the exit status: 1 when a target was missed, else 0."""
-        console = console or Console()
+        console = console or Console(width=max(Console().width, 140))
         table = Table(title=escape(self.title))
         for col in ("figure", "measured", "baseline", "baseline is", "ratio", "target", ""):
             table.add_column(col, justify="right" if col in ("measured", "ratio") else "left")
