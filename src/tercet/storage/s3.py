@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 import urllib.request
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import suppress
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import pyarrow.fs as pafs
 
 from tercet.storage.errors import exists_error, no_such_bucket, translate, unreachable
+from tercet.storage.fence import FencedExecutor
 
 PART_SIZE = 16 * 2**20
 """Bytes per part of an S3 multipart upload; smaller objects go up in one PUT."""
@@ -189,7 +190,7 @@ class S3Upload(io.RawIOBase):
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
         self._digests: list[bytes] = []
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: FencedExecutor | None = None
         self._pending: list[Future[dict[str, Any]]] = []
 
     def writable(self) -> bool:
@@ -219,7 +220,7 @@ class S3Upload(io.RawIOBase):
                 if not self._overwrite and self._fs.exists(self._path):
                     raise exists_error(self._url)
                 self._upload_id = self._call("create_multipart_upload")["UploadId"]
-                self._pool = ThreadPoolExecutor(PARTS_IN_FLIGHT, thread_name_prefix="s3-part")
+                self._pool = FencedExecutor(PARTS_IN_FLIGHT, thread_name_prefix="s3-part")
         while len([f for f in self._pending if not f.done()]) >= PARTS_IN_FLIGHT:
             wait(self._pending, return_when=FIRST_COMPLETED)  # bounds the memory held
         for done in [f for f in self._pending if f.done()]:
