@@ -107,7 +107,7 @@ def main() -> int:
                  f"{t_ter_e / t_raw_r:.2f}x (target <= 1.5x)"))  # fmt: skip
 
     before = folder_bytes(work / "root")
-    small = source.set_values("label", [3, 300_000, 999_999], [1, 2, 3])
+    small = source.set_values("label", [3, N // 3, N - 1], [1, 2, 3])
     written = folder_bytes(work / "root") - before
     targets.at_most("bytes of a 3-row edit", written, 4096, unit="B")
     rows.append(("bytes of a 3-row edit", f"{written} B", f"{folder_bytes(Path(source.url))} B "
