@@ -49,6 +49,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 import tercet
+from targets import Targets
 from tercet import demo
 from tercet.runs.collectors import ClassificationCollector, EmbeddingCollector
 
@@ -397,10 +398,10 @@ def report_frameworks(hf: dict[str, list[float]], pl: dict[str, list[float]]) ->
         print(f"{label:<52}{_best(times):>10.3f}{_best(times) / _best(base) - 1:>+10.1%}")
 
 
-def main() -> None:
+def main() -> int:
     if len(sys.argv) == 3 and sys.argv[1] == "--ddp-worker":
         ddp_worker(sys.argv[2])
-        return
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--rows", type=int, default=100_000)
@@ -424,8 +425,19 @@ def main() -> None:
         else:
             epochs = bench_epochs(root, args.epochs)
             writes = bench_write(root, args.rows, args.repeats)
+    targets = Targets("collection targets")
     if hf is not None and pl is not None:
         report_frameworks(hf, pl)
+        targets.ratio(
+            "HF Trainer epoch with TercetCallback (eval)",
+            _best(hf["callback (eval)"]),
+            _best(hf["trainer"]),
+            1.05,
+            baseline_is="the same Trainer without it",
+        )
+        targets.ratio("Lightning epoch with TercetCallback", _best(pl["callback"]),
+                      _best(pl["fit + eval(train)"]), 1.05,
+                      baseline_is="fit + a plain evaluation of train")  # fmt: skip
     if ddp is not None:
         rates = {p: DDP_ROWS / t for p, t in ddp.items()}
         print(f"\nCollection over {DDP_ROWS:,} rows (classification + 256-d embedding), gloo, CPU")
@@ -433,8 +445,9 @@ def main() -> None:
             print(f"{procs} process(es){'':<33}{ddp[procs]:>10.3f} s{per_second:>12,.0f} rows/s")
         scale = rates[2] / rates[1]
         print(f"2 processes vs 1: {scale:.2f}× ({'meets' if scale >= 1.6 else 'misses'} ≥ 1.6×)")
+        targets.at_least("DDP collection, 2 processes vs 1", scale, 1.6, unit="×")
     if args.only_new:
-        return
+        return targets.report()
 
     med = {k: min(v) for k, v in epochs.items()}
     overhead = med["tercet"] / med["plain"] - 1
@@ -450,6 +463,8 @@ def main() -> None:
     ]
     for label, key in rows:
         print(f"{label:<44}{med[key]:>10.3f}{med[key] / med['plain'] - 1:>+12.1%}")
+    targets.ratio("epoch with collect_metrics", med["tercet"], med["plain"], 1.05,
+                  baseline_is="plain PyTorch, same loop")  # fmt: skip
     verdict = "meets" if overhead <= 0.05 else "misses"
     print(f"Tercet overhead over the same loop without Tercet: {overhead:+.1%} ({verdict} ≤ 5%)")
 
@@ -469,8 +484,13 @@ def main() -> None:
     )
     verdict = "meets" if rate["tercet"] >= 200_000 else "misses"
     print(f"Tercet write throughput: {rate['tercet']:,.0f} rows/s ({verdict} ≥ 200,000 rows/s)")
+    targets.at_least(
+        "metrics write throughput", rate["tercet"], 200_000, unit="rows/s",
+        baseline=rate["pyarrow"], baseline_is="pyarrow.parquet.write_table",
+    )  # fmt: skip
     sys.stdout.flush()
+    return targets.report()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import resource
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from targets import Targets
 
 N = int(os.environ.get("BENCH_ROWS", 1_000_000))
 REPEAT = 3
@@ -52,7 +55,7 @@ def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def main() -> None:
+def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="tercet-bench-"))
     os.environ["TERCET_CONFIG"] = str(work / "config.yaml")
     os.environ["TERCET_ROOT"] = str(work / "root")
@@ -61,6 +64,7 @@ def main() -> None:
     data = make_table(N)
     labels = {"label": [f"class {i}" for i in range(10)]}
     rows: list[tuple[str, str, str, str]] = []
+    targets = Targets(f"core targets, {N:,} rows")
 
     counter = iter(range(1000))
     raw_path = work / "raw.parquet"
@@ -75,6 +79,7 @@ def main() -> None:
 
     t_raw_w = best(raw_write)
     t_ter_w = best(tercet_write)
+    targets.ratio("write", t_ter_w, t_raw_w, 1.3, baseline_is="pyarrow.parquet.write_table")
     rows.append(("write 1M rows", f"{t_ter_w * 1000:.0f} ms", f"{t_raw_w * 1000:.0f} ms",
                  f"{t_ter_w / t_raw_w:.2f}x (target <= 1.3x)"))  # fmt: skip
 
@@ -85,6 +90,7 @@ def main() -> None:
 
     t_raw_r = best(lambda: pq.read_table(raw_path))
     t_ter_r = best(tercet_read(source))
+    targets.ratio("read all", t_ter_r, t_raw_r, 1.3, baseline_is="pyarrow.parquet.read_table")
     rows.append(("read all", f"{t_ter_r * 1000:.0f} ms", f"{t_raw_r * 1000:.0f} ms",
                  f"{t_ter_r / t_raw_r:.2f}x (target <= 1.3x)"))  # fmt: skip
 
@@ -96,12 +102,14 @@ def main() -> None:
         e.delete_rows(ids[8000:])
     edited = e.result
     t_ter_e = best(tercet_read(edited))
+    targets.ratio("read with 10k edits", t_ter_e, t_raw_r, 1.5, baseline_is="raw read, no edits")
     rows.append(("read with 10k edits", f"{t_ter_e * 1000:.0f} ms", f"{t_raw_r * 1000:.0f} ms",
                  f"{t_ter_e / t_raw_r:.2f}x (target <= 1.5x)"))  # fmt: skip
 
     before = folder_bytes(work / "root")
-    small = source.set_values("label", [3, 300_000, 999_999], [1, 2, 3])
+    small = source.set_values("label", [3, N // 3, N - 1], [1, 2, 3])
     written = folder_bytes(work / "root") - before
+    targets.at_most("bytes of a 3-row edit", written, 4096, unit="B")
     rows.append(("bytes of a 3-row edit", f"{written} B", f"{folder_bytes(Path(source.url))} B "
                  "(full table)", "target < 4096 B"))  # fmt: skip
     assert small.num_rows == N
@@ -128,7 +136,8 @@ def main() -> None:
         out.add_row(*r)
     Console().print(out)
     shutil.rmtree(work, ignore_errors=True)
+    return targets.report()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +38,8 @@ from urllib.parse import quote
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from targets import Targets
 
 PROJECT = "bench"
 BENCH_TOKEN = "bench-token-0123456789abcdef"
@@ -276,7 +279,7 @@ def measure_gallery(browser: Any, url: str) -> dict[str, Any]:
         context.close()
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", help="build the data in this folder and keep it")
@@ -389,6 +392,9 @@ def main() -> None:
             f"{grid_s:>10} {sbytes / 1e6:>7.2f} MB {abytes / 1e3:>6.0f} KB {reqs:>9.0f}"
         )
     print("first frame: median of warm runs (ms from navigation start); cold: the first run")
+    targets = Targets("dashboard targets")
+    for name, frame, *_ in rows:
+        targets.at_most(f"{name}: first frame", frame, TARGETS[name], unit="ms")
     if gallery:
         frames = sorted(gallery["frames"])
         p95 = frames[int(len(frames) * 0.95) - 1]
@@ -404,7 +410,11 @@ def main() -> None:
         print(f"hover-image  median {hover:.0f} ms over {len(warm)} warm hovers "
               f"(cold {gallery['hovers'][0] if gallery['hovers'] else float('nan'):.0f} ms) "
               f"target {GALLERY_TARGETS['hover-image']:.0f} ms {ok}")  # fmt: skip
+        limits = GALLERY_TARGETS
+        targets.at_most("gallery-1m: scroll frame p95", p95, limits["scroll p95"], unit="ms")
+        targets.at_most("hover-image: warm median", hover, limits["hover-image"], unit="ms")
+    return targets.report()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -9,6 +9,12 @@
    comparison, read the way one recursive listing plus concurrent GETs would
    (``storage.walk_files`` + ``storage.read_many``).
 
+3. What the store charges for (requests and bytes, counted by
+   ``tercet.testing.faults.FaultProxy``) and the time of: a 2-of-6-column read against the whole
+   table and against raw ``pyarrow.parquet.read_table(pre_buffer=True)`` on the same object, and a
+   table write against a raw parallel multipart upload of the same bytes (pyarrow's S3 output
+   stream). These carry targets; the script exits 1 when one is missed.
+
 moto serves from its own process, so client and server do not share a GIL. moto reads a whole
 object for every ranged GET, which makes column-projected reads of big files on it slower than a
 real store would. Run: ``python bench/bench_s3.py`` (``BENCH_ROWS``/``BENCH_RUNS`` scale it).
@@ -29,6 +35,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from targets import Targets
 
 ROWS = int(os.environ.get("BENCH_ROWS", 1_000_000))
 RUNS = int(os.environ.get("BENCH_RUNS", 1_000))
@@ -114,6 +122,115 @@ def table_bench(root: str, rows: pa.Table, compare_fsspec: bool = False) -> dict
     return out
 
 
+def six_columns(n: int) -> pa.Table:
+    rng = np.random.default_rng(0)
+    return pa.table(
+        {
+            "example_id": np.arange(n, dtype=np.int64),
+            "label": rng.integers(0, 10, n, dtype=np.int32),
+            "score": rng.random(n, dtype=np.float32),
+            "a": rng.random(n),
+            "b": rng.random(n),
+            "embedding": pa.FixedSizeListArray.from_arrays(
+                pa.array(rng.standard_normal(n * 16, dtype=np.float32)), 16
+            ),
+        }
+    )
+
+
+def cost_bench(server: Any, bucket: str, targets: Targets) -> None:
+    """Section 3: requests, bytes and seconds of column reads and of a write, with targets."""
+    import pyarrow.fs as pafs
+
+    import tercet
+    from tercet import storage
+    from tercet.testing.faults import FaultProxy
+
+    root = f"{bucket}/cost"
+    rows = six_columns(ROWS)
+    wanted = ["example_id", "score"]
+    counter = iter(range(1_000_000))
+    urls: list[str] = []
+
+    def write() -> None:
+        table = tercet.Table.create(rows, project="cost", dataset="d", name=f"t{next(counter)}",
+                                    root=root)  # fmt: skip
+        urls.append(storage.join(table.url, table.descriptor["rows"][0]))
+
+    t_write = timed(write, repeat=max(1, REPEAT - 1))
+    rows_url = urls[0]
+    fs, path = storage.arrow_filesystem(rows_url)
+    assert isinstance(fs, pafs.S3FileSystem), fs
+    data = fs.open_input_file(path).readall()
+    raw_key = f"{bucket[len('s3://') :]}/cost/raw-upload"
+
+    def raw_upload() -> None:  # pyarrow's own parallel multipart upload (background_writes)
+        with fs.open_output_stream(f"{raw_key}-{next(counter)}") as out:
+            out.write(data)
+
+    def our_upload() -> None:  # Tercet's upload alone (conditional, parallel parts)
+        with storage.open_atomic(f"{bucket}/cost/our-upload-{next(counter)}") as out:
+            out.write(data)
+
+    def raw_table_write() -> None:  # pyarrow encoding straight into its own S3 output stream
+        with fs.open_output_stream(f"{raw_key}-{next(counter)}") as out:
+            pq.write_table(rows, out, compression="zstd", row_group_size=128 * 1024)
+
+    def encode_only() -> None:
+        pq.write_table(rows, pa.BufferOutputStream(), compression="zstd", row_group_size=128 * 1024)
+
+    repeat = max(1, REPEAT - 1)
+    t_raw_write = timed(raw_upload, repeat=repeat)
+    size = f"{len(data) / 1e6:.0f} MB"
+    targets.ratio(f"S3 write of a {ROWS:,}-row table ({size})", t_write, t_raw_write, 1.3,
+                  baseline_is="raw multipart upload, same bytes")  # fmt: skip
+    targets.ratio(f"S3 upload of its {size} (open_atomic)", timed(our_upload, repeat=repeat),
+                  t_raw_write, 1.3, baseline_is="raw multipart upload, same bytes")  # fmt: skip
+    targets.info("  its Parquet encoding alone (no I/O)", timed(encode_only, repeat=repeat))
+    targets.info("  the same write", t_write, baseline=timed(raw_table_write, repeat=repeat),
+                 baseline_is="pq.write_table into pyarrow's S3 stream")  # fmt: skip
+
+    url = rows_url.rsplit("/rows/", 1)[0]
+    t_full = timed(lambda: tercet.Table.open(url).to_arrow())
+    t_cols = timed(lambda: tercet.Table.open(url).to_arrow(wanted))
+    t_raw = timed(lambda: pq.read_table(path, filesystem=fs, columns=wanted, pre_buffer=True))
+    targets.info("S3 read, all 6 columns", t_full)
+    targets.ratio("S3 read, 2 of 6 columns", t_cols, t_raw, 1.3,
+                  baseline_is="pyarrow read_table(pre_buffer=True)")  # fmt: skip
+
+    with FaultProxy(server.endpoint_url) as proxy:
+        os.environ["AWS_ENDPOINT_URL"] = proxy.endpoint_url
+        try:
+            counted: dict[str, Any] = {}
+
+            def raw_read() -> Any:
+                proxied, _ = storage.arrow_filesystem(rows_url)  # the proxy's endpoint
+                return pq.read_table(path, filesystem=proxied, columns=wanted, pre_buffer=True)
+
+            reads: dict[str, Callable[[], Any]] = {
+                "full": lambda: storage.read_parquet(rows_url),
+                "cols": lambda: storage.read_parquet(rows_url, columns=wanted),
+                "raw": raw_read,
+            }
+            for name, fn in reads.items():
+                proxy.reset_traffic()
+                fn()
+                counted[name] = proxy.traffic()["GET"]
+        finally:
+            os.environ["AWS_ENDPOINT_URL"] = server.endpoint_url
+    full, cols, raw = counted["full"], counted["cols"], counted["raw"]
+    mb = 1e6
+    targets.at_most(
+        "S3 read, 2 of 6 columns: bytes", cols.down / mb, 0.15 * full.down / mb, unit="MB",
+        baseline=full.down / mb, baseline_is="all columns (target: 15%)",
+    )  # fmt: skip
+    targets.at_most(
+        "S3 read, 2 of 6 columns: GETs", cols.requests, raw.requests, unit="",
+        baseline=raw.requests, baseline_is="pyarrow read_table(pre_buffer=True)",
+    )  # fmt: skip
+    targets.info("S3 read, all 6 columns: GETs", full.requests, unit="")
+
+
 def runs_bench(root: str) -> dict[str, float]:
     import tercet
     from tercet.service.index import Index
@@ -159,6 +276,11 @@ def main() -> int:
             bucket = server.create_bucket("tercet-bench")
             print(f"moto on {server.endpoint_url}; {ROWS:,} rows, {RUNS:,} runs, "
                   f"median of {REPEAT}", flush=True)  # fmt: skip
+            targets = Targets(f"S3 cost targets, {ROWS:,} rows x 6 columns, median of {REPEAT}")
+            print("... requests, bytes and seconds of S3 reads and writes", flush=True)
+            cost_bench(server, bucket, targets)
+            if os.environ.get("BENCH_S3_COST_ONLY") == "1":
+                return targets.report()
             rows = make_rows(ROWS)
             results: dict[str, dict[str, float]] = {}
             for name, root in (("local", str(Path(tmp) / "root")), ("s3", f"{bucket}/root")):
@@ -180,7 +302,8 @@ def main() -> int:
         fb = f"{b:9.2f}{unit}" if b is not None else f"{'-':>10s}"
         ratio = f"{b / a:8.1f}x" if a and b else ""
         print(f"{key:34s} {fa:>10s} {fb:>10s} {ratio:>9s}")
-    return 0
+    print()
+    return targets.report()
 
 
 if __name__ == "__main__":

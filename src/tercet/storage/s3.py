@@ -6,7 +6,8 @@ empty listing or a missing key asks :func:`check_bucket` whether the bucket itse
 so a missing bucket never reads as an empty root.
 
 An upload (:class:`S3Upload`) is one ``PUT`` below :data:`PART_SIZE`, else a multipart upload that
-becomes visible only when it completes; both carry ``If-None-Match: *`` so the store itself refuses
+becomes visible only when it completes (its parts go up :data:`PARTS_IN_FLIGHT` at a time while the
+writer goes on); both carry ``If-None-Match: *`` so the store itself refuses
 a second writer. Every S3 write is safe to retry.
 """
 
@@ -21,6 +22,7 @@ import socket
 import threading
 import time
 import urllib.request
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import suppress
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,9 +30,12 @@ from urllib.parse import urlsplit
 import pyarrow.fs as pafs
 
 from tercet.storage.errors import exists_error, no_such_bucket, translate, unreachable
+from tercet.storage.fence import FencedExecutor
 
-PART_SIZE = 32 * 2**20
+PART_SIZE = 16 * 2**20
 """Bytes per part of an S3 multipart upload; smaller objects go up in one PUT."""
+PARTS_IN_FLIGHT = 4
+"""Parts of one upload sent at once (memory held: about ``(PARTS_IN_FLIGHT + 1) * PART_SIZE``)."""
 
 NO_CONDITIONAL_WRITES: set[str] = set()
 """S3 endpoints that answered ``If-None-Match`` with 501: checked, then written."""
@@ -185,6 +190,8 @@ class S3Upload(io.RawIOBase):
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
         self._digests: list[bytes] = []
+        self._pool: FencedExecutor | None = None
+        self._pending: list[Future[dict[str, Any]]] = []
 
     def writable(self) -> bool:
         return True
@@ -205,16 +212,33 @@ class S3Upload(io.RawIOBase):
         return self._fs.call_s3(method, Bucket=self._bucket, Key=self._key, **kwargs)
 
     def _upload_part(self, data: bytes) -> None:
+        """Start sending one part; up to :data:`PARTS_IN_FLIGHT` go up at once while the caller
+        goes on writing (encoding the next row groups overlaps the upload)."""
         with translate(self._url, "write"):
             if self._upload_id is None:
                 # A big upload checks first, so it does not send gigabytes only to be refused.
                 if not self._overwrite and self._fs.exists(self._path):
                     raise exists_error(self._url)
                 self._upload_id = self._call("create_multipart_upload")["UploadId"]
-            number = len(self._parts) + 1
-            out = self._call("upload_part", UploadId=self._upload_id, PartNumber=number, Body=data)
-        self._parts.append({"PartNumber": number, "ETag": out["ETag"]})
+                self._pool = FencedExecutor(PARTS_IN_FLIGHT, thread_name_prefix="s3-part")
+        while len([f for f in self._pending if not f.done()]) >= PARTS_IN_FLIGHT:
+            wait(self._pending, return_when=FIRST_COMPLETED)  # bounds the memory held
+        for done in [f for f in self._pending if f.done()]:
+            done.result()  # a failed part fails the write now, not at commit
+        number = len(self._digests) + 1
         self._digests.append(hashlib.md5(data, usedforsecurity=False).digest())
+        assert self._pool is not None
+        self._pending.append(self._pool.submit(self._send_part, self._upload_id, number, data))
+
+    def _send_part(self, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
+        with translate(self._url, "write"):
+            out = self._call("upload_part", UploadId=upload_id, PartNumber=number, Body=data)
+        return {"PartNumber": number, "ETag": out["ETag"]}
+
+    def _finish_parts(self) -> None:
+        """Wait for every part; their list in order for the completing request."""
+        pending, self._pending = self._pending, []
+        self._parts = [f.result() for f in pending]
 
     def commit(self) -> None:
         try:
@@ -224,8 +248,9 @@ class S3Upload(io.RawIOBase):
                     expected = hashlib.md5(data, usedforsecurity=False).hexdigest()
                     self._publish("put_object", expected, Body=data)
                 else:
-                    if self._buf or not self._parts:
+                    if self._buf or not self._digests:
                         self._upload_part(bytes(self._buf))
+                    self._finish_parts()
                     joined = hashlib.md5(b"".join(self._digests), usedforsecurity=False)
                     self._publish(
                         "complete_multipart_upload",
@@ -239,7 +264,13 @@ class S3Upload(io.RawIOBase):
         finally:
             self._buf = bytearray()
             self._fs.invalidate_cache(self._path)
+            self._shutdown()
         self._upload_id = None
+
+    def _shutdown(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _publish(self, method: str, expected: str, **kwargs: Any) -> None:
         """The request that makes the object visible, conditional unless overwriting."""
@@ -272,6 +303,8 @@ class S3Upload(io.RawIOBase):
         """Drop the upload; nothing becomes visible. Best effort: the store may be down."""
         upload_id, self._upload_id = self._upload_id, None
         self._buf = bytearray()
+        self._pending = []
+        self._shutdown()  # parts still in flight land before the abort, which then drops them
         if upload_id is not None:
             # An unfinished upload is invisible anyway; a lifecycle rule reclaims its parts.
             with suppress(Exception):

@@ -12,6 +12,14 @@ to the upstream server unchanged, except where a fault was asked for::
 ``match`` narrows a fault to requests whose ``"METHOD /path?query"`` contains that text (for
 example ``"uploadId="`` for multipart parts). Every request seen is kept in :attr:`requests`.
 The proxy listens on 127.0.0.1 only.
+
+It also counts what an object store charges for: :meth:`FaultProxy.traffic` gives, per HTTP
+method, the requests and the body bytes sent up and down (``proxy.reset_traffic()`` between
+measurements)::
+
+    proxy.reset_traffic()
+    table.to_arrow(["example_id", "score"])
+    proxy.traffic()["GET"]            # Traffic(requests=3, up=0, down=812_345)
 """
 
 from __future__ import annotations
@@ -28,6 +36,18 @@ from urllib.parse import urlsplit
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
                "proxy-connection", "expect"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Requests of one HTTP method and their body bytes: ``up`` to the store, ``down`` from it."""
+
+    requests: int = 0
+    up: int = 0
+    down: int = 0
+
+    def __add__(self, other: Traffic) -> Traffic:
+        return Traffic(self.requests + other.requests, self.up + other.up, self.down + other.down)
 
 
 @dataclass
@@ -55,6 +75,7 @@ class FaultProxy:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.requests: list[str] = []
+        self._traffic: dict[str, Traffic] = {}
         self.port = 0
 
     # -- faults --------------------------------------------------------------------------------
@@ -79,6 +100,25 @@ class FaultProxy:
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+
+    # -- counting --------------------------------------------------------------------------------
+    def traffic(self) -> dict[str, Traffic]:
+        """Requests and body bytes per HTTP method since the start or :meth:`reset_traffic`
+        (answered requests only: a cut connection transfers nothing the store bills)."""
+        with self._lock:
+            return dict(self._traffic)
+
+    def total(self) -> Traffic:
+        """:meth:`traffic` summed over every method."""
+        return sum(self.traffic().values(), Traffic())
+
+    def reset_traffic(self) -> None:
+        with self._lock:
+            self._traffic.clear()
+
+    def _count(self, method: str, up: int, down: int) -> None:
+        with self._lock:
+            self._traffic[method] = self._traffic.get(method, Traffic()) + Traffic(1, up, down)
 
     def _add(self, fault: _Fault) -> None:
         with self._lock:
@@ -163,6 +203,8 @@ class FaultProxy:
                     return
                 if fault is not None and fault.kind == "delay":
                     time.sleep(fault.seconds)
+                down = 0 if self.command == "HEAD" else len(payload)
+                proxy._count(self.command, len(body), down)
                 self.send_response(status)
                 length = str(len(payload))
                 for key, value in headers:
