@@ -2339,6 +2339,7 @@ export interface operations {
             query: {
                 /** @description Run URL. */
                 run: string;
+                /** @description Split name. */
                 split?: string;
             };
             header?: never;

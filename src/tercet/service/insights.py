@@ -93,8 +93,8 @@ class SimilarResult(BaseModel):
 @router.get("/api/insights/summary", response_model=InsightsSummary)
 def summary(
     ctx: Ctx,
-    run: Annotated[str, Query(description="Run URL.")],
-    split: Annotated[str, Query()] = "train",
+    run: Annotated[str, Query(min_length=1, max_length=4096, description="Run URL.")],
+    split: Annotated[str, Query(min_length=1, max_length=128, description="Split name.")] = "train",
 ) -> InsightsSummary:
     """Counts and top examples per issue type, class balance and weak classes of a split."""
     state = ctx.sources.run_state(run)

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -257,7 +256,11 @@ RANGE_SIZE = 64 * 2**20
 """Largest joined range of a remote Parquet read (S3's own advice for ranged GETs: 8-64 MiB)."""
 
 
-def _remote_format() -> ds.ParquetFileFormat:
+def _remote_format() -> Any:
+    # Imported here: pyarrow.dataset maps ~1 GiB of address space on load, which every process
+    # reading local tables (the service under a memory cap, a CLI) would otherwise pay for.
+    import pyarrow.dataset as ds
+
     return ds.ParquetFileFormat(
         default_fragment_scan_options=ds.ParquetFragmentScanOptions(
             pre_buffer=True,
