@@ -11,7 +11,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -39,7 +41,7 @@ def make_tables(root: str) -> dict[str, Table]:
     return out
 
 
-def torchrun(phases: dict[str, dict[str, object]],
+def torchrun(phases: Mapping[str, Any],
              timeout: float = 240) -> subprocess.CompletedProcess[str]:  # fmt: skip
     env = dict(os.environ)
     env.update(
