@@ -328,7 +328,9 @@ def bench_lightning(root: str, repeats: int, rows: int = 4096) -> dict[str, list
                                             embedding_layer="net.1", reduce=None)]  # fmt: skip
             if name == "callback (val, reused)":
                 tercet.init(project="bench-pl", root=root, heartbeat=False)
-                callbacks = [TercetCallback(val=keyed, embedding_layer="net.1", reduce=None,
+                collectors = [tercet.ClassificationCollector(probabilities=True, label="label"),
+                              tercet.EmbeddingCollector("net.1")]  # fmt: skip
+                callbacks = [TercetCallback(val=keyed, collectors=collectors, reduce=None,
                                             train_every=None)]  # fmt: skip
             trainer = L.Trainer(
                 max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
