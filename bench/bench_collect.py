@@ -285,8 +285,11 @@ def bench_lightning(root: str, repeats: int, rows: int = 4096) -> dict[str, list
             self.log("train_loss", loss)
             return loss
 
-        def validation_step(self, batch: Any, index: int) -> None:
-            self.log("val_loss", F.cross_entropy(self(batch[0]), batch[1]))
+        def validation_step(self, batch: Any, index: int) -> Any:
+            x, y = (batch["x"], batch["label"]) if isinstance(batch, dict) else batch
+            logits = self(x)
+            self.log("val_loss", F.cross_entropy(logits, y))
+            return {"logits": logits}  # read by the callback when the batch has example_id
 
         def configure_optimizers(self) -> Any:
             return torch.optim.SGD(self.parameters(), lr=0.05)
@@ -298,15 +301,23 @@ def bench_lightning(root: str, repeats: int, rows: int = 4096) -> dict[str, list
         table = tercet.Table.create(
             {"x": list(x), "label": rng.integers(0, 10, n)}, "bench-pl", "d", split, root=root
         )
+        val_table = table
         data[split] = table.map(lambda r: (torch.as_tensor(r["x"]), int(r["label"])))
     loaders = {k: DataLoader(v, batch_size=64, shuffle=k == "train") for k, v in data.items()}
+    keyed = val_table.map(  # the same rows as dicts with example_id
+        lambda r: {"x": torch.as_tensor(r["x"]), "label": int(r["label"]),
+                   "example_id": int(r["example_id"])}
+    )  # fmt: skip
+    loaders["val keyed"] = DataLoader(keyed, batch_size=64)
 
     def plain_eval(module: Any) -> None:
         with torch.no_grad():
             for x, y in DataLoader(data["train"], batch_size=256):
                 F.cross_entropy(module(x), y, reduction="none")
 
-    times: dict[str, list[float]] = {"fit": [], "fit + eval(train)": [], "callback": []}
+    times: dict[str, list[float]] = {
+        "fit": [], "fit + eval(train)": [], "callback": [], "callback (val, reused)": [],
+    }  # fmt: skip
     for i in range(repeats + 1):
         for name in list(times) if i % 2 else list(times)[::-1]:
             torch.manual_seed(0)
@@ -315,6 +326,12 @@ def bench_lightning(root: str, repeats: int, rows: int = 4096) -> dict[str, list
                 tercet.init(project="bench-pl", root=root, heartbeat=False)
                 callbacks = [TercetCallback(train=data["train"], val=data["val"],
                                             embedding_layer="net.1", reduce=None)]  # fmt: skip
+            if name == "callback (val, reused)":
+                tercet.init(project="bench-pl", root=root, heartbeat=False)
+                collectors = [tercet.ClassificationCollector(probabilities=True, label="label"),
+                              tercet.EmbeddingCollector("net.1")]  # fmt: skip
+                callbacks = [TercetCallback(val=keyed, collectors=collectors, reduce=None,
+                                            train_every=None)]  # fmt: skip
             trainer = L.Trainer(
                 max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
                 enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks,
@@ -322,7 +339,8 @@ def bench_lightning(root: str, repeats: int, rows: int = 4096) -> dict[str, list
             )  # fmt: skip
             module = Module()
             start = time.perf_counter()
-            trainer.fit(module, loaders["train"], loaders["val"])
+            val_loader = loaders["val keyed" if "reused" in name else "val"]
+            trainer.fit(module, loaders["train"], val_loader)
             if name == "fit + eval(train)":
                 plain_eval(module)
             active = tercet.active_run()
@@ -394,6 +412,8 @@ def report_frameworks(hf: dict[str, list[float]], pl: dict[str, list[float]]) ->
         ("Lightning fit", pl["fit"], pl["fit"]),
         ("Lightning fit + plain eval of train", pl["fit + eval(train)"], pl["fit"]),
         ("Lightning + TercetCallback (val + train)", pl["callback"], pl["fit + eval(train)"]),
+        ("Lightning + TercetCallback (val, outputs reused)", pl["callback (val, reused)"],
+         pl["fit"]),
     ):  # fmt: skip
         print(f"{label:<52}{_best(times):>10.3f}{_best(times) / _best(base) - 1:>+10.1%}")
 

@@ -1,9 +1,13 @@
 """A training script run by ``torchrun --nproc_per_node=2`` in tests/integrations/test_ddp.py.
 
 The plain-loop script a user writes, unchanged for DDP: every rank calls tercet.init and
-collect_metrics alike. ``DDP_JOIN=group`` initialises the process group before tercet.init (the
-run is found by broadcast), ``env`` after it (found by the key torchrun's variables give).
-``DDP_KILL_RANK=1`` kills that rank outright (SIGKILL) halfway through the second epoch's pass.
+collect_metrics alike. One launch runs two phases, because each launch costs three interpreters
+importing torch:
+
+1. on local disk, ``tercet.init`` before the process group exists (the ranks meet by the key
+   torchrun's variables give): two epochs, every pass complete, embeddings reduced, run closed;
+2. on the S3 server, ``tercet.init`` with the group initialised (the run is found by broadcast):
+   rank 1 kills itself outright (SIGKILL) halfway through the first val pass.
 """
 
 from __future__ import annotations
@@ -27,13 +31,8 @@ def to_pair(row: dict[str, Any]) -> tuple[Any, Any]:
     return torch.tensor(row["features"], dtype=torch.float32), row["label"]
 
 
-def main() -> None:
-    torch.set_num_threads(1)
-    tables = json.loads(os.environ["DDP_TABLES"])
-    kill_rank = int(os.environ.get("DDP_KILL_RANK", "-1"))
-    if os.environ["DDP_JOIN"] == "group":
-        dist.init_process_group("gloo", timeout=timedelta(seconds=60))
-    run = tercet.init(project="ddp", run="ddp", parameters={"lr": 0.1, "ranks": 2})
+def train(root: str, tables: dict[str, str], epochs: int, kill_rank: int) -> tercet.Run:
+    run = tercet.init(project="ddp", run="ddp", parameters={"lr": 0.1, "ranks": 2}, root=root)
     if not dist.is_initialized():
         dist.init_process_group("gloo", timeout=timedelta(seconds=60))
     rank = dist.get_rank()
@@ -49,11 +48,11 @@ def main() -> None:
     )  # pads the odd table by repeating
 
     def maybe_die(batch: Any, outputs: Any) -> dict[str, Any]:
-        if rank == kill_rank and run.next_epoch("val") > 1:
+        if rank == kill_rank:
             os.kill(os.getpid(), signal.SIGKILL)
         return {}
 
-    for epoch in range(2):
+    for epoch in range(epochs):
         sampler.set_epoch(epoch)
         for x, y in DataLoader(data, batch_size=4, sampler=sampler):
             loss = torch.nn.functional.cross_entropy(ddp(x), y)
@@ -65,12 +64,21 @@ def main() -> None:
         tercet.collect_metrics(train.map(to_pair), collectors, model, batch_size=4,
                                constants={"lr": 0.1})  # fmt: skip
         tercet.collect_metrics(val.map(to_pair), [*collectors, maybe_die], model, batch_size=4)
-        if kill_rank >= 0 and epoch == 1:  # only the survivor gets here
+        if kill_rank >= 0:  # only the survivor gets here
             time.sleep(120)  # torchrun stops this rank once the other one died
     run.wait()
     dist.barrier()
     if rank == 0:
         run.reduce_embeddings(method="pca", dims=2, progress=False)
+    run.close()
+    return run
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    phases = json.loads(os.environ["DDP_PHASES"])
+    train(phases["local"]["root"], phases["local"]["tables"], epochs=2, kill_rank=-1)
+    train(phases["s3"]["root"], phases["s3"]["tables"], epochs=1, kill_rank=1)
     dist.destroy_process_group()
 
 

@@ -1,8 +1,9 @@
 """The same script under ``torchrun --nproc_per_node=2`` (gloo, CPU): both ranks attach to one
 run, each collects its share, and an epoch's parts hold every example_id exactly once — on local
-disk (ranks meeting by broadcast) and on the S3 server (meeting through torchrun's variables),
+disk (ranks meeting through torchrun's variables) and on the S3 server (meeting by broadcast),
 where a rank killed outright leaves the run failed with the other rank's files readable. Each
-launch costs three interpreters importing torch, so the two cases share them out."""
+launch costs three interpreters importing torch, so one launch runs both cases in turn
+(``ddp_train.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("ddp_train.py")
 
 
-def make_tables() -> dict[str, Table]:
+def make_tables(root: str) -> dict[str, Table]:
     rng = np.random.default_rng(0)
     out = {}
     for split, n in (("train", 13), ("val", 7)):  # odd: DistributedSampler would pad them
@@ -33,30 +36,27 @@ def make_tables() -> dict[str, Table]:
         x = rng.normal(size=(n, 4)).astype(np.float32) + labels[:, None]
         out[split] = Table.create(
             {"features": [r.tolist() for r in x], "label": labels.astype(np.int64)},
-            "ddp", "points", split, value_maps={"label": ["a", "b", "c"]},
+            "ddp", "points", split, value_maps={"label": ["a", "b", "c"]}, root=root,
         )  # fmt: skip
     return out
 
 
-def torchrun(tables: dict[str, Table], join: str, kill_rank: int | None = None,
-             timeout: float = 180) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def torchrun(phases: Mapping[str, Any],
+             timeout: float = 240) -> subprocess.CompletedProcess[str]:  # fmt: skip
     env = dict(os.environ)
     env.update(
         PYTHONPATH=str(REPO / "src") + os.pathsep + env.get("PYTHONPATH", ""),
-        DDP_TABLES=json.dumps({k: t.url for k, t in tables.items()}),
-        DDP_JOIN=join,
+        DDP_PHASES=json.dumps(phases),
         OMP_NUM_THREADS="1",
     )
-    if kill_rank is not None:
-        env["DDP_KILL_RANK"] = str(kill_rank)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                "--nproc_per_node=2", str(SCRIPT)]  # fmt: skip
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout,
                           cwd=REPO)  # fmt: skip
 
 
-def only_run() -> tercet.Run:
-    runs = tercet.list_runs("ddp")
+def only_run(root: str) -> tercet.Run:
+    runs = tercet.list_runs("ddp", root=root)
     assert [r.name for r in runs] == ["ddp"], "both ranks attach to one run"
     return runs[0]
 
@@ -80,43 +80,44 @@ def check_exactly_once(run: tercet.Run, tables: dict[str, Table], epochs: list[i
             assert run.metrics(split, epoch=epoch).num_rows == table.num_rows
 
 
-def test_two_ranks_write_one_run_with_every_example_once() -> None:
-    tables = make_tables()
-    done = torchrun(tables, "group")
-    assert done.returncode == 0, done.stderr[-3000:]
-    run = only_run()
-    assert run.status == "completed"
+@pytest.mark.s3
+def test_two_ranks_write_one_run_with_every_example_once_and_a_killed_rank_fails_it(
+    root: Path, s3_root: str
+) -> None:
+    local = make_tables(str(root))
+    remote = make_tables(s3_root)
+    phases = {
+        "local": {"root": str(root), "tables": {k: t.url for k, t in local.items()}},
+        "s3": {"root": s3_root, "tables": {k: t.url for k, t in remote.items()}},
+    }
+    done = torchrun(phases)
+    assert done.returncode != 0, "rank 1 was killed in the second phase"
+
+    # Phase 1, local disk: the whole run, both epochs, each example once.
+    run = only_run(str(root))
+    assert run.status == "completed", (run.state(), done.stderr[-3000:])
     assert run.parameters == {"lr": 0.1, "ranks": 2}
-    check_exactly_once(run, tables, [0, 1])
+    check_exactly_once(run, local, [0, 1])
     scalars = run.aggregates()
     names, values = scalars.column("name").to_pylist(), scalars.column("value").to_pylist()
     ranks_logged = {v for n, v in zip(names, values, strict=True) if n == "rank"}
     assert ranks_logged == {0.0}, "scalars come from rank 0 only"
-    assert {"train/loss", "train/accuracy", "val/loss"} <= set(scalars.column("name").to_pylist())
+    assert {"train/loss", "train/accuracy", "val/loss"} <= set(names)
     assert set(run.metrics("train", epoch=0).column("lr").to_pylist()) == {0.1}
     assert [i["split"] for i in run.inputs] == ["train", "val"]  # recorded once, by rank 0
     projected = run.projections("val", method="pca", dims=2, epoch=1)
     assert sorted(projected.column("example_id").to_pylist()) == sorted(
-        tables["val"].example_ids().tolist()
+        local["val"].example_ids().tolist()
     )
 
-
-@pytest.mark.s3
-def test_on_s3_a_killed_rank_leaves_the_run_failed_and_the_other_ranks_files_readable(
-    s3_root: str,
-) -> None:
-    # No process group yet at tercet.init: the ranks meet through torchrun's variables.
-    tables = make_tables()
-    done = torchrun(tables, "env", kill_rank=1)
-    assert done.returncode != 0
-    run = only_run()
-    assert run.url.startswith("s3://")
-    assert run.status in ("failed", "stale"), run.state()
-    assert run.parameters == {"lr": 0.1, "ranks": 2}
-    check_exactly_once(run, {"train": tables["train"]}, [0, 1])
-    check_exactly_once(run, {"val": tables["val"]}, [0])
+    # Phase 2, S3: rank 1 died in the val pass; the run failed, what was written stays readable.
+    killed = only_run(s3_root)
+    assert killed.url.startswith("s3://")
+    assert killed.status in ("failed", "stale"), killed.state()
+    assert killed.parameters == {"lr": 0.1, "ranks": 2}
+    check_exactly_once(killed, {"train": remote["train"]}, [0])
     # Rank 0 finished its share of the val pass rank 1 died in: readable on its own.
-    assert parts(run, "val", 1) == [{"rank": 0, "ranks": 2}]
-    share = run.metrics("val", epoch=1)
-    assert 0 < share.num_rows < tables["val"].num_rows
-    assert set(share.column("example_id").to_pylist()) <= set(tables["val"].example_ids().tolist())
+    assert parts(killed, "val", 0) == [{"rank": 0, "ranks": 2}]
+    share = killed.metrics("val", epoch=0)
+    assert 0 < share.num_rows < remote["val"].num_rows
+    assert set(share.column("example_id").to_pylist()) <= set(remote["val"].example_ids().tolist())

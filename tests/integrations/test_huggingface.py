@@ -107,6 +107,7 @@ def test_text_classification_trains_one_epoch_and_records_the_run(tmp_path: Path
     run = callback.run
     assert run is not None and run.name == "bert-tiny"
     _check_run(run, tables, embedding=True)
+    assert callback.reused == [0], callback.own_pass_reasons
     val = run.metrics("val", epoch=0)
     assert val.schema.field("embedding").type.list_size == 16
 
@@ -137,5 +138,21 @@ def test_image_classification_trains_one_epoch_and_records_the_run(tmp_path: Pat
         embedding_layer="vit.layernorm", pool=lambda x: x[:, 0], project="hf",
     )  # fmt: skip
     trainer.train()
-    assert callback.run is not None
-    _check_run(callback.run, tables, embedding=True)
+    run = callback.run
+    assert run is not None
+    _check_run(run, tables, embedding=True)
+    # The eval split came from the Trainer's evaluation, not a second pass: the same values as
+    # the own pass over the same model gives, for every example_id.
+    assert callback.reused == [0] and callback.own_pass_reasons == []
+    collectors = [tercet.ClassificationCollector(probabilities=True),
+                  tercet.EmbeddingCollector("vit.layernorm", pool=lambda x: x[:, 0])]  # fmt: skip
+    tercet.collect_metrics(val_ds.with_format("torch"), collectors, model, split="own", run=run,
+                           table=tables["val"], forward=lambda m, b: m(**b),
+                           inputs=lambda b: {"pixel_values": b["pixel_values"]})  # fmt: skip
+    got, own = (run.metrics(s, epoch=0).to_pandas().set_index("example_id").sort_index()
+                for s in ("val", "own"))  # fmt: skip
+    assert (got["prediction"] == own["prediction"]).all()
+    np.testing.assert_allclose(got["loss"], own["loss"], rtol=1e-4, atol=1e-6)
+    for column in ("probabilities", "embedding"):
+        np.testing.assert_allclose(np.stack(got[column]), np.stack(own[column]), rtol=1e-4,
+                                   atol=1e-6)  # fmt: skip

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tercet
-from tercet import Table
+from tercet import Table, storage
 
 L = pytest.importorskip("lightning")
 torch = pytest.importorskip("torch")
@@ -96,3 +96,87 @@ def test_lightning_trains_one_epoch_and_records_the_run(tmp_path: Path) -> None:
     projected = run.projections("train", dims=3, epoch=0)
     assert projected.num_rows == tables["train"].num_rows
     assert tercet.active_run() is run
+    # (x, y) batches say nothing of example_id: the val split came from the callback's own pass.
+    assert callback.reused == []
+    assert callback.own_pass_reasons == ["the batches carry no 'example_id'"]
+
+
+class DictClassifier(Classifier):
+    """Batches are dicts carrying example_id, and validation_step returns the logits: the
+    callback reads the validation loop's outputs instead of running the model again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x: Any) -> Any:
+        self.calls += 1
+        return self.net(x)
+
+    def training_step(self, batch: Any, index: int) -> Any:
+        return torch.nn.functional.cross_entropy(self(batch["features"]), batch["label"])
+
+    def validation_step(self, batch: Any, index: int) -> Any:
+        return {"logits": self(batch["features"])}
+
+
+def to_dict(row: dict[str, Any]) -> dict[str, Any]:
+    features = torch.tensor(row["features"], dtype=torch.float32)
+    return {"features": features, "label": row["label"], "example_id": row["example_id"]}
+
+
+def fit_dict(tmp_path: Path, tables: dict[str, Table], **trainer_options: Any) -> Any:
+    from torch.utils.data import DataLoader
+
+    train, val = tables["train"].map(to_dict), tables["val"].map(to_dict)
+    callback = TercetCallback(val=val, embedding_layer="net.1", project="pl", train_every=None,
+                              reduce=None, inputs=lambda batch: batch["features"])  # fmt: skip
+    trainer = L.Trainer(
+        max_epochs=1, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, callbacks=[callback],
+        default_root_dir=str(tmp_path), num_sanity_val_steps=0, **trainer_options,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    module = DictClassifier()
+    # Rows 0 and 1 come twice, as a DistributedSampler pads its last shares.
+    order = [*range(len(val)), 0, 1]
+    trainer.fit(module, DataLoader(train, batch_size=8),
+                DataLoader(val, batch_size=8, sampler=order))  # fmt: skip
+    return callback, module, val
+
+
+def test_validation_outputs_are_collected_without_a_second_pass(tmp_path: Path) -> None:
+    tables = make_tables()
+    callback, module, val = fit_dict(tmp_path, tables)
+    run = callback.run
+    assert callback.reused == [0] and callback.own_pass_reasons == []
+    assert module.calls == 3 + 2, "3 training and 2 validation batches, no collection pass"
+    [file] = run.metric_files("val", 0)
+    written = storage.read_parquet(file["url"]).column("example_id").to_pylist()
+    assert sorted(written) == sorted(tables["val"].example_ids().tolist())  # each once
+    got = run.metrics("val", epoch=0).to_pandas().set_index("example_id").sort_index()
+    # The same model, collected by its own pass: the same values for every example_id.
+    collectors = [tercet.ClassificationCollector(probabilities=True),
+                  tercet.EmbeddingCollector("net.1")]  # fmt: skip
+    tercet.collect_metrics(val, collectors, module, split="own", run=run,
+                           inputs=lambda batch: batch["features"])  # fmt: skip
+    own = run.metrics("own", epoch=0).to_pandas().set_index("example_id").sort_index()
+    assert (got["prediction"] == own["prediction"]).all()
+    np.testing.assert_allclose(got["loss"], own["loss"], rtol=1e-5)
+    for column in ("probabilities", "embedding"):
+        np.testing.assert_allclose(np.stack(got[column]), np.stack(own[column]), rtol=1e-5)
+    assert got["train_epoch"].tolist() == [0] * len(got)
+    names = run.aggregates().column("name").to_pylist()
+    assert {"val/loss", "val/accuracy"} <= set(names)
+
+
+def test_a_validation_loop_that_skips_rows_falls_back_to_the_own_pass(tmp_path: Path) -> None:
+    tables = make_tables()
+    callback, module, _ = fit_dict(tmp_path, tables, limit_val_batches=1)
+    assert callback.reused == []
+    assert callback.own_pass_reasons == [f"the loop saw 8 of the 13 rows of {tables['val'].name}"]
+    assert module.calls == 3 + 1 + 1  # the own pass: one batch of 256
+    got = callback.run.metrics("val", epoch=0)
+    assert sorted(got.column("example_id").to_pylist()) == sorted(
+        tables["val"].example_ids().tolist()
+    )

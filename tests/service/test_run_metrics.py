@@ -50,3 +50,30 @@ def test_an_epoch_collected_twice_reads_its_newest_file(
         page = rows(service, source, columns=["loss"], limit=N)
         assert page.num_rows == N
         assert set(page.column("loss").to_pylist()) == {newest}, wanted
+
+
+def test_a_metric_spec_reaches_the_column_info_the_service_serves(
+    service: RunningService, table: Table
+) -> None:
+    """display_name, description and hidden of a MetricSpec travel to /api/schema; a column
+    stored without them gets the defaults."""
+    import tercet
+
+    run = tercet.init(project="demo", run="specs", heartbeat=False)
+    ids = table.example_ids()
+    data = {"example_id": ids, "loss": np.ones(len(ids), np.float32),
+            "margin": np.zeros(len(ids), np.float32)}  # fmt: skip
+    spec = tercet.MetricSpec("number", display_name="Margin", description="Top-1 minus top-2.",
+                             hidden=True)  # fmt: skip
+    run.write_metrics(table, data, epoch=0, split="train", roles={"loss": "loss", "margin": spec})
+    run.close()
+    source = {"run": run.url, "split": "train", "epoch": 0}
+    response = service.client.post("/api/schema", json={"source": source})
+    assert response.status_code == 200, response.text
+    columns = {c["name"]: c for c in response.json()["columns"]}
+    margin, loss = columns["margin"], columns["loss"]
+    assert (margin["display_name"], margin["description"], margin["hidden"]) == (
+        "Margin", "Top-1 minus top-2.", True,
+    )  # fmt: skip
+    assert (loss["display_name"], loss["description"], loss["hidden"]) == (None, None, False)
+    assert margin["role"] == "number" and loss["role"] == "loss"

@@ -446,6 +446,15 @@ export interface components {
             } | null;
             /** Dims */
             dims?: number | null;
+            /** Display Name */
+            display_name?: string | null;
+            /** Description */
+            description?: string | null;
+            /**
+             * Hidden
+             * @default false
+             */
+            hidden: boolean;
         };
         /**
          * ConfusionLabel

@@ -22,7 +22,9 @@ from typing import Any
 from tercet.dependencies import require
 from tercet.errors import RunError
 from tercet.integrations import hooks
-from tercet.runs.collect import CollectResult
+from tercet.runs import distributed
+from tercet.runs.collect import CollectResult, dataset_example_ids
+from tercet.runs.harvest import Harvest
 from tercet.runs.run import Run
 from tercet.tables.table import Table
 
@@ -60,6 +62,11 @@ class TercetCallback(TrainerCallback):  # type: ignore[misc]
         Project embeddings when training ends (``None``: do not).
     batch_size
         Of the collection passes; default ``per_device_eval_batch_size``.
+    reuse_outputs
+        Collect the eval split from the Trainer's own evaluation forward passes (one process;
+        the Trainer feeds the eval dataset in order): no second inference pass. Under several
+        processes, or when the evaluation did not see every row once, the callback runs its
+        own pass (:attr:`own_pass_reasons` says why).
     """
 
     def __init__(
@@ -78,6 +85,7 @@ class TercetCallback(TrainerCallback):  # type: ignore[misc]
         reduce: str | None = "pca",
         dims: int = 3,
         batch_size: int | None = None,
+        reuse_outputs: bool = True,
     ) -> None:
         if train_every is not None and train_every < 1:
             raise RunError(f"train_every must be ≥ 1 or None; received {train_every}.")
@@ -92,8 +100,18 @@ class TercetCallback(TrainerCallback):  # type: ignore[misc]
         self.project, self.run_name, self.root = project, run_name, root
         self.reduce, self.dims = reduce, dims
         self.batch_size = batch_size
+        self.reuse_outputs = reuse_outputs
         self.run: Run | None = None
         self.results: list[CollectResult] = []
+        self.reused: list[int] = []
+        """Epochs of the eval split collected from the Trainer's evaluation outputs."""
+        self.own_pass_reasons: list[str] = []
+        """Why an evaluation needed the callback's own pass."""
+        self._harvest: Harvest | None = None
+        self._eval_ids: Any = None
+        self._seen = 0
+        self._listening = False
+        self._hook: Any = None
 
     @classmethod
     def attach(cls, trainer: Any, **options: Any) -> TercetCallback:
@@ -109,6 +127,7 @@ class TercetCallback(TrainerCallback):  # type: ignore[misc]
         if model is not None:
             parameters["model_class"] = type(model).__name__
         self.run = hooks.start_run(self.project, self.run_name, parameters, self.root)
+        self._arm(model)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Mapping[str, Any] | None = None,
                **kwargs: Any) -> None:  # fmt: skip
@@ -120,7 +139,23 @@ class TercetCallback(TrainerCallback):  # type: ignore[misc]
             self.run.log(values, step=int(state.global_step), epoch=_epoch_index(state))
 
     def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self._collect("eval", kwargs.get("model"), args, state)
+        harvest, self._harvest = self._harvest, None
+        if harvest is not None:
+            if self._seen != len(self._eval_ids):
+                harvest.reason = harvest.reason or (
+                    f"the evaluation saw {self._seen} of {len(self._eval_ids)} rows"
+                )
+            result = harvest.finish(_constants(state))
+            if result is not None:
+                self.results.append(result)
+                self.reused.append(result["epoch"])
+            else:
+                self.own_pass_reasons.append(str(harvest.reason))
+                self._collect("eval", kwargs.get("model"), args, state)
+        else:
+            self._collect("eval", kwargs.get("model"), args, state)
+        if self._hook is None:  # trainer.evaluate() before training: listen from now on
+            self._arm(kwargs.get("model"))
 
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.train_every is None:
@@ -130,8 +165,61 @@ class TercetCallback(TrainerCallback):  # type: ignore[misc]
             self._collect("train", kwargs.get("model"), args, state)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._disarm()
         if self.run is not None and hooks.has_embeddings(self.collectors):
             hooks.finish(self.run, self.reduce, self.dims)
+
+    # -- reading the evaluation's own outputs ------------------------------------------------
+    def _arm(self, model: Any) -> None:
+        """Listen to the evaluations' forward passes, when they can be told apart. The pass
+        starts at the first forward in eval mode (a pre-hook, so the collectors' layer hooks
+        see that forward too) and ends at ``on_evaluate``."""
+        self._disarm()
+        table, dataset = self.tables["eval"], getattr(self.trainer, "eval_dataset", None)
+        if not self.reuse_outputs or self.run is None or model is None or table is None:
+            return
+        if dataset is None or distributed.world().distributed:
+            return  # several processes: each sees an interleaved share; the own pass shards
+        try:
+            self._eval_ids = dataset_example_ids(dataset)
+        except RunError:
+            return  # the own pass reports it
+        self._seen, self._listening = 0, True
+        self._hook = (
+            model.register_forward_pre_hook(self._before_forward),
+            model.register_forward_hook(self._after_forward),
+        )
+
+    def _disarm(self) -> None:
+        for handle in self._hook or ():
+            handle.remove()
+        self._hook = None
+        if self._harvest is not None:
+            self._harvest.close()
+            self._harvest = None
+
+    def _before_forward(self, module: Any, args: Any) -> None:
+        if self._harvest is not None or not self._listening or module.training:
+            return
+        if self.run is not None and self.tables["eval"] is not None:
+            table = self.tables["eval"]
+            self._seen = 0
+            self._harvest = Harvest(self.run, table, _eval_split(table, self.tables),
+                                    self.collectors, module)  # fmt: skip
+
+    def _after_forward(self, module: Any, args: Any, output: Any) -> None:
+        harvest = self._harvest
+        if harvest is None or not self._listening or module.training:
+            return  # a training step, or the callback's own pass
+        logits = output.get("logits") if isinstance(output, Mapping) else output
+        shape = getattr(logits, "shape", None)
+        n = int(shape[0]) if shape else 0
+        ids = self._eval_ids[self._seen : self._seen + n]
+        self._seen += n
+        if len(ids) != n:
+            harvest.reason = harvest.reason or "the evaluation ran more samples than the eval set"
+            return
+        harvest.add({"example_id": ids}, output)
 
     # -- collection ----------------------------------------------------------------------------
     def _collect(self, which: str, model: Any, args: Any, state: Any) -> None:
@@ -150,7 +238,17 @@ class TercetCallback(TrainerCallback):  # type: ignore[misc]
             self.on_train_begin(args, state, None, model=model)
         assert self.run is not None
         accepted = model_inputs(model)
-        result = hooks.collect(
+        self._listening = False  # this pass is not the Trainer's evaluation
+        try:
+            result = self._own_pass(which, model, args, state, dataset, table, accepted)
+        finally:
+            self._listening = True
+        self.results.append(result)
+
+    def _own_pass(self, which: str, model: Any, args: Any, state: Any, dataset: Any,
+                  table: Table, accepted: set[str]) -> CollectResult:  # fmt: skip
+        assert self.run is not None
+        return hooks.collect(
             self.run,
             _feedable(dataset, accepted),
             table,
@@ -161,9 +259,8 @@ class TercetCallback(TrainerCallback):  # type: ignore[misc]
             collate_fn=self.trainer.data_collator,
             inputs=lambda batch: {k: v for k, v in batch.items() if k in accepted},
             forward=lambda m, batch: m(**batch),
-            constants={"step": int(state.global_step), "train_epoch": float(state.epoch or 0.0)},
+            constants=_constants(state),
         )
-        self.results.append(result)
 
 
 def model_inputs(model: Any) -> set[str]:
@@ -180,6 +277,10 @@ def _feedable(dataset: Any, accepted: set[str]) -> Any:
         return dataset
     unused = [c for c in names if c not in accepted and c != "example_id"]
     return dataset.remove_columns(unused) if unused else dataset
+
+
+def _constants(state: Any) -> dict[str, Any]:
+    return {"step": int(state.global_step), "train_epoch": float(state.epoch or 0.0)}
 
 
 def _epoch_index(state: Any) -> int:

@@ -18,6 +18,7 @@ from tercet.dependencies import require
 from tercet.errors import RunError
 from tercet.integrations import hooks
 from tercet.runs.collect import CollectResult
+from tercet.runs.harvest import Harvest
 from tercet.runs.run import Run
 from tercet.tables.table import Table
 
@@ -47,6 +48,11 @@ class TercetCallback(Callback):  # type: ignore[misc]
         Project embeddings when training ends (``None``: do not).
     batch_size, inputs, collate_fn
         For the collection passes, as in :func:`tercet.collect_metrics`.
+    reuse_outputs
+        Collect the val split from the validation loop's own outputs when it can (the batches
+        carry ``example_id`` and ``validation_step`` returns the logits, or a dict with
+        ``logits``): no second inference pass. Otherwise, and with ``False``, the callback runs
+        its own pass over ``val`` (:attr:`own_pass_reasons` says why).
     """
 
     def __init__(
@@ -66,6 +72,7 @@ class TercetCallback(Callback):  # type: ignore[misc]
         batch_size: int = 256,
         inputs: Callable[[Any], Any] | None = None,
         collate_fn: Callable[[list[Any]], Any] | None = None,
+        reuse_outputs: bool = True,
     ) -> None:
         if train_every is not None and train_every < 1:
             raise RunError(f"train_every must be ≥ 1 or None; received {train_every}.")
@@ -81,8 +88,14 @@ class TercetCallback(Callback):  # type: ignore[misc]
         self.options: dict[str, Any] = {
             "batch_size": batch_size, "inputs": inputs, "collate_fn": collate_fn,
         }  # fmt: skip
+        self.reuse_outputs = reuse_outputs
         self.run: Run | None = None
         self.results: list[CollectResult] = []
+        self.reused: list[int] = []
+        """Epochs of the val split collected from the validation loop's outputs."""
+        self.own_pass_reasons: list[str] = []
+        """Why a val epoch needed the callback's own pass."""
+        self._harvest: Harvest | None = None
 
     # -- Lightning events ----------------------------------------------------------------------
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
@@ -98,11 +111,40 @@ class TercetCallback(Callback):  # type: ignore[misc]
         )
         self.run = hooks.start_run(self.project, self.run_name, parameters, self.root)
 
+    def on_validation_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        self._drop_harvest()
+        if trainer.sanity_checking or not self.reuse_outputs or self.run is None:
+            return
+        if self.data["val"] is None:
+            return
+        self._harvest = Harvest(self.run, self._table("val"), "val", self.collectors, pl_module)
+
+    def on_validation_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any,
+                                batch_idx: int, dataloader_idx: int = 0) -> None:  # fmt: skip
+        harvest = self._harvest
+        if harvest is None:
+            return
+        if dataloader_idx:
+            harvest.reason = harvest.reason or "there are several validation dataloaders"
+            return
+        harvest.add(batch, outputs)
+
     def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         if trainer.sanity_checking:
             return
         self._log(trainer)
+        harvest, self._harvest = self._harvest, None
+        if harvest is not None:
+            result = harvest.finish(_constants(trainer))
+            if result is not None:
+                self.results.append(result)
+                self.reused.append(result["epoch"])
+                return
+            self.own_pass_reasons.append(str(harvest.reason))
         self._collect("val", trainer, pl_module)
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        self._drop_harvest()
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         self._log(trainer)
@@ -121,16 +163,26 @@ class TercetCallback(Callback):  # type: ignore[misc]
         if values:
             self.run.log(values, step=int(trainer.global_step), epoch=int(trainer.current_epoch))
 
-    def _collect(self, split: str, trainer: Any, pl_module: Any) -> None:
+    def _drop_harvest(self) -> None:
+        if self._harvest is not None:
+            self._harvest.close()
+            self._harvest = None
+
+    def _table(self, split: str) -> Table:
         data = self.data[split]
-        if data is None or self.run is None:
-            return
         table = data if isinstance(data, Table) else getattr(data, "table", None)
         if not isinstance(table, Table):
             raise RunError(
                 f"TercetCallback({split}=...) takes a Tercet table or table.map(transform); "
                 f"received {type(data).__name__}."
             )
+        return table
+
+    def _collect(self, split: str, trainer: Any, pl_module: Any) -> None:
+        data = self.data[split]
+        if data is None or self.run is None:
+            return
+        table = self._table(split)
         result = hooks.collect(
             self.run, data, table, self.collectors, pl_module, split=split,
             constants=_constants(trainer), **self.options,

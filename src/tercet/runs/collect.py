@@ -77,7 +77,7 @@ def collect_metrics(
     epoch = run.next_epoch(split) if epoch is None else int(epoch)
     if sharded and at.group:
         epoch = int(distributed.broadcast(epoch))  # one epoch number for every rank's part
-    fixed = _constants(constants)
+    fixed = plain_constants(constants)
     active = as_collectors(collectors)
     if len(ids) == 0:
         raise RunError(f"{table.name} has no rows to collect metrics for.")
@@ -125,9 +125,9 @@ def collect_metrics(
                 batch = Batch(raw, x, ids[start - lo : start - lo + n], start, columns, at_rows)
                 row: dict[str, Any] = {ID_COLUMN: batch.example_ids}
                 for collector in active:
-                    _add_columns(row, collector.collect(batch, outputs))
+                    add_columns(row, collector.collect(batch, outputs))
                 if fixed:
-                    _add_columns(row, {k: np.full(n, v) for k, v in fixed.items()})
+                    add_columns(row, {k: np.full(n, v) for k, v in fixed.items()})
                 assert writer is not None
                 writer.write(row)
                 start += n
@@ -146,7 +146,7 @@ def collect_metrics(
             bar[0].stop()
     rows = writer.rows if writer is not None else 0
     if writer is not None:
-        publish = _publisher(writer)
+        publish = publisher(writer)
         if wait:
             publish()
         else:
@@ -231,7 +231,7 @@ def table_positions(table: Table, ids: np.ndarray) -> np.ndarray:
     return np.asarray(positions, dtype=np.int64)
 
 
-def _add_columns(row: dict[str, Any], produced: Mapping[str, Any]) -> None:
+def add_columns(row: dict[str, Any], produced: Mapping[str, Any]) -> None:
     clash = set(produced) & set(row)
     if clash:
         raise RunError(
@@ -241,7 +241,7 @@ def _add_columns(row: dict[str, Any], produced: Mapping[str, Any]) -> None:
     row.update(produced)
 
 
-def _constants(constants: Mapping[str, Any] | None) -> dict[str, Any]:
+def plain_constants(constants: Mapping[str, Any] | None) -> dict[str, Any]:
     """``constants`` as plain numbers, strings or booleans; anything else is an error."""
     out: dict[str, Any] = {}
     for name, value in (constants or {}).items():
@@ -261,7 +261,7 @@ def _call(model: Any, inputs: Any) -> Any:
     return model(inputs)
 
 
-def _publisher(writer: metrics_mod.MetricsWriter) -> Callable[[], None]:
+def publisher(writer: metrics_mod.MetricsWriter) -> Callable[[], None]:
     def publish() -> None:
         try:
             writer.close()

@@ -375,6 +375,12 @@ class ColumnInfo(BaseModel):
     role: str
     value_map: dict[str, ValueMapEntry] | None = None
     dims: int | None = None
+    display_name: str | None = None
+    """The name to show instead of ``name`` (a metric's ``MetricSpec.display_name``)."""
+    description: str | None = None
+    """One sentence on what the value is (a tooltip)."""
+    hidden: bool = False
+    """Left out of the default view; still served and selectable."""
 
 
 class SchemaInfo(BaseModel):

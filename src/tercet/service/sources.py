@@ -102,11 +102,15 @@ def _wire_value_map(value_map: Any) -> dict[str, ValueMapEntry] | None:
 
 
 def servable(
-    table: pa.Table, specs: Mapping[str, tuple[str, Any]]
+    table: pa.Table,
+    specs: Mapping[str, tuple[str, Any]],
+    details: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[pa.Table, list[ColumnInfo]]:
     """Cast columns to types the wire and DuckDB both carry; describe each with its role.
 
     ``specs`` maps a column name to ``(role, value_map)``; missing columns get an inferred role.
+    ``details`` maps a column name to its stored fields besides those (``display_name``,
+    ``description``, ``hidden``: what a ``MetricSpec`` says of a metric).
     Types outside the API's set (timestamps, decimals, dictionaries …) are served as their
     plain counterparts; binary columns are left out.
     """
@@ -136,11 +140,24 @@ def servable(
                 role=role,
                 value_map=_wire_value_map(value_map),
                 dims=dims,
+                **_presentation((details or {}).get(name, {})),
             )
         )
         arrays.append(column)
     out = pa.table(arrays, names=[c.name for c in infos]) if infos else table.select([])
     return out.replace_schema_metadata(None), infos
+
+
+def _presentation(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """How a column asks to be shown, from its stored fields; a value of the wrong type (a
+    hand-edited footer) is left out rather than failing the whole source."""
+    out: dict[str, Any] = {}
+    for key in ("display_name", "description"):
+        if isinstance(fields.get(key), str):
+            out[key] = fields[key]
+    if isinstance(fields.get("hidden"), bool):
+        out["hidden"] = fields["hidden"]
+    return out
 
 
 def _match(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -207,7 +224,7 @@ class Sources:
             specs = {c.name: (c.role, c.value_map) for c in t.schema}
             stored = t.to_arrow()
             example_ids(stored, t.url)
-            rows, infos = servable(stored, specs)
+            rows, infos = servable(stored, specs, {c.name: c.extra for c in t.schema})
             data = SourceData(("table", t.url), rows, infos)
             return data, data.nbytes
 
@@ -321,6 +338,7 @@ class Sources:
         metrics = self.metrics(files)
         label = base.first("label")
         specs: dict[str, tuple[str, Any]] = {}
+        details: dict[str, Mapping[str, Any]] = {}
         for spec in files[-1].columns:
             role = spec.get("role")
             value_map = spec.get("value_map")
@@ -328,7 +346,8 @@ class Sources:
                 value_map = {int(k): v.model_dump() for k, v in label.value_map.items()}
             if isinstance(role, str):
                 specs[str(spec["name"])] = (role, value_map)
-        metrics_rows, metric_infos = servable(metrics, specs)
+                details[str(spec["name"])] = spec
+        metrics_rows, metric_infos = servable(metrics, specs, details)
         t_ids = example_ids(base.table, str(base.key))
         m_ids = example_ids(metrics_rows, "the metrics files")
         found, where, _ = _match(t_ids, m_ids)
