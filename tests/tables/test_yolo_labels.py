@@ -1,5 +1,5 @@
 """YOLO label files parsed for a whole split at once (``parse_labels``): line numbers per file,
-blank lines, CRLF and tab separators, missing files, and the first bad value located."""
+blank lines, CRLF, CR and tab separators, missing files, and the first bad value located."""
 
 from __future__ import annotations
 
@@ -18,13 +18,14 @@ def test_objects_keep_their_file_line_and_values() -> None:
         b"3\t.1 .1 .1 .1\r\n\r\n4 .2 .2 .2 .2 .5 .5\r\n",
         b"   \n",
         b"7 1 1 1 1\n\n\n8 2 2 2 2\n",
+        b"5 .1 .1 .1 .1\r\r6 .1 .1 .1 .1\r",  # classic Mac line ends
     ]
     o = parse_labels(texts, [f"f{i}.txt" for i in range(len(texts))])
-    assert o.counts.tolist() == [2, 0, 1, 2, 0, 2]
-    assert o.arity.tolist() == [5, 5, 5, 5, 7, 5, 5]
-    assert o.lines.tolist() == [1, 2, 3, 1, 3, 1, 4]
-    assert o.starts.tolist() == [0, 5, 10, 15, 20, 27, 32]
-    assert o.values[o.starts].tolist() == [0, 1, 2, 3, 4, 7, 8]
+    assert o.counts.tolist() == [2, 0, 1, 2, 0, 2, 2]
+    assert o.arity.tolist() == [5, 5, 5, 5, 7, 5, 5, 5, 5]
+    assert o.lines.tolist() == [1, 2, 3, 1, 3, 1, 4, 1, 3]
+    assert o.starts.tolist() == [0, 5, 10, 15, 20, 27, 32, 37, 42]
+    assert o.values[o.starts].tolist() == [0, 1, 2, 3, 4, 7, 8, 5, 6]
     np.testing.assert_allclose(o.values[21:27], [0.2, 0.2, 0.2, 0.2, 0.5, 0.5])
 
 

@@ -125,8 +125,10 @@ def parse_labels(texts: Sequence[bytes | None], urls: Sequence[str]) -> Objects:
     """All label files of a split parsed at once: one buffer, token and line boundaries found
     with numpy, one float conversion for every value (no Python loop over lines or tokens).
 
-    Lines end at ``\n`` (``\r\n`` too: ``\r`` is whitespace); blank lines are skipped."""
-    present = [t or b"" for t in texts]
+    Lines end at ``\n``, ``\r\n`` or ``\r``; blank lines are skipped."""
+    # Line ends as str.splitlines (which Ultralytics uses) knows them: \r\n and a bare \r too.
+    present = [(t.replace(b"\r\n", b"\n").replace(b"\r", b"\n") if b"\r" in t else t) if t else b""
+               for t in texts]  # fmt: skip
     if not present:
         empty = np.zeros(0, np.int64)
         return Objects(empty, empty, empty, np.empty(0), empty)
