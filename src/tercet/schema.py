@@ -22,6 +22,10 @@ ROLES = (
     "loss", "prediction", "confidence", "probabilities", "projection", "other",
 )  # fmt: skip
 
+# Roles whose string values are URLs of files (resolved through aliases, bundled by tercet share,
+# rewritten by tercet alias rewrite): one list, so a new file-valued role is one line here.
+URL_ROLES = ("image", "semantic_mask")
+
 ID_COLUMN = "example_id"
 WEIGHT_COLUMN = "weight"
 

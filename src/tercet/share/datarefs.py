@@ -1,8 +1,9 @@
-"""Data files a bundle references: image URLs in table revisions, what they need, how they move.
+"""Data files a bundle references: file URLs in table revisions, what they need, how they move.
 
-Image columns (role ``image``) hold URLs in three places of a revision: its rows Parquet (source
-tables), its ``delta.parquet``, and the inline delta (``set`` values, added-column defaults) in
-``object.json``. Each distinct URL is classified:
+File-URL columns (roles in :data:`tercet.schema.URL_ROLES`: ``image``, ``semantic_mask``) hold
+URLs in three places of a revision: its rows Parquet (source tables), its ``delta.parquet``, and
+the inline delta (``set`` values, added-column defaults) in ``object.json``. Each distinct URL
+is classified:
 
 - ``<ALIAS>/rest`` — needs the alias wherever the bundle is opened;
 - inside the project root — travels with the bundle (it is part of the project);
@@ -29,6 +30,7 @@ from tercet import format, storage
 from tercet.aliases import ALIAS_URL, check_alias_name, expand
 from tercet.aliases import values as alias_values
 from tercet.errors import AliasNotSetError, ShareError
+from tercet.schema import URL_ROLES
 from tercet.share.graph import Graph, ObjectNode
 from tercet.share.manifest import DATA, LOCAL_DATA, AbsoluteEntry, AliasEntry
 
@@ -38,11 +40,12 @@ _PORTABLE = ("http", "https")
 
 
 def image_columns(descriptor: dict[str, Any]) -> list[str]:
-    """Names of the image-URL columns of a table descriptor (none for other objects)."""
+    """Names of the file-URL columns (roles in ``URL_ROLES``: images, semantic masks) of a table
+    descriptor (none for other objects)."""
     schema = descriptor.get("schema")
     if descriptor.get("format") != "tercet.table" or not isinstance(schema, dict):
         return []
-    return [c["name"] for c in schema.get("columns", []) if c.get("role") == "image"]
+    return [c["name"] for c in schema.get("columns", []) if c.get("role") in URL_ROLES]
 
 
 @dataclass
@@ -82,7 +85,7 @@ def inline_values(descriptor: dict[str, Any], columns: list[str]) -> list[str]:
     delta = descriptor.get("delta") or {}
     values = [v for c in columns for v in ((delta.get("set") or {}).get(c) or {}).get("value", [])]
     for spec in delta.get("added_columns") or []:
-        if spec.get("role") == "image" and spec.get("default") is not None:
+        if spec.get("role") in URL_ROLES and spec.get("default") is not None:
             values.append(spec["default"])
     return [v for v in values if isinstance(v, str)]
 

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tercet.runs.metrics import METADATA_KEY, parse_header
+from tercet.schema import URL_ROLES
 from tercet.share.datarefs import image_columns
 
 UrlMap = Callable[[str], str]
@@ -76,7 +77,7 @@ def _edit_inline_delta(delta: dict[str, Any], columns: list[str], fn: UrlMap) ->
         out["added_columns"] = [
             {**s, "default": fn(s["default"])}
             if isinstance(s, dict)
-            and s.get("role") == "image"
+            and s.get("role") in URL_ROLES
             and isinstance(s.get("default"), str)
             else s
             for s in delta["added_columns"]

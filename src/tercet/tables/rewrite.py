@@ -17,11 +17,10 @@ import pyarrow.compute as pc
 
 from tercet import aliases
 from tercet.errors import AliasError, SchemaError
-from tercet.schema import ID_COLUMN
+from tercet.schema import ID_COLUMN, URL_ROLES
 from tercet.tables.edit import Edit
 from tercet.tables.lineage import Derivable
 
-URL_ROLES = ("image",)
 """Roles whose string columns hold URLs: the columns rewritten unless others are named."""
 
 T = TypeVar("T", bound=Derivable)
