@@ -12,6 +12,7 @@ import type {
   FileGrant,
   Filter,
   Health,
+  InsightsSummary,
   Join,
   ProjectInfo,
   RevisionCreated,
@@ -20,6 +21,8 @@ import type {
   RunInfo,
   ScalarsResult,
   SchemaInfo,
+  SimilarRequest,
+  SimilarResult,
   Source,
   Summary,
   TableRevision,
@@ -319,6 +322,17 @@ export class ServiceClient {
     return this.cached(`data:scalars:${run}`, () =>
       this.json<ScalarsResult>(`/api/scalars?run=${encodeURIComponent(run)}`),
     );
+  }
+
+  /** What the newest insights of a run's split found (`docs/insights.md`); 404 when none. */
+  insightsSummary(run: string, split: string): Promise<InsightsSummary> {
+    const q = new URLSearchParams({ run, split });
+    return this.cached(`nav:insights:${q.toString()}`, () => this.json<InsightsSummary>(`/api/insights/summary?${q.toString()}`));
+  }
+
+  /** The samples whose embeddings are nearest to one sample's. */
+  similar(req: SimilarRequest, signal?: AbortSignal): Promise<SimilarResult> {
+    return this.post<SimilarResult>('/api/similar', req, signal);
   }
 
   async rows(req: RowsRequest, signal?: AbortSignal): Promise<RowsResult> {
