@@ -1,3 +1,4 @@
+// Over 400 lines: one method per service endpoint, all behind the one client that owns auth and errors.
 // The one data client: every request to the Object Service goes through here. It owns
 // authentication, error translation, caching of metadata answers, and the counters the
 // loading bar and the benchmark read.
