@@ -111,6 +111,7 @@ def evaluate(run: tercet.Run, train_table: tercet.Table, injected: Any) -> dict[
         "AP cleanlab (last-epoch probabilities)": average_precision_score(truth, -quality),
         "AP cl_score (in compute)": average_precision_score(truth, col("cl_score")),
         "is_label_issue precision": float(truth[flagged].mean()) if flagged.any() else 0.0,
+        "is_label_issue count": float(flagged.sum()),
         "is_label_issue recall": float(flagged[truth].mean()),
         "AP Datalab (last-epoch probabilities)": average_precision_score(
             truth, -lab_last["label_score"].to_numpy()
@@ -118,11 +119,19 @@ def evaluate(run: tercet.Run, train_table: tercet.Table, injected: Any) -> dict[
         "AP Datalab (probabilities averaged over epochs)": average_precision_score(
             truth, -lab_mean["label_score"].to_numpy()
         ),
+        "Datalab is_label_issue count (last epoch)": float(lab_last["is_label_issue"].sum()),
         "Datalab is_label_issue precision (last epoch)": _precision(
             truth, lab_last["is_label_issue"].to_numpy()
         ),
         "Datalab is_label_issue recall (last epoch)": float(
             lab_last["is_label_issue"].to_numpy()[truth].mean()
+        ),
+        "Datalab is_label_issue count (averaged)": float(lab_mean["is_label_issue"].sum()),
+        "Datalab is_label_issue precision (averaged)": _precision(
+            truth, lab_mean["is_label_issue"].to_numpy()
+        ),
+        "Datalab is_label_issue recall (averaged)": float(
+            lab_mean["is_label_issue"].to_numpy()[truth].mean()
         ),
         "compute s": took,
         "Datalab s (label check)": lab_last_s,
@@ -142,7 +151,7 @@ def datalab(labels: np.ndarray, probs: np.ndarray) -> tuple[Any, float]:
 
 def _precision(truth: np.ndarray, flag: np.ndarray) -> float:
     flag = flag.astype(bool)
-    return float(truth[flag].mean()) if flag.any() else 0.0
+    return float(truth[flag].mean()) if flag.any() else float("nan")
 
 
 def label_of(table: tercet.Table, ids: np.ndarray) -> np.ndarray:
