@@ -1,3 +1,4 @@
+// Over 400 lines: one method per service endpoint, all behind the one client that owns auth and errors.
 // The one data client: every request to the Object Service goes through here. It owns
 // authentication, error translation, caching of metadata answers, and the counters the
 // loading bar and the benchmark read.
@@ -12,6 +13,7 @@ import type {
   FileGrant,
   Filter,
   Health,
+  InsightsSummary,
   Join,
   ProjectInfo,
   RevisionCreated,
@@ -20,6 +22,8 @@ import type {
   RunInfo,
   ScalarsResult,
   SchemaInfo,
+  SimilarRequest,
+  SimilarResult,
   Source,
   Summary,
   TableRevision,
@@ -319,6 +323,17 @@ export class ServiceClient {
     return this.cached(`data:scalars:${run}`, () =>
       this.json<ScalarsResult>(`/api/scalars?run=${encodeURIComponent(run)}`),
     );
+  }
+
+  /** What the newest insights of a run's split found (`docs/insights.md`); 404 when none. */
+  insightsSummary(run: string, split: string): Promise<InsightsSummary> {
+    const q = new URLSearchParams({ run, split });
+    return this.cached(`nav:insights:${q.toString()}`, () => this.json<InsightsSummary>(`/api/insights/summary?${q.toString()}`));
+  }
+
+  /** The samples whose embeddings are nearest to one sample's. */
+  similar(req: SimilarRequest, signal?: AbortSignal): Promise<SimilarResult> {
+    return this.post<SimilarResult>('/api/similar', req, signal);
   }
 
   async rows(req: RowsRequest, signal?: AbortSignal): Promise<RowsResult> {

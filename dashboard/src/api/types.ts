@@ -34,6 +34,10 @@ export type ScalarsResult = S['ScalarsResult'];
 export type RevisionRequest = S['RevisionRequest'];
 export type RevisionCreated = S['RevisionCreated'];
 export type FileGrant = S['FileGrant'];
+export type InsightsSummary = S['InsightsSummary'];
+export type InsightIssue = S['InsightIssue'];
+export type SimilarRequest = S['SimilarRequest'];
+export type SimilarResult = S['SimilarResult'];
 
 /** The edits this client sends: every list present (a subset of the service's `Edits`). */
 export type EditsPayload = Required<Pick<S['Edits'], 'set' | 'delete' | 'weights'>>;

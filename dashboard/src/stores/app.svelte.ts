@@ -13,7 +13,7 @@ import {
 import type { IndexEvent, Join } from '../api/types';
 import { refetchAll } from '../lib/refetch.svelte';
 
-export type ChartKind = 'scatter2d' | 'scatter3d' | 'histogram' | 'curves' | 'trajectory' | 'image' | 'confusion';
+export type ChartKind = 'scatter2d' | 'scatter3d' | 'histogram' | 'curves' | 'trajectory' | 'image' | 'confusion' | 'issues';
 
 export interface Route {
   project: string | null;
@@ -43,7 +43,7 @@ export type ConnState =
 
 const ROUTE_KEYS = new Set(['project', 'table', 'run', 'split', 'epoch', 'join', 'chart', 'f', 'service', 'token']);
 
-const CHARTS: ChartKind[] = ['scatter2d', 'scatter3d', 'histogram', 'curves', 'trajectory', 'image', 'confusion'];
+const CHARTS: ChartKind[] = ['scatter2d', 'scatter3d', 'histogram', 'curves', 'trajectory', 'image', 'confusion', 'issues'];
 
 export function parseRoute(hash: string): Route {
   const q = new URLSearchParams(hash.replace(/^#/, ''));
