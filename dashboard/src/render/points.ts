@@ -276,7 +276,11 @@ export class PointRenderer implements PointerHost {
     this.requestRender();
   }
 
+  /** Frames drawn so far (tests check that hovering draws none). */
+  frames = 0;
+
   private render(): void {
+    this.frames += 1;
     const gl = this.gl;
     const dpr = window.devicePixelRatio || 1;
     gl.viewport(0, 0, this.canvas.width, this.canvas.height);
