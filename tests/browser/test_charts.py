@@ -123,9 +123,9 @@ def test_histogram_axis_log_and_stacks_count_what_python_bins(dash: Dash) -> Non
     page.locator(tid("chart-tab-confusion")).click()
     cells = page.locator(tid("confusion-cell"))
     cells.first.wait_for()
-    counts = [int(c) for c in cells.evaluate_all("cs => cs.map(c => c.dataset.count)")]
+    cell_counts = [int(c) for c in cells.evaluate_all("cs => cs.map(c => c.dataset.count)")]
     top = page.locator(tid("confusion-scale-max")).inner_text().replace(",", "")
-    assert int(top) == max(counts)
+    assert int(top) == max(cell_counts)
     panel = page.locator(tid("confusion")).bounding_box()
     grid = page.locator('[data-testid="confusion"] table').bounding_box()
     assert panel and grid and grid["width"] > 0.85 * panel["width"]

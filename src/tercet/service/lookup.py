@@ -6,6 +6,7 @@ page and its count), whose cost grows with the source and with concurrent querie
 immutable, so its ids are sorted once — the first id lookup on it pays an ``argsort`` (~0.1 s
 per million rows) — and each later lookup is a binary search and an Arrow ``take``.
 """
+
 from __future__ import annotations
 
 import threading
