@@ -296,8 +296,7 @@ export class ServiceClient {
     );
   }
 
-  /** `range` fixes the histogram's domain, so histograms of parts of the rows share bins. */
-  summary(source: Source, filter: Filter | null, column: string, bins = 40, range?: [number, number]): Promise<Summary> {
+  summary(source: Source, filter: Filter | null, column: string, bins = 40, range?: [number, number] /* shared bins */): Promise<Summary> {
     const body = range ? { source, filter, column, bins, min: range[0], max: range[1] } : { source, filter, column, bins };
     return this.cached(`data:summary:${JSON.stringify(body)}`, () => this.post<Summary>('/api/summary', body, undefined, 'low'));
   }
