@@ -40,7 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-TOKEN = "bench-token"
+TOKEN = "bench-token-0123456789"  # the service asks for 16 characters or more
 FILTER = {"column": "loss", "op": "range", "min": 0.2, "max": 0.6}
 SORT = [{"column": "x", "desc": True}]
 HIST_FILTER = {"column": "label", "op": "in", "values": [1, 2, 3]}

@@ -49,6 +49,11 @@ def test_gallery_relabel_accept_weight_commit_reach_the_table(dash: Dash) -> Non
 
     # scatter hover: the card shows that sample's image, label and prediction
     target = isolated_point(page, set(base.index.tolist()))
+    frames = (
+        "() => document.querySelector('[data-testid=\"scatter-2d-overlay\"]').tercetProbe.frames()"
+    )
+    drawn = page.evaluate(frames)
+    assert isinstance(drawn, int) and drawn > 0
     page.mouse.move(target["x"], target["y"])
     card = page.locator(f'{tid("hover-card")}[data-example-id="{int(target["id"])}"]')
     card.wait_for()
@@ -58,6 +63,8 @@ def test_gallery_relabel_accept_weight_commit_reach_the_table(dash: Dash) -> Non
     )
     labels = dict(zip(base.index.tolist(), base["label"].tolist(), strict=True))
     assert card.locator(tid("hover-label")).inner_text().strip() == str(labels[int(target["id"])])
+    # the hover ring is drawn on the overlay: hovering redraws none of the points
+    assert page.evaluate(frames) == drawn
     dash.shot("31-scatter-hover-image")
 
     # one click: prediction ≠ label, as many rows as Python finds

@@ -300,8 +300,8 @@ export class ServiceClient {
     );
   }
 
-  summary(source: Source, filter: Filter | null, column: string, bins = 40): Promise<Summary> {
-    const body = { source, filter, column, bins };
+  summary(source: Source, filter: Filter | null, column: string, bins = 40, range?: [number, number] /* shared bins */): Promise<Summary> {
+    const body = range ? { source, filter, column, bins, min: range[0], max: range[1] } : { source, filter, column, bins };
     return this.cached(`data:summary:${JSON.stringify(body)}`, () => this.post<Summary>('/api/summary', body, undefined, 'low'));
   }
 

@@ -16,6 +16,9 @@ export interface PointerHost {
   readonly cssSize: { w: number; h: number };
   readonly lassoMode: boolean;
   pick(x: number, y: number): number | null;
+  /** Where point `i` is drawn (CSS px of the canvas) and its diameter; null when not drawn. */
+  ringOf(i: number): { x: number; y: number; d: number } | null;
+  readonly ringColor: [number, number, number, number];
   pointsInPolygon(poly: [number, number][]): Uint32Array;
   requestRender(): void;
   resetView(): void;
@@ -36,7 +39,11 @@ export class PointerControls {
     this.attach();
   }
 
-  /** Clears the overlay canvas and draws the lasso being dragged, if any. */
+  /**
+   * Clears the overlay canvas and draws the hovered point's ring and the lasso being dragged.
+   * The ring lives here, not in the WebGL frame: without a GPU, redrawing a million points for
+   * each hovered point took seconds and held back the hover card's image.
+   */
   drawOverlay(): void {
     const ctx = this.el.getContext('2d');
     if (!ctx) return;
@@ -44,6 +51,15 @@ export class PointerControls {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     const { w, h } = this.host.cssSize;
     ctx.clearRect(0, 0, w, h);
+    const ring = this.hover === null ? null : this.host.ringOf(this.hover);
+    if (ring) {
+      const [r, g, b, a] = this.host.ringColor;
+      ctx.beginPath();
+      ctx.arc(ring.x, ring.y, ring.d / 2 + 3, 0, 2 * Math.PI);
+      ctx.strokeStyle = `rgba(${Math.round(r * 255)}, ${Math.round(g * 255)}, ${Math.round(b * 255)}, ${a})`;
+      ctx.lineWidth = 2;
+      ctx.stroke();
+    }
     if (this.lasso && this.lasso.length > 1) {
       ctx.beginPath();
       ctx.moveTo(this.lasso[0][0], this.lasso[0][1]);
@@ -140,7 +156,7 @@ export class PointerControls {
     this.hoverPending = null;
     if (this.hover !== null) {
       this.hover = null;
-      this.host.requestRender();
+      this.drawOverlay();
     }
     this.events.onHover?.(null, 0, 0);
   }
@@ -157,7 +173,7 @@ export class PointerControls {
       const i = this.host.pick(p[0], p[1]);
       if (i !== this.hover) {
         this.hover = i;
-        this.host.requestRender();
+        this.drawOverlay();
       }
       this.events.onHover?.(i, p[2], p[3]);
     });

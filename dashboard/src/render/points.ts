@@ -222,6 +222,16 @@ export class PointRenderer implements PointerHost {
     return { x: ((cx / cw + 1) / 2) * p.w, y: ((1 - cy / cw) / 2) * p.h };
   }
 
+  /** Where point `i` is drawn and its diameter in CSS px (the vertex shader's size rule). */
+  ringOf(i: number): { x: number; y: number; d: number } | null {
+    const at = this.screenOf(i);
+    if (!at) return null;
+    const s = this.data?.size;
+    const on = !this.mask || this.mask[i] === 1;
+    const d = this.pointSize * (s ? 0.5 + 2.7 * (s[i] / 255) : 1);
+    return { ...at, d: on ? d : Math.max(1, d * 0.75) };
+  }
+
   /** The mask drawn now (1 = passes), or null when every point passes. */
   get drawnMask(): Uint8Array | null {
     return this.mask;
@@ -266,7 +276,11 @@ export class PointRenderer implements PointerHost {
     this.requestRender();
   }
 
+  /** Frames drawn so far (tests check that hovering draws none). */
+  frames = 0;
+
   private render(): void {
+    this.frames += 1;
     const gl = this.gl;
     const dpr = window.devicePixelRatio || 1;
     gl.viewport(0, 0, this.canvas.width, this.canvas.height);
@@ -297,12 +311,6 @@ export class PointRenderer implements PointerHost {
         gl.uniform1f(u('uAlpha'), 1);
         gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.selectionBuffer);
         gl.drawElements(gl.POINTS, this.selectionCount, gl.UNSIGNED_INT, 0);
-      }
-      const hover = this.pointer.hover;
-      if (hover !== null) {
-        gl.uniform1f(u('uRing'), 5 * dpr);
-        gl.uniform1f(u('uAlpha'), 1);
-        gl.drawArrays(gl.POINTS, hover, 1);
       }
       gl.bindVertexArray(null);
     }

@@ -138,6 +138,17 @@ def rows(
     return taken, total
 
 
+def rows_by_id(
+    source: SourceData, ids: np.ndarray, columns: list[str] | None, offset: int, limit: int
+) -> tuple[pa.Table, int]:
+    """The rows whose example id is in ``ids``, in row order (what :func:`rows` returns for an
+    id filter without sort keys), found through the source's id index instead of a scan."""
+    names = _columns(source, columns)
+    found = source.ids.positions(ids)
+    page = found[offset : offset + limit]
+    return source.table.select(names).take(pa.array(page, type=pa.int64())), len(found)
+
+
 def _finite(value: Any) -> float | None:
     if value is None:
         return None

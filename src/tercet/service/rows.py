@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Response
 from pydantic import TypeAdapter, ValidationError
 
-from tercet.service import filters, query
+from tercet.schema import ID_COLUMN
+from tercet.service import filters, lookup, query
 from tercet.service.context import ServiceContext, get_ctx
 from tercet.service.errors import ApiError, format_validation
 from tercet.service.models import (
@@ -53,9 +54,13 @@ def schema(request: SchemaRequest, ctx: Ctx) -> SchemaInfo:
 def _rows(ctx: ServiceContext, request: RowsRequest) -> Response:
     source = ctx.sources.get(request.source)
     where = filters.compile_filter(source, request.filter)
-    page, total = query.rows(
-        ctx.db, source, where, request.columns, request.sort, request.offset, request.limit
-    )
+    ids = lookup.id_values(request.filter) if not request.sort else None
+    if ids is not None and source.by_name.get(ID_COLUMN) is not None:
+        page, total = query.rows_by_id(source, ids, request.columns, request.offset, request.limit)
+    else:
+        page, total = query.rows(
+            ctx.db, source, where, request.columns, request.sort, request.offset, request.limit
+        )
     return Response(
         query.ipc_stream(page),
         media_type=ARROW,

@@ -25,6 +25,7 @@ from tercet.service.access import Access
 from tercet.service.cache import ByteLRU
 from tercet.service.errors import ApiError
 from tercet.service.index import Index
+from tercet.service.lookup import IdIndex
 from tercet.service.models import ColumnInfo, ColumnType, RunSource, TableSource, ValueMapEntry
 from tercet.service.runs_read import RunEntry
 from tercet.tables.table import Table
@@ -45,11 +46,13 @@ class SourceData:
     columns: list[ColumnInfo]
     scan: pa.Table = field(init=False)
     by_name: dict[str, ColumnInfo] = field(init=False)
+    ids: IdIndex = field(init=False)
 
     def __post_init__(self) -> None:
         rows = pa.array(np.arange(self.table.num_rows, dtype=np.int64))
         self.scan = self.table.append_column(ROW, rows)
         self.by_name = {c.name: c for c in self.columns}
+        self.ids = IdIndex(self.table)
 
     @property
     def num_rows(self) -> int:
@@ -57,7 +60,8 @@ class SourceData:
 
     @property
     def nbytes(self) -> int:
-        return int(self.table.nbytes) + 8 * self.num_rows
+        # Row numbers, and the id index once an id lookup builds it.
+        return int(self.table.nbytes) + 24 * self.num_rows
 
     def column(self, name: str, what: str = "column") -> ColumnInfo:
         """The column ``name``; a 422 listing the columns when there is none."""
