@@ -317,3 +317,16 @@ def test_collect_without_a_run_says_to_call_init() -> None:
         tercet.collect_metrics(
             _table().map(to_sample), [tercet.ClassificationCollector()], _model()
         )
+
+
+def test_a_collected_file_appears_only_after_its_input_is_recorded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.runs.test_run import _inputs_at_publish
+
+    seen = _inputs_at_publish(monkeypatch)
+    train = _table()
+    run = tercet.init(project="p")
+    tercet.collect_metrics(train.map(to_sample), _collectors(), _model(), epoch=0, wait=True)
+    run.close()
+    assert seen == [["train"]]

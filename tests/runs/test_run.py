@@ -260,3 +260,32 @@ def test_forked_children_do_not_close_the_parents_run() -> None:
             os._exit(0)
     os.waitpid(pid, 0)
     assert run.status == "running"
+
+
+def _inputs_at_publish(monkeypatch: pytest.MonkeyPatch) -> list[list[str | None]]:
+    """The splits a run has recorded as inputs at the moment each metrics file is published."""
+    from tercet.runs import metrics as metrics_mod
+
+    seen: list[list[str | None]] = []
+    close = metrics_mod.MetricsWriter.close
+
+    def spying_close(self: metrics_mod.MetricsWriter) -> int:
+        run = tercet.Run.open(str(Path(self.url).parents[2]))
+        seen.append([i["split"] for i in run.state()["inputs"]])
+        return close(self)
+
+    monkeypatch.setattr(metrics_mod.MetricsWriter, "close", spying_close)
+    return seen
+
+
+def test_a_metrics_file_appears_only_after_its_input_is_recorded(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader woken by a new metrics file (the service's event stream) must find the run's input
+    already recorded, or it shows the run without the table it trained on."""
+    seen = _inputs_at_publish(monkeypatch)
+    table = tercet.Table.create({"x": np.arange(6)}, "p", "d", "train")
+    run = tercet.Run.create("p", "r")
+    run.write_metrics(table, {"example_id": table.example_ids(), "loss": np.zeros(6)}, epoch=0)
+    run.close("completed")
+    assert seen == [["train"]]

@@ -145,6 +145,8 @@ def collect_metrics(
         if bar is not None:
             bar[0].stop()
     rows = writer.rows if writer is not None else 0
+    # Recorded before the file appears: a reader woken by the file finds the run's input with it.
+    run.add_input(table, split)
     if writer is not None:
         publish = publisher(writer)
         if wait:
@@ -157,7 +159,6 @@ def collect_metrics(
     if sharded and at.group:
         # Means over the whole table: each rank's means weighted by the rows it collected.
         aggregates = distributed.combine_aggregates(distributed.gather((rows, aggregates)))
-    run.add_input(table, split)
     if log_aggregates and aggregates:
         # Buffered like any logged scalar (written within seconds): one fsync less per pass.
         run.log_summary({f"{split}/{k}": v for k, v in aggregates.items()}, epoch)

@@ -147,6 +147,8 @@ class Harvest:
         if fixed:
             header["constants"] = fixed
         url, rows = "", int(keep.sum())
+        # Recorded before the file appears: a reader woken by it finds the run's input.
+        self.run.add_input(self.table, self.split)
         if rows:
             url = self.run.metrics_url(self.split, self.epoch)
             writer = metrics_mod.MetricsWriter(url, header, self.specs)
@@ -169,7 +171,6 @@ class Harvest:
             aggregates.update(collector.aggregates())
         if at.group and at.distributed:
             aggregates = distributed.combine_aggregates(distributed.gather((rows, aggregates)))
-        self.run.add_input(self.table, self.split)
         if log_aggregates and aggregates:
             self.run.log_summary({f"{self.split}/{k}": v for k, v in aggregates.items()},
                                  self.epoch)  # fmt: skip

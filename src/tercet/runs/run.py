@@ -449,11 +449,13 @@ class Run:
         out = MetricsWriter(url, self.metrics_header(table, split, epoch), specs)
         try:
             out.write(columns)
+            # The input is recorded before the file appears: a reader woken by the file finds
+            # the run's input with it.
+            self.add_input(table, split)
             out.close()
         except BaseException:
             out.abort()
             raise
-        self.add_input(table, split)
         return url
 
     def collect_metrics(self, data: Any, collectors: Collector | Sequence[Collector], model: Any,
