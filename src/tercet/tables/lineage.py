@@ -217,14 +217,16 @@ def append(table: Derivable, rows: Any, message: str) -> str:
             f"{table.name}; leave the column out and Tercet numbers them from {start}."
         )
     combined = pa.concat_tables([current, prepared.select(current.column_names)])
-    folder = new_revision_folder(table)
+    return write_full_revision(table, combined, message or f"append {prepared.num_rows} rows")
+
+
+def write_full_revision(base: Revisable, rows: pa.Table, message: str) -> str:
+    """A child of ``base`` holding all of ``rows`` (not a delta); returns its folder. The rows
+    are published before the descriptor, so the revision appears whole or not at all."""
+    folder = new_revision_folder(base)
     rows_name = f"{format.ROWS}/part-00000.parquet"
-    storage.write_parquet(
-        storage.join(folder, rows_name), combined, row_group_size=source.ROW_GROUP
-    )
-    descriptor = revision_descriptor(
-        table, folder, message or f"append {prepared.num_rows} rows", combined.num_rows
-    )
+    storage.write_parquet(storage.join(folder, rows_name), rows, row_group_size=source.ROW_GROUP)
+    descriptor = revision_descriptor(base, folder, message, rows.num_rows)
     descriptor["rows"] = [rows_name]
     storage.write_json(format.descriptor_url(folder), descriptor)
     return folder

@@ -18,7 +18,7 @@ from tercet.errors import CorruptObjectError, ObjectNotFoundError, SchemaError
 from tercet.schema import ID_COLUMN, Schema
 from tercet.tables import delta as delta_mod
 from tercet.tables import ingest, source
-from tercet.tables.edit import Edit, new_revision_folder, revision_descriptor
+from tercet.tables.edit import Edit
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -507,17 +507,9 @@ class Table:
                 message=message or f"squash of {self.name}",
             )
             return Table.open(folder)
-        folder = new_revision_folder(self)
-        rows_name = f"{format.ROWS}/part-00000.parquet"
-        storage.write_parquet(
-            storage.join(folder, rows_name), data, row_group_size=source.ROW_GROUP
-        )
-        descriptor = revision_descriptor(
-            self, folder, message or f"squash of {self.name}", data.num_rows
-        )
-        descriptor["rows"] = [rows_name]
-        storage.write_json(format.descriptor_url(folder), descriptor)
-        return Table.open(folder)
+        from tercet.tables.lineage import write_full_revision
+
+        return Table.open(write_full_revision(self, data, message or f"squash of {self.name}"))
 
     def materialize(self) -> None:
         """Write a row cache for this revision so long chains read in one step."""
