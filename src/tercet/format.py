@@ -386,6 +386,7 @@ class RunDescriptor(TypedDict):
     project: str
     created: str
     parameters: dict[str, Any]
+    display_names: NotRequired[dict[str, str]]  # {"project"|"run": shown name}, when not the folder
 
 
 _TABLE_KEYS = ("id", "name", "table", "created", "schema", "num_rows")

@@ -1,5 +1,6 @@
 """The project page shows where a split or subset came from: the source revision (a link that
-opens it) and the rule, and tables by the display names they were given, not folder slugs."""
+opens it) and the rule, and tables and runs by the display names they were given, not folder
+slugs."""
 
 from __future__ import annotations
 
@@ -45,3 +46,15 @@ def test_split_and_subset_show_their_source_revision_and_rule(dash: Dash) -> Non
     page.locator(tid("table-view")).wait_for()
     opened = parse_qs(urlsplit(page.url).fragment)["table"]
     assert opened == [source.url]
+
+
+def test_runs_are_listed_by_the_names_they_were_given(dash: Dash) -> None:
+    page = dash.page
+    run = tercet.Run.create(DEMO_PROJECT, "baseline (lr 0.1)")
+    run.close("completed")
+    page.goto(dash.url(project=DEMO_PROJECT))
+    row = page.locator(tid("run-row", name="baseline-lr-0.1"))
+    row.wait_for()
+    link = row.locator(tid("run-link"))
+    assert link.inner_text() == "baseline (lr 0.1)"
+    assert link.get_attribute("title") == "baseline-lr-0.1"  # the folder, on hover

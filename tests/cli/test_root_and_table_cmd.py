@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import tercet
 from tercet._version import __version__
 
@@ -47,6 +49,26 @@ def test_table_show_prints_every_column_with_its_role_and_value_map(root: Path) 
     assert "example_id: int64 [id]" in lines
     assert "values: 0=cat, 1=dog, 2=eel" in lines
     assert f"train ({t.num_rows} rows) at {t.url}" in lines
+
+
+def test_table_show_prints_the_display_name_and_what_the_schema_says_of_labels(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tercet.cli.table_cmd import show
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "formats" / "coco"
+    t = tercet.Table.from_coco(str(fixtures / "annotations.json"), str(fixtures / "images"),
+                               project="p", dataset="coco", name="train [v1]")  # fmt: skip
+    monkeypatch.setenv("COLUMNS", "200")
+    show(t.url)  # in this process: a second interpreter costs seconds
+    lines = [ln.strip() for ln in capsys.readouterr().out.splitlines()]
+    assert lines[0].startswith("train [v1] (train-v1) (3 rows) at ")
+    assert "values: 1=person, 3=car" in lines
+    keypoints = lines.index(next(ln for ln in lines if ln.startswith("keypoints: ")))
+    assert lines[keypoints + 1 : keypoints + 4] == [
+        "aligned_with: boxes", "names: ['nose', 'left_eye', 'right_eye']",
+        "skeleton: [[0, 1], [0, 2]]",
+    ]  # fmt: skip
 
 
 def test_listings_print_bracketed_user_text_literally(root: Path) -> None:

@@ -168,6 +168,28 @@ def test_hugging_face_from_save_to_disk_maps_features_to_roles(fx: Path) -> None
         Table.from_hugging_face(str(fx / "hf"), "validation", project="p", dataset="hf")
 
 
+def test_hugging_face_by_name_goes_through_load_dataset_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name that is not a ``save_to_disk`` folder is ``datasets.load_dataset``'s: here a local
+    folder of Parquet files, read offline, its ClassLabel kept from the files' own features."""
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    features = datasets.Features(
+        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])}
+    )
+    ds = datasets.Dataset.from_dict({"text": ["a", "b", "c"], "label": [0, 1, 0]}, features)
+    (tmp_path / "reviews" / "data").mkdir(parents=True)
+    ds.to_parquet(str(tmp_path / "reviews" / "data" / "train-00000.parquet"))
+    t = Table.from_hugging_face(str(tmp_path / "reviews"), "train", project="p", dataset="d")
+    assert [(r["text"], r["label"]) for r in t.rows] == [("a", 0), ("b", 1), ("c", 0)]
+    assert t.schema["label"].role == "label"
+    assert {k: v["name"] for k, v in (t.schema["label"].value_map or {}).items()} == {
+        0: "neg", 1: "pos",
+    }  # fmt: skip
+
+
 def test_hugging_face_dataset_object_with_image_paths_is_referenced(tmp_path: Path) -> None:
     datasets = pytest.importorskip("datasets")
     Image.new("RGB", (4, 4), "red").save(tmp_path / "a.png")

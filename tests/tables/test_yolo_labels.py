@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tercet.errors import FormatError
-from tercet.tables.importers.yolo import parse_labels
+from tercet.tables.importers.yolo_files import parse_labels
 
 
 def test_objects_keep_their_file_line_and_values() -> None:

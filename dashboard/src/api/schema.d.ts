@@ -837,6 +837,11 @@ export interface components {
             url: string;
             /** Name */
             name: string;
+            /**
+             * Display Name
+             * @description The run's given name when it differs from its folder `name`.
+             */
+            display_name?: string | null;
             /** Project */
             project: string;
             /** Created */

@@ -92,8 +92,9 @@ def run_ls(
     for run in runs:
         state = run.state()
         params = ", ".join(f"{k}={v}" for k, v in list(state["parameters"].items())[:6])
+        shown = run.display_name
         cells = (
-            run.name,
+            shown if shown == run.name else f"{shown} ({run.name})",
             state["status"],
             run.created.isoformat()[:19],
             ", ".join(run.splits),

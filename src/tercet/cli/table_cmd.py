@@ -41,7 +41,8 @@ def show(url: str = typer.Argument(..., help="URL of a table revision.")) -> Non
     """Print a revision's schema, lineage and first rows."""
     t = Table.open(url)
     console = Console()
-    console.print(f"[bold]{escape(t.name)}[/] ({t.num_rows} rows) at {escape(t.url)}")
+    shown = f"{t.display_name} ({t.name})" if t.display_name != t.table_name else t.name
+    console.print(f"[bold]{escape(shown)}[/] ({t.num_rows} rows) at {escape(t.url)}")
     console.print(escape("lineage: " + " → ".join(r.name for r in t.lineage())))
     console.print(escape(f"latest: {t.latest().url}"))
     if t.derived_from is not None:
@@ -53,6 +54,10 @@ def show(url: str = typer.Argument(..., help="URL of a table revision.")) -> Non
         if col.value_map:
             values = ", ".join(f"{k}={v['name']}" for k, v in sorted(col.value_map.items()))
             console.print(escape(f"    values: {values}"), highlight=False, soft_wrap=True)
+        # What else the schema says of the column: keypoint names and skeleton, the boxes a
+        # list is aligned with, YOLO's task (format.md lists these fields).
+        for key, value in sorted(col.extra.items()):
+            console.print(escape(f"    {key}: {value}"), highlight=False, soft_wrap=True)
     console.print(t.to_arrow().slice(0, 10).to_pandas())
 
 

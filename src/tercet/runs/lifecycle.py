@@ -49,9 +49,10 @@ def init(
     Parameters
     ----------
     project
-        Project folder under the root (created when missing).
+        Project (display or folder name) under the root (created when missing).
     run
-        Run name; ``name-2``, ``name-3`` … when taken, a readable generated name when omitted.
+        Run name, any printable text (its folder is a slug of it, as for tables); ``name-2``,
+        ``name-3`` … when taken, a readable generated name when omitted.
     parameters
         Hyperparameters and settings to record (JSON-able values).
     root

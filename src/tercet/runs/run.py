@@ -108,6 +108,15 @@ class Run:
                 "ls <project>`."
             ) from None
         checked = format.check_descriptor("run", descriptor, object_url, error=RunError)
+        if url is None and name is not None:
+            folder_name = storage.basename(run_folder)
+            shown = (checked.get("display_names") or {}).get("run")
+            if name != folder_name and shown != name:
+                # Another display name with the same folder: not the run asked for.
+                raise ObjectNotFoundError(
+                    f"No run {name!r} in project {project!r}: its folder {folder_name!r} holds "
+                    f"the run {shown or folder_name!r}. Open that one by its name or folder name."
+                )
         return cls(run_folder, checked)
 
     @classmethod
@@ -126,11 +135,11 @@ class Run:
         ``run_id`` (default: random) also seeds generated names, so the ranks of one launch that
         share it find the run (:mod:`tercet.runs.distributed`).
         """
-        if name is not None:
-            format.check_name(name, "run name")
+        # Any printable name is the run's display name; its folder is the slug of it.
+        folder_name = format.slug(name, "run name") if name is not None else None
         runs = layout.runs_url(project, root)
         params = _jsonable(dict(parameters or {}))
-        for candidate in names.candidates(name, seed=run_id):
+        for candidate in names.candidates(folder_name, seed=run_id):
             if not format.NAME.match(candidate):
                 break
             run_folder = storage.join(runs, candidate)
@@ -144,6 +153,9 @@ class Run:
                 created=format.now(),
                 parameters=params,
             )
+            shown = _display_names(project, name, folder_name, candidate)
+            if shown:
+                descriptor["display_names"] = shown
             try:
                 # Immutable write: of two processes racing for one name, exactly one gets it.
                 storage.write_json(object_url, descriptor)
@@ -160,6 +172,11 @@ class Run:
     def name(self) -> str:
         """The run's folder name."""
         return str(self._d["name"])
+
+    @property
+    def display_name(self) -> str:
+        """The name the run was given (any printable text); :attr:`name` is its folder."""
+        return str((self._d.get("display_names") or {}).get("run") or self.name)
 
     @property
     def id(self) -> str:
@@ -640,3 +657,16 @@ def _as_columns(data: Any) -> dict[str, Any]:
         return dict(data)
     table = source.to_arrow(data)
     return {name: table.column(name) for name in table.column_names}
+
+
+def _display_names(
+    project: str, name: str | None, folder_name: str | None, candidate: str
+) -> dict[str, str]:
+    """The descriptor's ``display_names``: the given names that differ from their folders (a
+    taken name's ``-2`` suffix is added to the display name too)."""
+    out = {}
+    if format.slug(project, "project") != project:
+        out["project"] = project
+    if name is not None and folder_name is not None and name != folder_name:
+        out["run"] = name + candidate[len(folder_name) :]
+    return out

@@ -346,6 +346,9 @@ class RunInfo(BaseModel):
 
     url: str
     name: str
+    display_name: str | None = Field(
+        default=None, description="The run's given name when it differs from its folder `name`."
+    )
     project: str
     created: str
     status: Literal["running", "completed", "failed", "stale"]

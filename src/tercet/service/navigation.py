@@ -37,6 +37,7 @@ def run_info(state: RunEntry) -> RunInfo:
     return RunInfo(
         url=state.url,
         name=state.name,
+        display_name=state.display_name,
         project=state.project,
         created=state.created,
         status=state.status,  # type: ignore[arg-type]

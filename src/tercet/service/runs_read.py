@@ -50,6 +50,7 @@ class RunEntry:
     name: str
     project: str
     created: str = ""
+    display_name: str | None = None  # the given name, when it is not the folder name
     is_run: bool = False  # object.json is a readable run descriptor
     status: str = "running"
     parameters: dict[str, Any] = field(default_factory=dict)
@@ -180,6 +181,8 @@ class RunReader:
                 descriptor = format.check_descriptor("run", values[files.object], files.object)
                 state.is_run = True
                 state.created = str(descriptor.get("created") or "")
+                shown = (descriptor.get("display_names") or {}).get("run")
+                state.display_name = str(shown) if shown and shown != state.name else None
             except TercetError as exc:
                 state.errors.append(str(exc))
         else:

@@ -11,21 +11,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from tercet import storage, yamlsafe
 from tercet.errors import FormatError
 from tercet.schema import BOX_TYPE, INSTANCE_MASK_TYPE, ORIENTED_BOX_TYPE
 from tercet.tables.importers.common import (
     IMAGE_SUFFIXES,
-    image_size,
     in_chunks,
     read_if_exists,
     write_table,
+)
+from tercet.tables.importers.yolo_files import (
+    Objects,
+    label_url,
+    local_images,
+    parse_labels,
+    read_split,
 )
 
 TASKS = ("detect", "segment", "pose", "obb")
@@ -91,112 +96,20 @@ def list_images(sources: Sequence[str]) -> list[str]:
             base = storage.parent(src)
             lines = storage.read_bytes(src).decode("utf-8").splitlines()
             out += [storage.resolve(ln.strip(), base) for ln in lines if ln.strip()]
+        elif storage.is_local(src):
+            storage.guard(src, "list")
+            out += local_images(storage.normalize(src))
         else:
             files = storage.walk_files(src)
             out += sorted(f for f in files if f.lower().endswith(IMAGE_SUFFIXES))
     return out
 
 
-def label_url(image: str) -> str:
-    """Where Ultralytics looks for an image's labels: the last ``/images/`` becomes ``/labels/``."""
-    head, sep, tail = image.rpartition("/images/")
-    stem = (head + "/labels/" + tail) if sep else image
-    return stem.rsplit(".", 1)[0] + ".txt"
-
-
-@dataclass
-class Objects:
-    """Every object of a split: per-object arity, source line and image; all values flat."""
-
-    counts: np.ndarray
-    arity: np.ndarray
-    lines: np.ndarray
-    values: np.ndarray
-    starts: np.ndarray
-
-
-# The bytes ``bytes.split()`` splits on: ASCII whitespace. Token boundaries are found with this
-# table on the whole split at once, so they agree exactly with the tokens converted to floats.
-_SPACE = np.zeros(256, bool)
-_SPACE[list(b" \t\n\r\x0b\x0c")] = True
-
-
-def parse_labels(texts: Sequence[bytes | None], urls: Sequence[str]) -> Objects:
-    """All label files of a split parsed at once: one buffer, token and line boundaries found
-    with numpy, one float conversion for every value (no Python loop over lines or tokens).
-
-    Lines end at ``\n``, ``\r\n`` or ``\r``; blank lines are skipped."""
-    # Line ends as str.splitlines (which Ultralytics uses) knows them: \r\n and a bare \r too.
-    present = [(t.replace(b"\r\n", b"\n").replace(b"\r", b"\n") if b"\r" in t else t) if t else b""
-               for t in texts]  # fmt: skip
-    if not present:
-        empty = np.zeros(0, np.int64)
-        return Objects(empty, empty, empty, np.empty(0), empty)
-    # Each file is followed by one "\n", so a file's last line never runs into the next file.
-    blob = b"\n".join(present) + b"\n"
-    data = np.frombuffer(blob, np.uint8)
-    space = _SPACE[data]
-    first = ~space
-    first[1:] &= space[:-1]  # a token starts after whitespace (or at the very start)
-    token_at = np.flatnonzero(first)
-    newline_at = np.flatnonzero(data == 10)
-    # Tokens before each line's end, differenced: tokens per line (one search per line, not
-    # per token).
-    per_line = np.diff(np.searchsorted(token_at, newline_at), prepend=0)
-    lines_per_file = np.fromiter((t.count(b"\n") + 1 for t in present), np.int64, len(present))
-    file_of_line = np.repeat(np.arange(len(present)), lines_per_file)
-    first_line = np.zeros(len(present), np.int64)
-    np.cumsum(lines_per_file[:-1], out=first_line[1:]) if len(present) > 1 else None
-    line_no = np.arange(len(newline_at)) - first_line[file_of_line] + 1
-    used = per_line > 0
-    ar = per_line[used].astype(np.int64)
-    counts = np.bincount(file_of_line[used], minlength=len(present)).astype(np.int64)
-    starts = np.zeros(len(ar), np.int64)
-    np.cumsum(ar[:-1], out=starts[1:]) if len(ar) > 1 else None
-    objects = Objects(counts, ar, line_no[used].astype(np.int64), np.empty(0), starts)
-    # Each token with the whitespace after it, cut from the buffer by offsets alone: an Arrow
-    # string array built without a Python object per token, trimmed and cast to float64 in C++
-    # (~20x a per-token parse).
-    begin = int(token_at[0]) if len(token_at) else 0
-    offsets = np.append(token_at - begin, len(data) - begin).astype(np.int64)
-    buffer = pa.py_buffer(data[begin:])
-    strings = pa.LargeStringArray.from_buffers(len(token_at), pa.py_buffer(offsets), buffer)
-    try:
-        trimmed = pc.ascii_rtrim_whitespace(strings)
-        objects.values = pc.cast(trimmed, pa.float64()).to_numpy(zero_copy_only=False)
-    except pa.ArrowInvalid:
-        _not_a_number(objects, blob.split(), urls)
-    return objects
-
-
-def _not_a_number(objects: Objects, tokens: list[bytes], urls: Sequence[str]) -> NoReturn:
-    """Raise for the first token Arrow's cast cannot read as a number, naming its file and line
-    (the same cast as the fast path, so both agree on what a number is)."""
-    step = 4096
-    for base in range(0, len(tokens), step):
-        chunk = tokens[base : base + step]
-        if _floats(chunk):
-            continue
-        k = base + next(i for i, tok in enumerate(chunk) if not _floats([tok]))
-        obj = int(np.searchsorted(objects.starts, k, side="right")) - 1
-        img = int(np.searchsorted(np.cumsum(objects.counts), obj, side="right"))
-        text = tokens[k].decode("utf-8", "replace")
-        raise FormatError(f"{urls[img]}:{objects.lines[obj]}: {text!r} is not a number.")
-    raise FormatError("YOLO labels: a value is not a number.")  # unreachable: a chunk failed
-
-
-def _floats(tokens: list[bytes]) -> bool:
-    try:
-        pc.cast(pa.array(tokens, pa.binary()), pa.float64())
-    except pa.ArrowInvalid:
-        return False
-    return True
-
-
-def _fail(objects: Objects, bad: np.ndarray, urls: Sequence[str], why: str) -> None:
+def _fail(objects: Objects, bad: np.ndarray, images: Sequence[str], why: Any) -> None:
     obj = int(np.flatnonzero(bad)[0])
     img = int(np.searchsorted(np.cumsum(objects.counts), obj, side="right"))
-    raise FormatError(f"{urls[img]}:{objects.lines[obj]}: {why(obj) if callable(why) else why}")
+    where = f"{label_url(images[img])}:{objects.lines[obj]}"
+    raise FormatError(f"{where}: {why(obj) if callable(why) else why}")
 
 
 def infer_task(dy: DataYaml, arity: np.ndarray) -> str:
@@ -221,10 +134,7 @@ def yolo_to_arrow(dy: DataYaml, split: str, task: str | None) -> tuple[pa.Table,
     if task is not None and task not in TASKS:
         raise FormatError(f"Unknown YOLO task {task!r}; tasks: {', '.join(TASKS)}.")
     images = list_images(dy.splits[split])
-    labels = [label_url(u) for u in images]
-    # One task per image reads its label file and its header: one pass over the files.
-    read = in_chunks(_label_and_size, images)
-    objects = parse_labels([r[0] for r in read], labels)
+    objects, sizes = read_split(images)
     if task is None:
         task = infer_task(dy, objects.arity)
         if len(objects.arity) == 0:  # nothing to tell by here: the other splits say it
@@ -234,23 +144,22 @@ def yolo_to_arrow(dy: DataYaml, split: str, task: str | None) -> tuple[pa.Table,
         want = 5 if task == "detect" else 9
         shape = "class cx cy w h" if want == 5 else "class x1 y1 … x4 y4"
         why = f"a {task} line has {want} values ({shape})"
-        _check(objects, ar != want, labels, lambda o: f"{ar[o]} values; {why}.")
+        _check(objects, ar != want, images, lambda o: f"{ar[o]} values; {why}.")
     elif task == "segment":
         why = "a segment line is a class and at least 3 x y points"
-        _check(objects, (ar < 7) | (ar % 2 == 0), labels, lambda o: f"{ar[o]} values; {why}.")
+        _check(objects, (ar < 7) | (ar % 2 == 0), images, lambda o: f"{ar[o]} values; {why}.")
     else:
         k, d = dy.kpt_shape or (0, 0)
         if dy.kpt_shape is None:
             raise FormatError(f"{dy.url}: task 'pose' needs kpt_shape: [keypoints, 2 or 3].")
         why = f"with kpt_shape [{k}, {d}] a pose line has {5 + k * d} values"
-        _check(objects, ar != 5 + k * d, labels, lambda o: f"{ar[o]} values; {why}.")
+        _check(objects, ar != 5 + k * d, images, lambda o: f"{ar[o]} values; {why}.")
     vals, starts = objects.values, objects.starts
     cls = vals[starts] if len(starts) else np.empty(0)
     bad_cls = (cls != np.round(cls)) | ~np.isin(cls, list(dy.names))
     n_cls = len(dy.names)
-    _check(objects, bad_cls, labels,
+    _check(objects, bad_cls, images,
            lambda o: f"class {vals[starts[o]]:g} is not in names ({n_cls} classes).")  # fmt: skip
-    sizes = np.asarray([r[1] for r in read], np.float64).reshape(-1, 2)
     n_img = len(images)
     obj_img = np.repeat(np.arange(n_img), objects.counts)
     w = sizes[obj_img, 0] if len(obj_img) else np.empty(0)
@@ -348,23 +257,20 @@ def yolo_to_arrow(dy: DataYaml, split: str, task: str | None) -> tuple[pa.Table,
     return table, {"roles": roles, "value_maps": value_maps, "extras": extras}
 
 
-def _label_and_size(image: str) -> tuple[bytes | None, tuple[int, int]]:
-    return read_if_exists(label_url(image)), image_size(image)
-
-
 def _task_from_other_splits(dy: DataYaml, split: str) -> str | None:
     for other in dy.splits:
         if other != split:
-            labels = [label_url(u) for u in list_images(dy.splits[other])]
-            arity = parse_labels(in_chunks(read_if_exists, labels), labels).arity
+            images = list_images(dy.splits[other])
+            labels = [label_url(u) for u in images]
+            arity = parse_labels(in_chunks(read_if_exists, labels), images).arity
             if len(arity):
                 return infer_task(dy, arity)
     return None
 
 
-def _check(objects: Objects, bad: np.ndarray, urls: Sequence[str], why: Any) -> None:
+def _check(objects: Objects, bad: np.ndarray, images: Sequence[str], why: Any) -> None:
     if len(bad) and bool(bad.any()):
-        _fail(objects, bad, urls, why)
+        _fail(objects, bad, images, why)
 
 
 def from_yolo(
