@@ -330,3 +330,21 @@ def test_a_collected_file_appears_only_after_its_input_is_recorded(
     tercet.collect_metrics(train.map(to_sample), _collectors(), _model(), epoch=0, wait=True)
     run.close()
     assert seen == [["train"]]
+
+
+def test_later_passes_over_one_table_read_no_column_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = _table()
+    run = tercet.init(project="p")
+    data = table.map(to_sample)
+    tercet.collect_metrics(data, _collectors(), _model())
+    reads: list[object] = []
+    read = tercet.Table.to_arrow
+    monkeypatch.setattr(tercet.Table, "to_arrow", lambda t, c=None: reads.append(c) or read(t, c))
+    tercet.collect_metrics(data, _collectors(), _model())
+    assert reads == [], "ids and labels of a table revision are read once, not every epoch"
+    edited = table.set_values("label", table.example_ids()[:1], [2])
+    tercet.collect_metrics(edited.map(to_sample), _collectors(), _model())
+    assert ["label"] in reads, "a new revision is read afresh"
+    assert run.metrics("train", epoch=2).column("example_id").to_pylist() == (
+        edited.example_ids().tolist()
+    )

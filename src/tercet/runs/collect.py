@@ -178,13 +178,13 @@ def _samples(data: Any, table: Table | None) -> tuple[Any, Table, np.ndarray, np
     from tercet.torch import TableDataset, as_dataset
 
     if isinstance(data, Table):
-        return as_dataset(data), data, data.example_ids(), None
+        return as_dataset(data), data, _ids(data), None
     if isinstance(data, TableDataset):
         if not isinstance(data.table, Table):
             raise RunError(
                 f"collect_metrics reads a tercet Table; the dataset holds {type(data.table)}."
             )
-        return data, data.table, data.example_ids(), None
+        return data, data.table, _ids(data.table), None
     if table is None:
         raise RunError(
             "collect_metrics reads a tercet Table, table.map(...), or another dataset with "
@@ -192,6 +192,11 @@ def _samples(data: Any, table: Table | None) -> tuple[Any, Table, np.ndarray, np
         )
     ids = dataset_example_ids(data)
     return data, table, ids, table_positions(table, ids)
+
+
+def _ids(table: Table) -> np.ndarray:
+    """``example_id`` of every row, read once per table revision (not once per epoch)."""
+    return np.asarray(TableColumns(table).get(ID_COLUMN), dtype=np.int64)
 
 
 def dataset_example_ids(data: Any) -> np.ndarray:
@@ -217,7 +222,7 @@ def dataset_example_ids(data: Any) -> np.ndarray:
 
 def table_positions(table: Table, ids: np.ndarray) -> np.ndarray:
     """Row numbers in ``table`` of ``ids``; an id the table does not hold is an error."""
-    table_ids = table.example_ids()
+    table_ids = _ids(table)
     order = np.argsort(table_ids, kind="stable")
     found = np.searchsorted(table_ids, ids, sorter=order)
     found = np.minimum(found, len(table_ids) - 1) if len(table_ids) else found
