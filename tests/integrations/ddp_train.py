@@ -93,7 +93,7 @@ class Tiny(torch.nn.Module):
 
 
 def train_hugging_face(root: str, tables: dict[str, str]) -> None:
-    import datasets
+    import datasets  # type: ignore[import-untyped]
     import transformers
 
     from tercet.integrations.huggingface import TercetCallback

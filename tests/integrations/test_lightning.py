@@ -128,6 +128,7 @@ def test_a_validation_loader_out_of_order_without_example_ids_gets_the_own_pass(
                 DataLoader(val, batch_size=4, sampler=range(12, -1, -1)))  # fmt: skip
     assert callback.reused == []
     assert callback.own_pass_reasons == ["the batches carry no 'example_id'"]
+    assert callback.run is not None
     got = callback.run.metrics("val", epoch=0)
     assert sorted(got.column("example_id").to_pylist()) == sorted(
         tables["val"].example_ids().tolist()

@@ -339,7 +339,12 @@ def test_later_passes_over_one_table_read_no_column_again(monkeypatch: pytest.Mo
     tercet.collect_metrics(data, _collectors(), _model())
     reads: list[object] = []
     read = tercet.Table.to_arrow
-    monkeypatch.setattr(tercet.Table, "to_arrow", lambda t, c=None: reads.append(c) or read(t, c))
+
+    def counted(t: tercet.Table, columns: Any = None) -> Any:
+        reads.append(columns)
+        return read(t, columns)
+
+    monkeypatch.setattr(tercet.Table, "to_arrow", counted)
     tercet.collect_metrics(data, _collectors(), _model())
     assert reads == [], "ids and labels of a table revision are read once, not every epoch"
     edited = table.set_values("label", table.example_ids()[:1], [2])

@@ -212,7 +212,8 @@ def _ids_in_order(trainer: Any, table: Table) -> np.ndarray | None:
     loader = getattr(trainer, "val_dataloaders", None)
     if not isinstance(loader, DataLoader) or not isinstance(loader.sampler, SequentialSampler):
         return None
-    if getattr(loader.dataset, "table", None) is not table and loader.dataset is not table:
+    dataset: Any = loader.dataset
+    if getattr(dataset, "table", None) is not table and dataset is not table:
         return None
     if int(getattr(trainer, "world_size", 1)) != 1:
         return None
