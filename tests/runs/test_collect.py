@@ -353,3 +353,23 @@ def test_later_passes_over_one_table_read_no_column_again(monkeypatch: pytest.Mo
     assert run.metrics("train", epoch=2).column("example_id").to_pylist() == (
         edited.example_ids().tolist()
     )
+
+
+def test_a_batch_the_writer_refuses_fails_the_pass_and_writes_nothing() -> None:
+    import threading
+
+    train = _table()
+    run = tercet.init(project="p")
+    calls = [0]
+
+    def ragged(batch: Batch, outputs: Any) -> dict[str, Any]:
+        calls[0] += 1
+        n = len(batch) - (calls[0] == 3)  # one value short in the third batch
+        return {"score": np.zeros(n, dtype=np.float32)}
+
+    with pytest.raises(RunError, match="differ in length"):
+        tercet.collect_metrics(train.map(to_sample), [tercet.ClassificationCollector(), ragged],
+                               _model(), batch_size=8)  # fmt: skip
+    run.wait()
+    assert run.metric_files() == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("tercet-encode")]
