@@ -214,3 +214,21 @@ def test_a_validation_loop_that_skips_rows_falls_back_to_the_own_pass(tmp_path: 
     assert sorted(got.column("example_id").to_pylist()) == sorted(
         tables["val"].example_ids().tolist()
     )
+
+
+@pytest.mark.filterwarnings("ignore:.*no `val_dataloader`.*")
+def test_the_train_split_is_collected_every_train_every_epochs(tmp_path: Path) -> None:
+    from torch.utils.data import DataLoader
+
+    tables = make_tables(n_train=8, n_val=4)
+    train = tables["train"].map(to_pair)
+    callback = TercetCallback(train=train, project="pl", train_every=2, reduce=None)
+    trainer = L.Trainer(
+        max_epochs=3, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, callbacks=[callback],
+        default_root_dir=str(tmp_path),
+    )  # fmt: skip
+    trainer.fit(Classifier(), DataLoader(train, batch_size=8))
+    assert callback.run is not None
+    assert [(f["split"], f["epoch"]) for f in callback.run.metric_files()] == [("train", 0)]
+    assert set(callback.run.metrics("train", epoch=0).column("train_epoch").to_pylist()) == {1}
