@@ -12,16 +12,23 @@
      metrics files (classification + embedding collectors).
    - ``train only``: the training epoch alone, no evaluation pass (what any per-sample
      evaluation costs, with or without Tercet).
-   Target: ``tercet`` within 5% of ``plain``. Each loop's best epoch is compared: on a shared
-   machine the slowest epochs measure the neighbours, not the loop.
+   - ``eval plain`` / ``eval collect``: the evaluation alone, like for like — the same model over
+     the same ``table.map`` datasets, by hand (kept in memory) and through ``collect_metrics``
+     (written): what collection itself costs, without the data path.
+   Target: ``tercet`` within 5% of ``plain``, and ``eval collect`` within 5% of ``eval plain``.
+   Medians of the interleaved epochs after a warm-up round; the load average is printed, since
+   on a shared machine the neighbours move every figure. Each ratio is checked twice: on wall
+   time, and on the CPU seconds the process spent (every thread, background writes included),
+   which a loaded machine moves far less.
 2. Writing one epoch's metrics for N samples (loss, predicted label, 64-d embedding) with
    ``run.write_metrics`` against ``pyarrow.parquet.write_table`` of the same columns.
    Target: ≥ 200,000 rows/s.
 3. Framework epochs (``--frameworks``): a Hugging Face Trainer (tiny BERT from a config) and a
    Lightning module, one epoch with evaluation, without and with Tercet's callback (collecting
    the eval split, and the train split too). The fair baseline for the train split adds the pass
-   a user would run for per-sample train losses (``trainer.predict`` / a plain eval loop).
-   Target: ≤ 5% over that baseline.
+   a user would run for the same per-sample numbers (``trainer.predict`` / an eval loop keeping
+   loss, prediction, probabilities and embedding). Medians of ``--rounds`` interleaved rounds
+   after a warm-up round. Target: ≤ 5% over that baseline.
 4. Collection on several processes (``--ddp``): ``collect_metrics`` over one table under
    ``torchrun --nproc_per_node=1`` and ``=2`` (gloo, CPU); throughput is rows over the slowest
    rank's time. Target: ≥ 1.6× on 2 processes (needs 2 free cores).
@@ -89,7 +96,7 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loader
             log(loss.item())
 
 
-def plain_eval(model: demo.DigitsCNN, data: PlainDigits) -> dict[str, np.ndarray]:
+def plain_eval(model: demo.DigitsCNN, data: Dataset[Any]) -> dict[str, np.ndarray]:
     """Per-sample loss, prediction and embedding without Tercet, kept in memory."""
     captured: list[torch.Tensor] = []
     hook = model.embed.register_forward_hook(lambda m, i, o: captured.append(o.detach()))
@@ -143,23 +150,38 @@ def bench_epochs(root: str, epochs: int) -> dict[str, list[float]]:
     def train_only() -> None:
         train_epoch(models["train only"], optimizers["train only"], plain_loader, None)
 
+    def eval_plain() -> None:  # the evaluation alone, over the very datasets collect_metrics reads
+        for data in (train_data, val_data):
+            plain_eval(models["tercet"], data)
+
+    def eval_collect(epoch: int) -> None:
+        for data, split in ((train_data, "eval-train"), (val_data, "eval-val")):
+            collectors = [ClassificationCollector(label="label"), EmbeddingCollector("embed")]
+            tercet.collect_metrics(data, collectors, models["tercet"], epoch=epoch, split=split)
+
     # One warm-up round: first-call costs (imports, allocator, file cache) are not per epoch.
     plain_epoch()
     tercet_epoch(0)
     train_only()
-    times: dict[str, list[float]] = {k: [] for k in models}
+    eval_plain()
+    eval_collect(0)
+    times: dict[str, list[float]] = {k: [] for k in [*models, "eval plain", "eval collect"]}
+    used: dict[str, list[float]] = {k: [] for k in times}  # CPU seconds of every thread
     for epoch in range(1, epochs + 1):
         loops: list[tuple[str, Callable[[], None]]] = [
             ("plain", plain_epoch),
             ("tercet", functools.partial(tercet_epoch, epoch)),
             ("train only", train_only),
+            ("eval plain", eval_plain),
+            ("eval collect", functools.partial(eval_collect, epoch)),
         ]
         for name, step in loops if epoch % 2 else loops[::-1]:  # neither loop always goes first
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             step()
             times[name].append(time.perf_counter() - start)
+            used[name].append(time.process_time() - cpu)
     run.close()
-    return times
+    return {**times, **{f"{k} cpu": v for k, v in used.items()}}
 
 
 def bench_write(root: str, rows: int, repeats: int) -> dict[str, list[float]]:
@@ -190,8 +212,8 @@ def bench_write(root: str, rows: int, repeats: int) -> dict[str, list[float]]:
     return times
 
 
-def _best(times: list[float]) -> float:
-    return min(times) if times else float("nan")
+def _median(times: list[float]) -> float:
+    return statistics.median(times) if times else float("nan")
 
 
 def bench_huggingface(root: str, repeats: int, rows: int = 1024) -> dict[str, list[float]]:
@@ -230,6 +252,7 @@ def bench_huggingface(root: str, repeats: int, rows: int = 1024) -> dict[str, li
         "callback (eval)": [],
         "callback (eval + train)": [],
     }
+    used: dict[str, list[float]] = {k: [] for k in times}
     for i in range(repeats + 1):  # the first round warms up
         for name in list(times) if i % 2 else list(times)[::-1]:
             transformers.set_seed(0)
@@ -250,7 +273,7 @@ def bench_huggingface(root: str, repeats: int, rows: int = 1024) -> dict[str, li
                     embedding_layer="bert.pooler", reduce=None, batch_size=128,
                     train_every=1 if "train" in name else None,
                 )  # fmt: skip
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             trainer.train()
             if name == "trainer + predict(train)":
                 trainer.predict(hf["train"])
@@ -259,7 +282,8 @@ def bench_huggingface(root: str, repeats: int, rows: int = 1024) -> dict[str, li
                 active.close()
             if i:
                 times[name].append(time.perf_counter() - start)
-    return times
+                used[name].append(time.process_time() - cpu)
+    return {**times, **{f"{k} cpu": v for k, v in used.items()}}
 
 
 def bench_lightning(root: str, repeats: int, rows: int = 4096) -> dict[str, list[float]]:
@@ -286,10 +310,10 @@ def bench_lightning(root: str, repeats: int, rows: int = 4096) -> dict[str, list
             return loss
 
         def validation_step(self, batch: Any, index: int) -> Any:
-            x, y = (batch["x"], batch["label"]) if isinstance(batch, dict) else batch
+            x, y = batch
             logits = self(x)
             self.log("val_loss", F.cross_entropy(logits, y))
-            return {"logits": logits}  # read by the callback when the batch has example_id
+            return logits  # read by the callback: the val loader reads its table in order
 
         def configure_optimizers(self) -> Any:
             return torch.optim.SGD(self.parameters(), lr=0.05)
@@ -301,46 +325,46 @@ def bench_lightning(root: str, repeats: int, rows: int = 4096) -> dict[str, list
         table = tercet.Table.create(
             {"x": list(x), "label": rng.integers(0, 10, n)}, "bench-pl", "d", split, root=root
         )
-        val_table = table
         data[split] = table.map(lambda r: (torch.as_tensor(r["x"]), int(r["label"])))
     loaders = {k: DataLoader(v, batch_size=64, shuffle=k == "train") for k, v in data.items()}
-    keyed = val_table.map(  # the same rows as dicts with example_id
-        lambda r: {"x": torch.as_tensor(r["x"]), "label": int(r["label"]),
-                   "example_id": int(r["example_id"])}
-    )  # fmt: skip
-    loaders["val keyed"] = DataLoader(keyed, batch_size=64)
 
     def plain_eval(module: Any) -> None:
-        with torch.no_grad():
-            for x, y in DataLoader(data["train"], batch_size=256):
-                F.cross_entropy(module(x), y, reduction="none")
+        """What the callback stores for train, by hand and kept in memory: loss, prediction,
+        probabilities and the hidden layer's output per sample."""
+        kept: list[Any] = []
+        hook = module.net[1].register_forward_hook(lambda m, i, o: kept.append(o.detach()))
+        module.eval()
+        try:
+            with torch.no_grad():
+                for x, y in DataLoader(data["train"], batch_size=256):
+                    logits = module(x)
+                    kept += [F.cross_entropy(logits, y, reduction="none").numpy(),
+                             logits.argmax(1).numpy(), logits.softmax(1).numpy()]  # fmt: skip
+        finally:
+            hook.remove()
 
     times: dict[str, list[float]] = {
-        "fit": [], "fit + eval(train)": [], "callback": [], "callback (val, reused)": [],
+        "fit": [], "callback (val)": [], "fit + eval(train)": [], "callback (val + train)": [],
     }  # fmt: skip
+    used: dict[str, list[float]] = {k: [] for k in times}
     for i in range(repeats + 1):
         for name in list(times) if i % 2 else list(times)[::-1]:
             torch.manual_seed(0)
             callbacks: list[Any] = []
-            if name == "callback":
+            if name.startswith("callback"):
                 tercet.init(project="bench-pl", root=root, heartbeat=False)
+                every = 1 if "train" in name else None
                 callbacks = [TercetCallback(train=data["train"], val=data["val"],
-                                            embedding_layer="net.1", reduce=None)]  # fmt: skip
-            if name == "callback (val, reused)":
-                tercet.init(project="bench-pl", root=root, heartbeat=False)
-                collectors = [tercet.ClassificationCollector(probabilities=True, label="label"),
-                              tercet.EmbeddingCollector("net.1")]  # fmt: skip
-                callbacks = [TercetCallback(val=keyed, collectors=collectors, reduce=None,
-                                            train_every=None)]  # fmt: skip
+                                            embedding_layer="net.1", reduce=None,
+                                            train_every=every)]  # fmt: skip
             trainer = L.Trainer(
                 max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
                 enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks,
                 num_sanity_val_steps=0,
             )  # fmt: skip
             module = Module()
-            start = time.perf_counter()
-            val_loader = loaders["val keyed" if "reused" in name else "val"]
-            trainer.fit(module, loaders["train"], val_loader)
+            start, cpu = time.perf_counter(), time.process_time()
+            trainer.fit(module, loaders["train"], loaders["val"])
             if name == "fit + eval(train)":
                 plain_eval(module)
             active = tercet.active_run()
@@ -348,7 +372,10 @@ def bench_lightning(root: str, repeats: int, rows: int = 4096) -> dict[str, list
                 active.close()
             if i:
                 times[name].append(time.perf_counter() - start)
-    return times
+                used[name].append(time.process_time() - cpu)
+            if callbacks and callbacks[0].own_pass_reasons:
+                print(f"note: own val pass ({callbacks[0].own_pass_reasons})")
+    return {**times, **{f"{k} cpu": v for k, v in used.items()}}
 
 
 DDP_ROWS = 40_000
@@ -401,7 +428,7 @@ def bench_ddp(root: str) -> dict[int, float]:
 
 
 def report_frameworks(hf: dict[str, list[float]], pl: dict[str, list[float]]) -> None:
-    print("\nFramework epochs (best of the timed rounds; train + evaluation)")
+    print("\nFramework epochs (median of the timed rounds; train + evaluation)")
     print(f"{'loop':<52}{'s/epoch':>10}{'vs base':>10}")
     for label, times, base in (
         ("HF Trainer", hf["trainer"], hf["trainer"]),
@@ -410,12 +437,22 @@ def report_frameworks(hf: dict[str, list[float]], pl: dict[str, list[float]]) ->
         ("HF Trainer + TercetCallback (eval + train)", hf["callback (eval + train)"],
          hf["trainer + predict(train)"]),
         ("Lightning fit", pl["fit"], pl["fit"]),
+        ("Lightning + TercetCallback (val, outputs reused)", pl["callback (val)"], pl["fit"]),
         ("Lightning fit + plain eval of train", pl["fit + eval(train)"], pl["fit"]),
-        ("Lightning + TercetCallback (val + train)", pl["callback"], pl["fit + eval(train)"]),
-        ("Lightning + TercetCallback (val, outputs reused)", pl["callback (val, reused)"],
-         pl["fit"]),
+        ("Lightning + TercetCallback (val + train)", pl["callback (val + train)"],
+         pl["fit + eval(train)"]),
     ):  # fmt: skip
-        print(f"{label:<52}{_best(times):>10.3f}{_best(times) / _best(base) - 1:>+10.1%}")
+        print(f"{label:<52}{_median(times):>10.3f}{_median(times) / _median(base) - 1:>+10.1%}")
+
+
+def overhead(targets: Targets, name: str, times: dict[str, list[float]], key: str, base: str,
+             baseline_is: str) -> None:  # fmt: skip
+    """``key`` against ``base`` within 5%, twice: wall-clock medians, and the medians of the CPU
+    seconds the process spent (every thread: background writes count), which a loaded machine
+    moves far less than the wall clock."""
+    targets.ratio(name, _median(times[key]), _median(times[base]), 1.05, baseline_is=baseline_is)
+    targets.ratio(f"{name}, CPU time", _median(times[f"{key} cpu"]),
+                  _median(times[f"{base} cpu"]), 1.05, baseline_is=baseline_is)  # fmt: skip
 
 
 def main() -> int:
@@ -426,6 +463,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per framework loop")
     parser.add_argument("--frameworks", action="store_true", help="also bench HF and Lightning")
     parser.add_argument("--ddp", action="store_true", help="also bench 2 processes against 1")
     parser.add_argument("--only-new", action="store_true", help="skip the digits and write benches")
@@ -435,29 +473,32 @@ def main() -> int:
     )  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
+          f"({os.cpu_count()} cores)")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="tercet-bench-") as root:
         os.environ["TERCET_CONFIG"] = str(Path(root) / "config.yaml")  # keep the user's out
-        hf = bench_huggingface(root, 2) if args.frameworks else None
-        pl = bench_lightning(root, 2) if args.frameworks else None
+        hf = bench_huggingface(root, args.rounds) if args.frameworks else None
+        pl = bench_lightning(root, args.rounds) if args.frameworks else None
         ddp = bench_ddp(root) if args.ddp else None
         if args.only_new:
             epochs, writes = {}, {}
         else:
             epochs = bench_epochs(root, args.epochs)
             writes = bench_write(root, args.rows, args.repeats)
+    print(f"load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     targets = Targets("collection targets")
     if hf is not None and pl is not None:
         report_frameworks(hf, pl)
-        targets.ratio(
-            "HF Trainer epoch with TercetCallback (eval)",
-            _best(hf["callback (eval)"]),
-            _best(hf["trainer"]),
-            1.05,
-            baseline_is="the same Trainer without it",
-        )
-        targets.ratio("Lightning epoch with TercetCallback", _best(pl["callback"]),
-                      _best(pl["fit + eval(train)"]), 1.05,
-                      baseline_is="fit + a plain evaluation of train")  # fmt: skip
+        overhead(targets, "HF Trainer epoch with TercetCallback (eval)", hf, "callback (eval)",
+                 "trainer", "the same Trainer without it")  # fmt: skip
+        overhead(targets, "HF Trainer epoch with TercetCallback (eval + train)", hf,
+                 "callback (eval + train)", "trainer + predict(train)",
+                 "the Trainer + trainer.predict(train)")  # fmt: skip
+        overhead(targets, "Lightning epoch with TercetCallback (val)", pl, "callback (val)", "fit",
+                 "the same fit without it")  # fmt: skip
+        overhead(targets, "Lightning epoch with TercetCallback (val + train)", pl,
+                 "callback (val + train)", "fit + eval(train)",
+                 "fit + the same evaluation of train by hand")  # fmt: skip
     if ddp is not None:
         rates = {p: DDP_ROWS / t for p, t in ddp.items()}
         print(f"\nCollection over {DDP_ROWS:,} rows (classification + 256-d embedding), gloo, CPU")
@@ -469,10 +510,10 @@ def main() -> int:
     if args.only_new:
         return targets.report()
 
-    med = {k: min(v) for k, v in epochs.items()}
-    overhead = med["tercet"] / med["plain"] - 1
+    med = {k: statistics.median(v) for k, v in epochs.items()}
+    extra = med["tercet"] / med["plain"] - 1
     print(
-        f"\nEpoch time on the digits demo (best of {args.epochs} interleaved epochs; "
+        f"\nEpoch time on the digits demo (median of {args.epochs} interleaved epochs; "
         f"{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads)"
     )
     print(f"{'loop':<44}{'s/epoch':>10}{'vs plain':>12}")
@@ -483,10 +524,15 @@ def main() -> int:
     ]
     for label, key in rows:
         print(f"{label:<44}{med[key]:>10.3f}{med[key] / med['plain'] - 1:>+12.1%}")
-    targets.ratio("epoch with collect_metrics", med["tercet"], med["plain"], 1.05,
-                  baseline_is="plain PyTorch, same loop")  # fmt: skip
-    verdict = "meets" if overhead <= 0.05 else "misses"
-    print(f"Tercet overhead over the same loop without Tercet: {overhead:+.1%} ({verdict} ≤ 5%)")
+    print(f"{'evaluation alone, plain (same datasets)':<44}{med['eval plain']:>10.3f}")
+    print(f"{'evaluation alone, collect_metrics':<44}{med['eval collect']:>10.3f}"
+          f"{med['eval collect'] / med['eval plain'] - 1:>+12.1%}")  # fmt: skip
+    overhead(targets, "epoch with collect_metrics", epochs, "tercet", "plain",
+             "plain PyTorch, same loop")  # fmt: skip
+    overhead(targets, "collect_metrics alone (train + val)", epochs, "eval collect", "eval plain",
+             "the same evaluation by hand, same datasets")  # fmt: skip
+    verdict = "meets" if extra <= 0.05 else "misses"
+    print(f"Tercet overhead over the same loop without Tercet: {extra:+.1%} ({verdict} ≤ 5%)")
 
     rate = {k: args.rows / statistics.median(v) for k, v in writes.items()}  # rows/s
     print(

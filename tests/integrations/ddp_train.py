@@ -6,7 +6,9 @@ importing torch:
 
 1. on local disk, ``tercet.init`` before the process group exists (the ranks meet by the key
    torchrun's variables give): two epochs, every pass complete, embeddings reduced, run closed;
-2. on the S3 server, ``tercet.init`` with the group initialised (the run is found by broadcast):
+2. a Hugging Face Trainer with TercetCallback on local disk (the Trainer shards its batches;
+   the callback's passes shard the tables): one epoch, train and eval split collected;
+3. on the S3 server, ``tercet.init`` with the group initialised (the run is found by broadcast):
    rank 1 kills itself outright (SIGKILL) halfway through the first val pass.
 """
 
@@ -74,10 +76,55 @@ def train(root: str, tables: dict[str, str], epochs: int, kill_rank: int) -> ter
     return run
 
 
+class Tiny(torch.nn.Module):
+    """What the Trainer needs of a model: keyword inputs, a loss when given labels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(),
+                                       torch.nn.Linear(8, 3))  # fmt: skip
+
+    def forward(self, features: Any, labels: Any = None) -> dict[str, Any]:
+        logits = self.net(features)
+        out = {"logits": logits}
+        if labels is not None:
+            out["loss"] = torch.nn.functional.cross_entropy(logits, labels)
+        return out
+
+
+def train_hugging_face(root: str, tables: dict[str, str]) -> None:
+    import datasets  # type: ignore[import-untyped]
+    import transformers
+
+    from tercet.integrations.huggingface import TercetCallback
+
+    opened = {k: tercet.Table.open(url) for k, url in tables.items()}
+    data = {
+        k: datasets.Dataset.from_dict(t.to_arrow(["example_id", "features", "label"]).to_pydict())
+        for k, t in opened.items()
+    }
+    args = transformers.TrainingArguments(
+        output_dir=os.path.join(root, "hf-out"), num_train_epochs=1,
+        per_device_train_batch_size=4, per_device_eval_batch_size=4, eval_strategy="epoch",
+        save_strategy="no", logging_steps=1, report_to=[], use_cpu=True, disable_tqdm=True,
+        seed=0, ddp_backend="gloo",
+    )  # fmt: skip
+    trainer = transformers.Trainer(model=Tiny(), args=args, train_dataset=data["train"],
+                                   eval_dataset=data["val"])  # fmt: skip
+    callback = TercetCallback.attach(
+        trainer, train_table=opened["train"], eval_table=opened["val"], embedding_layer="net.1",
+        project="hf-ddp", run_name="hf", root=root, reduce="pca", dims=2,
+    )  # fmt: skip
+    trainer.train()
+    assert callback.run is not None
+    callback.run.close()
+
+
 def main() -> None:
     torch.set_num_threads(1)
     phases = json.loads(os.environ["DDP_PHASES"])
     train(phases["local"]["root"], phases["local"]["tables"], epochs=2, kill_rank=-1)
+    train_hugging_face(phases["local"]["root"], phases["local"]["tables"])
     train(phases["s3"]["root"], phases["s3"]["tables"], epochs=1, kill_rank=1)
     dist.destroy_process_group()
 

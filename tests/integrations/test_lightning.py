@@ -41,9 +41,11 @@ class Classifier(LightningModule):  # type: ignore[misc]
         self.log("train_loss", loss, on_step=True, on_epoch=True)
         return loss
 
-    def validation_step(self, batch: Any, index: int) -> None:
+    def validation_step(self, batch: Any, index: int) -> Any:
         x, y = batch
-        self.log("val_loss", torch.nn.functional.cross_entropy(self(x), y))
+        logits = self(x)
+        self.log("val_loss", torch.nn.functional.cross_entropy(logits, y))
+        return logits
 
     def configure_optimizers(self) -> Any:
         return torch.optim.SGD(self.parameters(), lr=self.hparams["lr"])
@@ -96,9 +98,41 @@ def test_lightning_trains_one_epoch_and_records_the_run(tmp_path: Path) -> None:
     projected = run.projections("train", dims=3, epoch=0)
     assert projected.num_rows == tables["train"].num_rows
     assert tercet.active_run() is run
-    # (x, y) batches say nothing of example_id: the val split came from the callback's own pass.
+    # (x, y) batches of a loader reading val in order: the validation loop's logits are read,
+    # each row matched by its place; the same values as the callback's own pass gives.
+    assert callback.reused == [0] and callback.own_pass_reasons == []
+    module = trainer.lightning_module
+    tercet.collect_metrics(val, tercet.ClassificationCollector(), module, split="own", run=run)
+    got, own = (run.metrics(s, epoch=0).to_pandas().set_index("example_id").sort_index()
+                for s in ("val", "own"))  # fmt: skip
+    assert (got["prediction"] == own["prediction"]).all()
+    np.testing.assert_allclose(got["loss"], own["loss"], rtol=1e-5)
+
+
+def test_a_validation_loader_out_of_order_without_example_ids_gets_the_own_pass(
+    tmp_path: Path,
+) -> None:
+    from torch.utils.data import DataLoader
+
+    tables = make_tables(n_train=8, n_val=13)
+    val = tables["val"].map(to_pair)
+    callback = TercetCallback(val=val, project="pl", train_every=None, reduce=None)
+    trainer = L.Trainer(
+        max_epochs=1, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, callbacks=[callback],
+        default_root_dir=str(tmp_path), num_sanity_val_steps=0,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    train = tables["train"].map(to_pair)
+    trainer.fit(Classifier(), DataLoader(train, batch_size=8),
+                DataLoader(val, batch_size=4, sampler=range(12, -1, -1)))  # fmt: skip
     assert callback.reused == []
     assert callback.own_pass_reasons == ["the batches carry no 'example_id'"]
+    assert callback.run is not None
+    got = callback.run.metrics("val", epoch=0)
+    assert sorted(got.column("example_id").to_pylist()) == sorted(
+        tables["val"].example_ids().tolist()
+    )
 
 
 class DictClassifier(Classifier):
@@ -180,3 +214,21 @@ def test_a_validation_loop_that_skips_rows_falls_back_to_the_own_pass(tmp_path: 
     assert sorted(got.column("example_id").to_pylist()) == sorted(
         tables["val"].example_ids().tolist()
     )
+
+
+@pytest.mark.filterwarnings("ignore:.*no `val_dataloader`.*")
+def test_the_train_split_is_collected_every_train_every_epochs(tmp_path: Path) -> None:
+    from torch.utils.data import DataLoader
+
+    tables = make_tables(n_train=8, n_val=4)
+    train = tables["train"].map(to_pair)
+    callback = TercetCallback(train=train, project="pl", train_every=2, reduce=None)
+    trainer = L.Trainer(
+        max_epochs=3, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, callbacks=[callback],
+        default_root_dir=str(tmp_path),
+    )  # fmt: skip
+    trainer.fit(Classifier(), DataLoader(train, batch_size=8))
+    assert callback.run is not None
+    assert [(f["split"], f["epoch"]) for f in callback.run.metric_files()] == [("train", 0)]
+    assert set(callback.run.metrics("train", epoch=0).column("train_epoch").to_pylist()) == {1}

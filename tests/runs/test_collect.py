@@ -330,3 +330,46 @@ def test_a_collected_file_appears_only_after_its_input_is_recorded(
     tercet.collect_metrics(train.map(to_sample), _collectors(), _model(), epoch=0, wait=True)
     run.close()
     assert seen == [["train"]]
+
+
+def test_later_passes_over_one_table_read_no_column_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = _table()
+    run = tercet.init(project="p")
+    data = table.map(to_sample)
+    tercet.collect_metrics(data, _collectors(), _model())
+    reads: list[object] = []
+    read = tercet.Table.to_arrow
+
+    def counted(t: tercet.Table, columns: Any = None) -> Any:
+        reads.append(columns)
+        return read(t, columns)
+
+    monkeypatch.setattr(tercet.Table, "to_arrow", counted)
+    tercet.collect_metrics(data, _collectors(), _model())
+    assert reads == [], "ids and labels of a table revision are read once, not every epoch"
+    edited = table.set_values("label", table.example_ids()[:1], [2])
+    tercet.collect_metrics(edited.map(to_sample), _collectors(), _model())
+    assert ["label"] in reads, "a new revision is read afresh"
+    assert run.metrics("train", epoch=2).column("example_id").to_pylist() == (
+        edited.example_ids().tolist()
+    )
+
+
+def test_a_batch_the_writer_refuses_fails_the_pass_and_writes_nothing() -> None:
+    import threading
+
+    train = _table()
+    run = tercet.init(project="p")
+    calls = [0]
+
+    def ragged(batch: Batch, outputs: Any) -> dict[str, Any]:
+        calls[0] += 1
+        n = len(batch) - (calls[0] == 3)  # one value short in the third batch
+        return {"score": np.zeros(n, dtype=np.float32)}
+
+    with pytest.raises(RunError, match="differ in length"):
+        tercet.collect_metrics(train.map(to_sample), [tercet.ClassificationCollector(), ragged],
+                               _model(), batch_size=8)  # fmt: skip
+    run.wait()
+    assert run.metric_files() == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("tercet-encode")]

@@ -72,13 +72,19 @@ def test_sigkill_during_collect_leaves_earlier_metrics_readable(tmp_path: Path) 
             assert proc.poll() is None, proc.communicate()[1]
             assert time.monotonic() < deadline, "the training script never reached epoch 1"
             time.sleep(0.05)
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        # Batches are written on collect_metrics' own thread: wait for the first row group of
+        # epoch 1 to reach the disk, so the kill lands in the middle of writing the file.
+        folder = storage.join(url, "metrics", "train")
+        while not [n for n in os.listdir(folder) if n.startswith(storage.TMP_PREFIX)]:
+            assert time.monotonic() < deadline, "epoch 1 never started its file"
+            time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.stdout is not None
-    url = proc.stdout.readline().strip()
     run = tercet.Run.open(url)
     assert run.status in ("failed", "stale")
     assert [(f["split"], f["epoch"]) for f in run.metric_files()] == [("train", 0)]
@@ -86,7 +92,6 @@ def test_sigkill_during_collect_leaves_earlier_metrics_readable(tmp_path: Path) 
     assert epoch0.num_rows == 64
     assert sorted(epoch0.column("example_id").to_pylist()) == list(range(64))
     # The half-written epoch-1 file exists only as a hidden temp file, which listings skip.
-    folder = storage.join(run.url, "metrics", "train")
     hidden = [n for n in os.listdir(folder) if n.startswith(storage.TMP_PREFIX)]
     assert hidden and all("epoch-0001" in n for n in hidden)
     # Scalars still buffered at the kill are lost (at most the last 10 s); the rest reads fine.

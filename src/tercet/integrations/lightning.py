@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+
 from tercet.dependencies import require
 from tercet.errors import RunError
 from tercet.integrations import hooks
 from tercet.runs.collect import CollectResult
-from tercet.runs.harvest import Harvest
+from tercet.runs.harvest import Harvest, batch_example_ids, score_rows
 from tercet.runs.run import Run
 from tercet.tables.table import Table
 
@@ -49,10 +51,11 @@ class TercetCallback(Callback):  # type: ignore[misc]
     batch_size, inputs, collate_fn
         For the collection passes, as in :func:`tercet.collect_metrics`.
     reuse_outputs
-        Collect the val split from the validation loop's own outputs when it can (the batches
-        carry ``example_id`` and ``validation_step`` returns the logits, or a dict with
-        ``logits``): no second inference pass. Otherwise, and with ``False``, the callback runs
-        its own pass over ``val`` (:attr:`own_pass_reasons` says why).
+        Collect the val split from the validation loop's own outputs when it can:
+        ``validation_step`` returns the logits (or a dict with ``logits``), and the batches
+        carry ``example_id`` or come from a loader reading ``val``'s table in order (no
+        shuffle, one process). No second inference pass. Otherwise, and with ``False``, the
+        callback runs its own pass over ``val`` (:attr:`own_pass_reasons` says why).
     """
 
     def __init__(
@@ -96,6 +99,8 @@ class TercetCallback(Callback):  # type: ignore[misc]
         self.own_pass_reasons: list[str] = []
         """Why a val epoch needed the callback's own pass."""
         self._harvest: Harvest | None = None
+        self._in_order: np.ndarray | None = None  # example_id of the val loader's rows, in order
+        self._seen = 0
 
     # -- Lightning events ----------------------------------------------------------------------
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
@@ -117,7 +122,9 @@ class TercetCallback(Callback):  # type: ignore[misc]
             return
         if self.data["val"] is None:
             return
-        self._harvest = Harvest(self.run, self._table("val"), "val", self.collectors, pl_module)
+        table = self._table("val")
+        self._in_order, self._seen = _ids_in_order(trainer, table), 0
+        self._harvest = Harvest(self.run, table, "val", self.collectors, pl_module)
 
     def on_validation_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any,
                                 batch_idx: int, dataloader_idx: int = 0) -> None:  # fmt: skip
@@ -127,7 +134,13 @@ class TercetCallback(Callback):  # type: ignore[misc]
         if dataloader_idx:
             harvest.reason = harvest.reason or "there are several validation dataloaders"
             return
-        harvest.add(batch, outputs)
+        ids = None
+        if self._in_order is not None and batch_example_ids(batch, outputs) is None:
+            # (inputs, target) batches of a loader reading the table in order: the rows are
+            # the next ones of the table.
+            n = score_rows(outputs) or 0
+            ids, self._seen = self._in_order[self._seen : self._seen + n], self._seen + n
+        harvest.add(batch, outputs, ids)
 
     def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         if trainer.sanity_checking:
@@ -188,6 +201,23 @@ class TercetCallback(Callback):  # type: ignore[misc]
             constants=_constants(trainer), **self.options,
         )  # fmt: skip
         self.results.append(result)
+
+
+def _ids_in_order(trainer: Any, table: Table) -> np.ndarray | None:
+    """The ``example_id`` of each row the validation loader yields, when it reads ``table``
+    (or ``table.map(...)``) front to back in one process; None otherwise (shuffled, sharded by
+    a ``DistributedSampler``, another dataset)."""
+    from torch.utils.data import DataLoader, SequentialSampler
+
+    loader = getattr(trainer, "val_dataloaders", None)
+    if not isinstance(loader, DataLoader) or not isinstance(loader.sampler, SequentialSampler):
+        return None
+    dataset: Any = loader.dataset
+    if getattr(dataset, "table", None) is not table and dataset is not table:
+        return None
+    if int(getattr(trainer, "world_size", 1)) != 1:
+        return None
+    return np.asarray(table.example_ids(), dtype=np.int64)
 
 
 def _constants(trainer: Any) -> Mapping[str, Any]:

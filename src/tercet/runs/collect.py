@@ -6,7 +6,9 @@ defaults the run to the active one.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
@@ -23,6 +25,7 @@ from tercet.runs.collectors import (
     as_collectors,
 )
 from tercet.schema import ID_COLUMN
+from tercet.storage import FencedExecutor
 from tercet.tables.table import Table
 
 if TYPE_CHECKING:
@@ -98,6 +101,7 @@ def collect_metrics(
     was_training = getattr(model, "training", None)
     started: list[Collector] = []
     writer: metrics_mod.MetricsWriter | None = None
+    encoder: Encoder | None = None
     url = ""
     bar = _progress(progress, f"{split} epoch {epoch}", len(loader))
     try:
@@ -113,6 +117,7 @@ def collect_metrics(
         if hi > lo:  # a rank whose share is empty (fewer rows than ranks) writes no file
             url = run.metrics_url(split, epoch)
             writer = metrics_mod.MetricsWriter(url, header, specs)
+            encoder = Encoder(writer)
         if was_training is not None:
             model.eval()
         start = lo
@@ -128,12 +133,16 @@ def collect_metrics(
                     add_columns(row, collector.collect(batch, outputs))
                 if fixed:
                     add_columns(row, {k: np.full(n, v) for k, v in fixed.items()})
-                assert writer is not None
-                writer.write(row)
+                assert encoder is not None
+                encoder.write(row)
                 start += n
                 if bar is not None:
                     bar[0].advance(bar[1])
+        if encoder is not None:
+            encoder.finish()
     except BaseException:
+        if encoder is not None:
+            encoder.stop()
         if writer is not None:
             writer.abort()
         raise
@@ -172,19 +181,50 @@ def collect_metrics(
     }
 
 
+class Encoder:
+    """Converts a pass's batches to Arrow and writes them on one thread of their own, so the
+    encoding and compression overlap the next batches' forward passes. At most ``depth``
+    batches wait (memory stays bounded); the first error is raised in the loop."""
+
+    def __init__(self, writer: metrics_mod.MetricsWriter, depth: int = 4) -> None:
+        self.writer, self.depth = writer, depth
+        self._pool = FencedExecutor(1, thread_name_prefix="tercet-encode")
+        self._pending: deque[Future[None]] = deque()
+
+    def write(self, row: dict[str, Any]) -> None:
+        self._pending.append(self._pool.submit(self.writer.write, row))
+        while len(self._pending) > self.depth or (self._pending and self._pending[0].done()):
+            self._pending.popleft().result()  # re-raises the writer's error here
+
+    def finish(self) -> None:
+        """Every batch written (raising the first error)."""
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def stop(self) -> None:
+        """Drop the batches not yet written and end the thread (the pass failed)."""
+        for future in self._pending:
+            future.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=True)
+
+
 def _samples(data: Any, table: Table | None) -> tuple[Any, Table, np.ndarray, np.ndarray | None]:
     """The dataset to feed, its table, the ``example_id`` of each sample, and (for a dataset
     made outside Tercet) each sample's row number in the table."""
     from tercet.torch import TableDataset, as_dataset
 
     if isinstance(data, Table):
-        return as_dataset(data), data, data.example_ids(), None
+        return as_dataset(data), data, _ids(data), None
     if isinstance(data, TableDataset):
         if not isinstance(data.table, Table):
             raise RunError(
                 f"collect_metrics reads a tercet Table; the dataset holds {type(data.table)}."
             )
-        return data, data.table, data.example_ids(), None
+        return data, data.table, _ids(data.table), None
     if table is None:
         raise RunError(
             "collect_metrics reads a tercet Table, table.map(...), or another dataset with "
@@ -192,6 +232,11 @@ def _samples(data: Any, table: Table | None) -> tuple[Any, Table, np.ndarray, np
         )
     ids = dataset_example_ids(data)
     return data, table, ids, table_positions(table, ids)
+
+
+def _ids(table: Table) -> np.ndarray:
+    """``example_id`` of every row, read once per table revision (not once per epoch)."""
+    return np.asarray(TableColumns(table).get(ID_COLUMN), dtype=np.int64)
 
 
 def dataset_example_ids(data: Any) -> np.ndarray:
@@ -217,7 +262,7 @@ def dataset_example_ids(data: Any) -> np.ndarray:
 
 def table_positions(table: Table, ids: np.ndarray) -> np.ndarray:
     """Row numbers in ``table`` of ``ids``; an id the table does not hold is an error."""
-    table_ids = table.example_ids()
+    table_ids = _ids(table)
     order = np.argsort(table_ids, kind="stable")
     found = np.searchsorted(table_ids, ids, sorter=order)
     found = np.minimum(found, len(table_ids) - 1) if len(table_ids) else found

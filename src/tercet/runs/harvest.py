@@ -84,11 +84,12 @@ class Harvest:
         for collector in self.active:
             self.specs.update(collector.specs())
 
-    def add(self, batch: Any, outputs: Any) -> None:
-        """One batch the framework ran and what its step returned."""
+    def add(self, batch: Any, outputs: Any, ids: np.ndarray | None = None) -> None:
+        """One batch the framework ran and what its step returned; ``ids`` when the caller
+        knows the batch's ``example_id`` another way (a loader reading the table in order)."""
         if self.reason is not None:
             return
-        ids = batch_example_ids(batch, outputs)
+        ids = batch_example_ids(batch, outputs) if ids is None else ids
         if ids is None:
             self.reason = f"the batches carry no {ID_COLUMN!r}"
             return
@@ -213,16 +214,23 @@ def batch_example_ids(batch: Any, outputs: Any) -> np.ndarray | None:
 
 def has_scores(outputs: Any, n: int) -> bool:
     """Whether a step's outputs hold one score row per sample (a loss alone does not)."""
+    if isinstance(outputs, Mapping) and "logits" not in outputs:
+        # a collector's outputs= may pick another entry
+        return any(has_scores(v, n) for v in outputs.values() if not isinstance(v, Mapping))
+    return score_rows(outputs) == n
+
+
+def score_rows(outputs: Any) -> int | None:
+    """How many samples a step's scores cover: the first axis of its logits (the ``logits``
+    entry of a dict or ``ModelOutput``, the first item of a tuple); None without scores."""
     if isinstance(outputs, Mapping):
-        if "logits" not in outputs:  # a collector's outputs= may pick another entry
-            return any(has_scores(v, n) for v in outputs.values() if not isinstance(v, Mapping))
-        outputs = outputs["logits"]
+        outputs = outputs.get("logits")
     elif isinstance(outputs, tuple | list) and outputs:
         outputs = outputs[0]
     else:
         outputs = getattr(outputs, "logits", outputs)
     shape = getattr(outputs, "shape", None)
-    return shape is not None and len(shape) >= 2 and int(shape[0]) == n
+    return int(shape[0]) if shape is not None and len(shape) >= 2 else None
 
 
 def _first_seen(ids: np.ndarray, earlier: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -51,12 +52,18 @@ class CollectContext:
     run: RunTarget
 
 
+_READ: weakref.WeakKeyDictionary[Table, dict[str, Any]] = weakref.WeakKeyDictionary()
+"""Columns already read, per table revision (a revision never changes): the passes of every
+epoch over one table read its ids and labels once."""
+
+
 class TableColumns:
-    """Columns of the input table as NumPy arrays (lists for nested types), read on first use."""
+    """Columns of the input table as NumPy arrays (lists for nested types), read on first use
+    and kept for later passes over the same revision while the table object lives."""
 
     def __init__(self, table: Table) -> None:
         self.table = table
-        self._cache: dict[str, Any] = {}
+        self._cache: dict[str, Any] = _READ.setdefault(table, {})
 
     def get(self, name: str) -> Any:
         if name not in self._cache:

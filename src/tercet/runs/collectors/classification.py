@@ -114,13 +114,21 @@ class ClassificationCollector(Collector):
         valid = (targets >= 0) & (targets < scores.shape[1])
         safe = torch.as_tensor(np.where(valid, targets, 0), device=scores.device)
         given = log_probs.gather(1, safe[:, None]).squeeze(1)
-        loss = to_numpy(-given).astype(np.float32)
-        loss[~valid] = np.nan
-        label_probability = to_numpy(given.exp()).astype(np.float32)
-        label_probability[~valid] = np.nan
         others = probs.scatter(1, safe[:, None], -1.0).max(dim=1).values
-        margin = label_probability - to_numpy(others).astype(np.float32)
-        pred = to_numpy(prediction).astype(np.int32)
+        k = min(self.top_k, scores.shape[1])
+        top_p, top_i = probs.topk(k, dim=1) if k else (probs[:, :0], probs[:, :0])
+        # One device-to-host copy per batch (each .cpu() of a CUDA tensor waits for the device):
+        # the per-sample numbers side by side, then the matrices, then split on the host.
+        parts = [-given[:, None], given.exp()[:, None], others[:, None], confidence[:, None],
+                 prediction[:, None].float(), top_p, top_i.float()]  # fmt: skip
+        if self.probabilities:
+            parts.append(probs)
+        host = to_numpy(torch.cat(parts, dim=1))
+        loss, label_probability = host[:, 0].astype(np.float32), host[:, 1].astype(np.float32)
+        loss[~valid] = np.nan
+        label_probability[~valid] = np.nan
+        margin = label_probability - host[:, 2]
+        pred = host[:, 4].astype(np.int32)
         self._loss_sum += float(loss[valid].sum())
         self._loss_n += int(valid.sum())
         self._correct += int((pred[valid] == targets[valid]).sum())
@@ -129,17 +137,15 @@ class ClassificationCollector(Collector):
         out: dict[str, Any] = {
             f"{p}loss": loss,
             f"{p}prediction": pred,
-            f"{p}confidence": to_numpy(confidence).astype(np.float32),
+            f"{p}confidence": host[:, 3].astype(np.float32),
             f"{p}label_probability": label_probability,
             f"{p}margin": margin,
         }
-        if self.top_k:
-            k = min(self.top_k, scores.shape[1])
-            top_p, top_i = probs.topk(k, dim=1)
-            out[f"{p}top_labels"] = _lists(to_numpy(top_i).astype(np.int32))
-            out[f"{p}top_probabilities"] = _lists(to_numpy(top_p).astype(np.float32))
+        if k:
+            out[f"{p}top_labels"] = _lists(host[:, 5 + k : 5 + 2 * k].astype(np.int32))
+            out[f"{p}top_probabilities"] = _lists(host[:, 5 : 5 + k].astype(np.float32))
         if self.probabilities:
-            out[f"{p}probabilities"] = _lists(to_numpy(probs).astype(np.float32))
+            out[f"{p}probabilities"] = _lists(host[:, 5 + 2 * k :].astype(np.float32))
         return out
 
     def specs(self) -> dict[str, MetricSpec]:
