@@ -47,7 +47,11 @@ def parse_results(out: str) -> dict[str, dict[str, str]]:
 
 def explained(doc: Path) -> set[str]:
     """Mutant names written in backticks in the survivors section of ``doc``."""
-    return {m["name"] for m in NAMED.finditer(doc.read_text(encoding="utf-8"))} if doc.exists() else set()
+    return (
+        {m["name"] for m in NAMED.finditer(doc.read_text(encoding="utf-8"))}
+        if doc.exists()
+        else set()
+    )
 
 
 def main() -> int:
