@@ -1,10 +1,14 @@
 """The mutation score per module after ``mutmut run`` (``make mutate``), and every survivor.
 
-A mutant is killed when a test failed (or timed out) with it in place; "no tests" counts against
-the score, since a mutant no test reaches is a bug no test would see. Exits 1 when a module
-scores below the target (85%), so the make target reports the miss.
+A mutant is killed when a test failed (or timed out) with it in place, or when strict mypy
+rejects it (``make check`` runs mypy in CI, so such a bug cannot land). "no tests" counts against
+the score, since a mutant no test reaches is a bug no test would see.
 
-    python scripts/mutation_report.py [--target 0.85] [--markdown]
+Every survivor must be named in ``docs/testing.md`` with why it is equivalent (no behaviour a
+user relies on changes). Exits 1 when a module scores below the target (85%), when the run did
+not finish, or when a survivor is not named there, so the make target reports the miss.
+
+    python scripts/mutation_report.py [--target 0.85] [--markdown] [--explained docs/testing.md]
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-KILLED = {"killed", "timeout"}
+KILLED = {"killed", "timeout", "caught by type check", "segfault"}
 LINE = re.compile(r"^\s*(?P<key>\S+)__mutmut_(?P<n>\d+): (?P<status>.+?)\s*$")
+NAMED = re.compile(r"`(?P<name>[\w.ǁ]+__mutmut_\d+)`")
 
 
 def results(mutmut: str) -> dict[str, dict[str, str]]:
@@ -25,6 +30,10 @@ def results(mutmut: str) -> dict[str, dict[str, str]]:
     out = subprocess.run(
         [mutmut, "results", "--all", "true"], capture_output=True, text=True, check=True
     ).stdout
+    return parse_results(out)
+
+
+def parse_results(out: str) -> dict[str, dict[str, str]]:
     by_module: dict[str, dict[str, str]] = defaultdict(dict)
     for line in out.splitlines():
         m = LINE.match(line)
@@ -36,50 +45,71 @@ def results(mutmut: str) -> dict[str, dict[str, str]]:
     return by_module
 
 
+def explained(doc: Path) -> set[str]:
+    """Mutant names written in backticks in the survivors section of ``doc``."""
+    return (
+        {m["name"] for m in NAMED.finditer(doc.read_text(encoding="utf-8"))}
+        if doc.exists()
+        else set()
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", type=float, default=0.85)
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--explained", type=Path, default=Path("docs/testing.md"),
+                        help="the page naming each accepted survivor")  # fmt: skip
     args = parser.parse_args()
     mutmut = str(Path(sys.executable).with_name("mutmut"))
     by_module = results(mutmut)
     if not by_module:
         print("No mutation results: run `mutmut run` (make mutate) first.", file=sys.stderr)
         return 2
-    rows, missed, unfinished = [], [], []
+    accepted = explained(args.explained)
+    rows, missed, unfinished, unexplained = [], [], [], []
     for module, statuses in sorted(by_module.items()):
         counts = Counter(statuses.values())
         killed = sum(counts[s] for s in KILLED)
         pending = counts["not checked"]
         checked = len(statuses) - pending
         score = killed / checked if checked else 0.0
-        rows.append((module, len(statuses), pending, killed, counts["survived"],
-                     counts["no tests"], score))  # fmt: skip
+        survived = checked - killed
+        rows.append((module, len(statuses), pending, killed, survived, score))
         if pending:
             unfinished.append(module)
         if score < args.target:
             missed.append(module)
+        unexplained += [n for n, s in statuses.items()
+                        if s not in KILLED and s != "not checked" and n not in accepted]  # fmt: skip
     if args.markdown:
-        print("| module | mutants | not run | killed | survived | no tests | score of those run |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
-        for module, n, p, k, s, nt, score in rows:
-            print(f"| `{module}` | {n} | {p} | {k} | {s} | {nt} | {score:.0%} |")
+        print("| module | mutants | not run | killed | survived | score |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for module, n, p, k, s, score in rows:
+            print(f"| `{module}` | {n} | {p} | {k} | {s} | {score:.0%} |")
     else:
-        print(f"{'module':44} {'mutants':>7} {'not run':>7} {'killed':>6} {'survived':>8} "
-              f"{'no tests':>8} score")  # fmt: skip
-        for module, n, p, k, s, nt, score in rows:
-            print(f"{module:44} {n:7} {p:7} {k:6} {s:8} {nt:8} {score:6.0%}")
-        print("\nSurvivors (`mutmut show NAME` prints the change):")
-        for _, statuses in sorted(by_module.items()):
-            for name, status in statuses.items():
-                if status not in KILLED and status != "not checked":
-                    print(f"  {name}: {status}")
+        print(f"{'module':44} {'mutants':>7} {'not run':>7} {'killed':>6} {'survived':>8} score")
+        for module, n, p, k, s, score in rows:
+            print(f"{module:44} {n:7} {p:7} {k:6} {s:8} {score:6.0%}")
+        print(f"\nSurvivors not named in {args.explained} (`mutmut show NAME` prints the change):")
+        for name in unexplained:
+            print(f"  {name}: {by_status(by_module, name)}")
+    failed = False
     if unfinished:
         print(f"\nThe run did not finish: {', '.join(unfinished)}", file=sys.stderr)
-    if missed or unfinished:
+        failed = True
+    if missed:
         print(f"\nBelow the {args.target:.0%} target: {', '.join(missed)}", file=sys.stderr)
-        return 1
-    return 0
+        failed = True
+    if unexplained:
+        print(f"\n{len(unexplained)} survivors are neither killed nor named in {args.explained}.",
+              file=sys.stderr)  # fmt: skip
+        failed = True
+    return 1 if failed else 0
+
+
+def by_status(by_module: dict[str, dict[str, str]], name: str) -> str:
+    return next(s[name] for s in by_module.values() if name in s)
 
 
 if __name__ == "__main__":
