@@ -150,3 +150,57 @@ def test_the_label_error_workflow_by_ids(dash: Dash) -> None:
     three_d = next(o for o in select.locator("option").all_inner_texts() if o.endswith("3d"))
     select.select_option(three_d)
     page.locator('[data-testid="scatter-3d-canvas"][data-drawn="true"]').wait_for()
+
+
+def test_gallery_tiles_draw_every_annotation_kind(dash: Dash) -> None:
+    """Boxes, oriented boxes, keypoints (visible filled, hidden hollow, absent not drawn) and
+    polygon masks, each at the coordinates the table holds."""
+    import pyarrow as pa
+
+    f32 = pa.float32()
+    box_t = pa.list_(
+        pa.struct([(k, f32) for k in ("x0", "y0", "x1", "y1")] + [("label", pa.int32())])
+    )
+    corners = [(f"{a}{i}", f32) for i in range(4) for a in "xy"]
+    obb_t = pa.list_(pa.struct([*corners, ("label", pa.int32())]))
+    polygons = ("polygons", pa.list_(pa.list_(f32)))
+    mask_t = pa.list_(
+        pa.struct([("size", pa.list_(pa.int32())), ("counts", pa.string()), polygons])
+    )
+    png = str(next((dash.root / "demo-data").rglob("*.png")))
+    obb = {"x0": 1, "y0": 2, "x1": 6, "y1": 1, "x2": 7, "y2": 5, "x3": 2, "y3": 6, "label": 0}
+    mask = {"size": None, "counts": None, "polygons": [[1, 1, 6, 1, 6, 6, 1, 6]]}
+    data = pa.table(
+        {
+            "image": [png],
+            "boxes": pa.array([[{"x0": 1, "y0": 1, "x1": 5, "y1": 6, "label": 0}]], box_t),
+            "obb": pa.array([[obb]], obb_t),
+            "kpts": pa.array([[[2, 2, 2, 4, 4, 1, 6, 6, 0]]], pa.list_(pa.list_(f32))),
+            "masks": pa.array([[mask]], mask_t),
+        }
+    )
+    roles = {"boxes": "boxes", "obb": "oriented_boxes", "kpts": "keypoints"}
+    table = tercet.Table.create(
+        data, DEMO_PROJECT, "shapes", "train", root=str(dash.root),
+        roles={"image": "image", **roles, "masks": "instance_masks"},
+    )  # fmt: skip
+    page = dash.page
+    page.goto(dash.url(project=DEMO_PROJECT, table=table.url, mode="gallery"))
+    svg = page.locator(f"{tid('gallery-tile')} svg")
+    svg.locator("circle").first.wait_for()
+    rect = svg.locator("rect")
+    assert [rect.get_attribute(k) for k in ("x", "y", "width", "height")] == ["1", "1", "4", "5"]
+    assert svg.locator('polygon[data-role="oriented_boxes"]').get_attribute("points") == (
+        "1,2 6,1 7,5 2,6"
+    )
+    assert svg.locator('polygon[data-role="instance_masks"]').get_attribute("points") == (
+        "1,1 6,1 6,6 1,6"
+    )
+    points = svg.locator("circle")
+    drawn = [
+        (points.nth(i).get_attribute("cx"), points.nth(i).get_attribute("cy"))
+        for i in range(points.count())
+    ]
+    assert drawn == [("2", "2"), ("4", "4")]  # v=0 is absent: not drawn
+    assert "hidden" in (points.nth(1).get_attribute("class") or "")
+    dash.shot("42-gallery-overlays")
