@@ -137,6 +137,17 @@ def test_changes_list_what_a_revision_touched(service: RunningService, table: Ta
     assert by_column == {"label": (2, [3]), "caption": (1, [4]), "weight": (1, [9])}
     source = service.client.get("/api/revisions/changes", params={"table": table.url}).json()
     assert source["whole"] is True and source["deleted"] == 0 and source["set"] == []
+    # past 256 cells the delta is a Parquet file: read the same way
+    values = {"x": 0.5, "y": 0.5, "score": 0.5, "caption": "y", "flag": True, "label": 1}
+    cells = [
+        {"column": c, "example_id": i, "value": v} for c, v in values.items() for i in range(50)
+    ]
+    many = commit(service, table.url, {"set": cells}).json()["url"]
+    assert Table.open(many).descriptor["delta"].get("file")
+    big = service.client.get("/api/revisions/changes", params={"table": many}).json()
+    assert big["deleted"] == 0 and {c["column"]: c["count"] for c in big["set"]} == dict.fromkeys(
+        values, 50
+    )
 
 
 def test_changes_of_a_missing_or_foreign_table_say_so(

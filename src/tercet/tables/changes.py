@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tercet import format, storage
+from tercet.tables import delta as delta_mod
 from tercet.tables.table import Table
 
 
@@ -36,9 +38,19 @@ def revision_changes(table: Table) -> RevisionChanges:
     or a revision that stores all its rows)."""
     if table.parent_url is None or "rows" in table.descriptor:
         return RevisionChanges(deleted=np.zeros(0, dtype=np.int64), whole=True)
-    delta = table._delta()
+    delta = _delta(table)
     return RevisionChanges(
         deleted=np.asarray(delta.deleted, dtype=np.int64),
         set={col: np.asarray(ids, dtype=np.int64) for col, (ids, _) in delta.set.items()},
         added_columns=[str(c.get("name")) for c in delta.added_columns],
     )
+
+
+def _delta(table: Table) -> delta_mod.Delta:
+    # What Table reads to apply the revision, read here through its public descriptor.
+    spec = table.descriptor.get("delta") or {}
+    if spec.get("file"):
+        url = format.check_reference(spec["file"], table.url, "table", "delta")
+        rows = storage.read_parquet(url)
+        return delta_mod.Delta.from_parquet_table(rows, list(spec.get("added_columns", [])))
+    return delta_mod.Delta.from_json(spec, table.schema, format.descriptor_url(table.url))
