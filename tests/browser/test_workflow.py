@@ -135,6 +135,11 @@ def test_the_label_error_workflow_by_ids(dash: Dash) -> None:
         ".every(c => Number(c.dataset.yTicks) >= 4)"
     )
 
+    # shortcuts live while a select has focus (the x-axis select was just used)
+    page.locator(tid("curves-x")).focus()
+    page.keyboard.press("3")
+    page.locator(f'{tid("chart-tab-histogram")}[aria-selected="true"]').wait_for()
+
     # -- a second (2-D) projection; switching to it while on the 3D tab is no error
     run.reduce_embeddings(method="pca", dims=2, progress=False).wait(timeout=120)
     page.locator(tid("chart-tab-scatter3d")).click()
