@@ -43,6 +43,7 @@ def test_document_declares_the_token_and_every_route(service: RunningService) ->
         "/api/count",
         "/api/summary",
         "/api/confusion",
+        "/api/revisions/changes",
         "/api/trajectory",
         "/api/scalars",
         "/api/file",

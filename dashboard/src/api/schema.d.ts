@@ -294,6 +294,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/revisions/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Changes
+         * @description The ids a revision deleted and, per column, the ids whose value it set (the first
+         *     ``limit`` of each, with the full counts): the project page's revision diff.
+         */
+        get: operations["changes_api_revisions_changes_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/events": {
         parameters: {
             query?: never;
@@ -425,6 +446,21 @@ export interface components {
              * @default 0
              */
             others: number;
+        };
+        /**
+         * ColumnChange
+         * @description The rows whose value in one column a revision set.
+         */
+        ColumnChange: {
+            /** Column */
+            column: string;
+            /** Count */
+            count: number;
+            /**
+             * Example Ids
+             * @description The first ``limit`` of them, ascending.
+             */
+            example_ids: number[];
         };
         /**
          * ColumnInfo
@@ -771,6 +807,32 @@ export interface components {
             min?: number | null;
             /** Max */
             max?: number | null;
+        };
+        /**
+         * RevisionChanges
+         * @description What a revision changed against its parent, read from its delta (no rows are read).
+         */
+        RevisionChanges: {
+            /** Url */
+            url: string;
+            /** Parent */
+            parent: string | null;
+            /**
+             * Whole
+             * @description A source table or a revision that stores all its rows: no cell-level diff.
+             */
+            whole: boolean;
+            /** Deleted */
+            deleted: number;
+            /**
+             * Deleted Ids
+             * @description The first ``limit`` deleted ids, ascending.
+             */
+            deleted_ids: number[];
+            /** Set */
+            set: components["schemas"]["ColumnChange"][];
+            /** Added Columns */
+            added_columns: string[];
         };
         /**
          * RevisionCreated
@@ -2216,6 +2278,83 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RevisionCreated"];
+                };
+            };
+            /** @description Missing or invalid token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A URL outside the roots this service serves. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such object. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a field of the wrong type or range, a column the source lacks, stored rows that do not fit their schema; the detail names which. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The storage backend failed: a missing bucket, an unreachable endpoint, … */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    changes_api_revisions_changes_get: {
+        parameters: {
+            query: {
+                table: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevisionChanges"];
                 };
             };
             /** @description Missing or invalid token. */
