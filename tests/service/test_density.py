@@ -103,3 +103,19 @@ def test_bad_axes_and_viewports_are_refused(service: RunningService, table: Tabl
     assert r.status_code == 422
     empty = post(filter={"column": "label", "op": "eq", "value": 99}).json()
     assert empty["total"] == 0 and empty["counts"] == [] and empty["viewport"] is None
+
+
+def test_columns_named_like_the_queries_bins_are_binned(
+    service: RunningService, root: Path
+) -> None:
+    """A histogram grouped by its alias ``b`` bound the source's own column ``b`` instead."""
+    rng = np.random.default_rng(0)
+    t = Table.create({"a": rng.random(50), "b": rng.random(50), "ix": rng.random(50)},
+                     project="p", dataset="d", name="ab")  # fmt: skip
+    src = {"table": t.url}
+    hist = service.client.post("/api/summary", json={"source": src, "column": "a", "bins": 5})
+    assert hist.status_code == 200, hist.text
+    assert sum(hist.json()["counts"]) == 50
+    cells = service.client.post("/api/density", json={"source": src, "x": "ix", "y": "b"})
+    assert cells.status_code == 200, cells.text
+    assert cells.json()["in_view"] == 50

@@ -125,7 +125,7 @@ def density(request: DensityRequest, ctx: Ctx) -> DensityResult:
             f"SELECT CAST(least(floor(({x} - ?) / ?), ?) AS BIGINT) AS ix, "
             f"CAST(least(floor(({y} - ?) / ?), ?) AS BIGINT) AS iy, count(*) AS n "
             f"FROM src WHERE ({where.sql}) AND {valid} "
-            f"AND {x} >= ? AND {x} <= ? AND {y} >= ? AND {y} <= ? GROUP BY ix, iy",
+            f"AND {x} >= ? AND {x} <= ? AND {y} >= ? AND {y} <= ? GROUP BY 1, 2",
             [x0, wx, last, y0, wy, last, *where.params, x0, x1, y0, y1],
         ).fetchnumpy()
     counts = [int(n) for n in cells["n"]]
