@@ -148,7 +148,7 @@ def main() -> int:
     if len(sys.argv) == 3 and sys.argv[1] == "--one":
         print(json.dumps(one(int(sys.argv[2]))))  # the last line is what the parent reads
         return 0
-    curve = []
+    curve: list[dict[str, float]] = []
     for n in SIZES:
         print(f"... {n:,} rows", flush=True)
         done = subprocess.run([sys.executable, __file__, "--one", str(n)], check=True,
@@ -156,16 +156,16 @@ def main() -> int:
         curve.append(json.loads(done.stdout.strip().splitlines()[-1]))
     targets = Targets(f"scale curve at {', '.join(f'{n:,}' for n in SIZES)} rows")
     for c in curve:
-        n = f"{int(c['rows']):,}"
-        targets.ratio(f"{n}: write", c["write"], c["raw write"], 1.15,
+        size = f"{int(c['rows']):,}"
+        targets.ratio(f"{size}: write", c["write"], c["raw write"], 1.15,
                       baseline_is="pyarrow.parquet.write_table")  # fmt: skip
-        targets.ratio(f"{n}: read", c["read"], c["raw read"], 1.3, baseline_is="raw read")
-        targets.ratio(f"{n}: read with 10k edits", c["edited read"], c["raw read"], 1.2,
+        targets.ratio(f"{size}: read", c["read"], c["raw read"], 1.3, baseline_is="raw read")
+        targets.ratio(f"{size}: read with 10k edits", c["edited read"], c["raw read"], 1.2,
                       baseline_is="raw read, no edits")  # fmt: skip
         for key in ("service first query", "service page", "service histogram",
                     "service density"):  # fmt: skip
-            targets.info(f"{n}: {key}", c[key] * 1000, unit="ms")
-        targets.info(f"{n}: peak RSS / Arrow size", c["peak rss mb"] / c["arrow_mb"], unit="x")
+            targets.info(f"{size}: {key}", c[key] * 1000, unit="ms")
+        targets.info(f"{size}: peak RSS / Arrow size", c["peak rss mb"] / c["arrow_mb"], unit="x")
     small, big = curve[0], curve[-1]
     for key in ("write", "read", "edited read"):
         per_small, per_big = small[key] / small["rows"], big[key] / big["rows"]
