@@ -42,6 +42,7 @@ def test_document_declares_the_token_and_every_route(service: RunningService) ->
         "/api/rows",
         "/api/count",
         "/api/summary",
+        "/api/density",
         "/api/confusion",
         "/api/revisions/changes",
         "/api/trajectory",
