@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from PIL import Image
 
 import tercet
 from tercet import InsightsError, Table, storage
-from tercet.insights import compute, summary
+from tercet.insights import compute, duplicates, summary
 from tercet.runs import folder
 from tests.insights.conftest import (
     BLURRED,
@@ -23,6 +24,7 @@ from tests.insights.conftest import (
     SAME_EMBEDDING,
     N,
     World,
+    texture,
     write_world,
 )
 
@@ -59,6 +61,9 @@ def test_every_detector_finds_its_planted_problem(world: World) -> None:
     for a, b in (EXACT, NEAR, SAME_EMBEDDING):
         assert group[a] is not None and group[a] == group[b] == min(ids[a], ids[b])
     assert rows_where(table, world, "is_exact_duplicate") == set(EXACT)
+    # Every planted pair joins samples of two classes (i % 3 differs): all conflict.
+    conflicts = rows_where(table, world, "duplicate_label_conflict")
+    assert conflicts == set(EXACT) | set(NEAR) | set(SAME_EMBEDDING)
     grouped = {i for i, g in enumerate(group) if g is not None}
     assert grouped == set(EXACT) | set(NEAR) | set(SAME_EMBEDDING)
     nearest = by_row(table, world, "nearest_id")
@@ -103,6 +108,9 @@ def test_a_run_without_embeddings_runs_the_other_checks_and_says_what_is_missing
     table = compute(world.run)
     assert rows_where(table, world, "is_label_issue") == set(FLIPPED)
     assert rows_where(table, world, "is_exact_duplicate") == set(EXACT)
+    # Every planted pair joins samples of two classes (i % 3 differs): all conflict.
+    conflicts = rows_where(table, world, "duplicate_label_conflict")
+    assert conflicts == set(EXACT) | set(NEAR) | set(SAME_EMBEDDING)
     assert table.column("outlier_score").null_count == N
     skipped = summary(world.run)["skipped"]
     assert "embedding" in skipped["outliers"] and "EmbeddingCollector" in skipped["outliers"]
@@ -158,17 +166,46 @@ def test_init_with_insights_computes_them_at_close(root: Path) -> None:
     assert run.insights("train").num_rows == N
 
 
-def test_a_copy_in_another_split_is_flagged_as_leakage(world: World) -> None:
+def test_copies_in_another_split_are_flagged_as_leakage(world: World) -> None:
+    """Train/val leakage three ways: a byte copy of a train file, a resized JPEG of another, an
+    embedding equal to a third; the strongest evidence names the match."""
     train = world.run.metrics("train", epoch=3)
     emb = np.array(train.column("embedding").to_pylist(), dtype=np.float32)
     ids = world.table.example_ids()
+    folder_ = world.root / "val-images"
+    folder_.mkdir()
+    paths = []
+    for i in range(5):
+        path = folder_ / f"{i}.png"
+        texture(100 + i).save(path)
+        paths.append(str(path))
+    (folder_ / "0.png").write_bytes((world.root / "images" / "015.png").read_bytes())
+    texture(16).resize((52, 52), Image.Resampling.BILINEAR).save(folder_ / "1.jpg", quality=90)
+    paths[1] = str(folder_ / "1.jpg")
+    val = Table.create({"label": np.zeros(5, np.int32), "image": paths}, project="p",
+                       dataset="d", name="val", roles={"image": "image"})  # fmt: skip
+    val_ids = val.example_ids()
     rng = np.random.default_rng(5)
     val_emb = rng.normal(0, 1, (5, emb.shape[1])).astype(np.float32) * 5
     val_emb[2] = emb[train.column("example_id").to_pylist().index(int(ids[3]))]
     run = tercet.Run.open(world.run.url)
-    run.write_metrics(world.table, {"example_id": ids[40:45], "embedding": val_emb},
-                      epoch=0, split="val")  # fmt: skip
+    run.write_metrics(val, {"example_id": val_ids, "embedding": val_emb}, epoch=0, split="val")
     table = compute(run)
-    assert rows_where(table, world, "is_cross_split_duplicate") == {3}
-    assert by_row(table, world, "cross_split")[3] == "val"
-    assert by_row(table, world, "cross_split_id")[3] == int(ids[42])
+    assert rows_where(table, world, "is_cross_split_duplicate") == {3, 15, 16}
+    assert {by_row(table, world, "cross_split")[i] for i in (3, 15, 16)} == {"val"}
+    cross_id = by_row(table, world, "cross_split_id")
+    assert [cross_id[i] for i in (15, 16, 3)] == [int(val_ids[0]), int(val_ids[1]), int(val_ids[2])]
+    match = by_row(table, world, "cross_split_match")
+    assert [match[i] for i in (15, 16, 3)] == ["exact", "perceptual", "embedding"]
+    counts = {i["type"]: i["count"] for i in summary(run, "train")["issues"]}
+    assert counts["cross_split_duplicate"] == 3
+
+
+def test_only_groups_holding_two_labels_are_label_conflicts() -> None:
+    ids = np.array([10, 11, 12, 13, 14, 15], dtype=np.int64)
+    labels = np.array([0, 0, 1, 2, 2, -1])
+    pairs = [(np.array([0, 2]), np.array([1, 3])), (np.array([3]), np.array([4]))]
+    g = duplicates.group(ids, labels, pairs, (np.array([0]), np.array([1])))
+    assert g.group.tolist() == [10, 10, 12, 12, 12, -1]
+    assert g.label_conflict.tolist() == [False, False, True, True, True, False]
+    assert g.exact.tolist() == [True, True, False, False, False, False]
