@@ -47,6 +47,11 @@ def _popcount(x: np.ndarray) -> np.ndarray:
     return counts
 
 
+def hamming(phash: np.ndarray, one: int) -> np.ndarray:
+    """Bits by which each 64-bit perceptual hash differs from ``one`` (int64 views)."""
+    return _popcount(np.ascontiguousarray(phash, dtype=np.int64) ^ np.int64(one))
+
+
 def phash_pairs(phash: np.ndarray, max_bits: int = PHASH_MAX_BITS) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of rows whose 64-bit perceptual hashes differ in at most ``max_bits`` bits."""
     h = phash.astype(np.uint64)
