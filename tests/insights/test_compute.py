@@ -13,6 +13,7 @@ from PIL import Image
 import tercet
 from tercet import InsightsError, Table, storage
 from tercet.insights import compute, duplicates, summary
+from tercet.insights.summary import classes as summary_classes
 from tercet.runs import folder
 from tests.insights.conftest import (
     BLURRED,
@@ -56,6 +57,14 @@ def test_every_detector_finds_its_planted_problem(world: World) -> None:
     suggested = by_row(table, world, "suggested_label")
     assert [suggested[i] for i in FLIPPED] == [int(world.true_labels[i]) for i in FLIPPED]
     assert all(suggested[i] is None for i in range(N) if i not in FLIPPED)
+    # Each method keeps its own column; the dynamics rank the flipped labels worst.
+    for column in ("aum", "dm_confidence"):
+        values = np.array(by_row(table, world, column), dtype=float)
+        assert set(np.argsort(values, kind="stable")[: len(FLIPPED)]) == set(FLIPPED), column
+    # Most neighbours disagree with a flipped label, with 13 (its embedding is 12's) and with
+    # the outlier (its neighbours are anyone).
+    knn = np.array(by_row(table, world, "knn_label_score"), dtype=float)
+    assert set(np.flatnonzero(knn > 0.5)) == {*FLIPPED, SAME_EMBEDDING[1], OUTLIER}
     # Duplicates: byte copies, a resized JPEG copy, identical embeddings — each pair one group.
     group = by_row(table, world, "duplicate_group")
     for a, b in (EXACT, NEAR, SAME_EMBEDDING):
@@ -76,6 +85,8 @@ def test_every_detector_finds_its_planted_problem(world: World) -> None:
     assert rows_where(table, world, "is_outlier") == {OUTLIER}
     outlier = np.array(by_row(table, world, "outlier_score"), dtype=float)
     assert int(np.argmax(outlier)) == OUTLIER
+    within_class = np.array(by_row(table, world, "class_outlier_score"), dtype=float)
+    assert int(np.nanargmax(within_class)) == OUTLIER
     assert rows_where(table, world, "is_blurry") == {BLURRED}
     assert rows_where(table, world, "is_dark") == {DARK}
     for check in ("bright", "near_constant", "odd_size", "odd_aspect_ratio", "low_information"):
@@ -211,3 +222,15 @@ def test_only_groups_holding_two_labels_are_label_conflicts() -> None:
     assert g.group.tolist() == [10, 10, 12, 12, 12, -1]
     assert g.label_conflict.tolist() == [False, False, True, True, True, False]
     assert g.exact.tolist() == [True, True, False, False, False, False]
+
+
+def test_the_summary_names_weak_classes_and_the_imbalance() -> None:
+    labels = np.array([0] * 60 + [1] * 30 + [2] * 10)
+    prediction = labels.copy()
+    prediction[90:96] = 0  # class 2 at 40% against 94% overall
+    prediction[0] = 1
+    found, imbalance, accuracy = summary_classes(labels, prediction, {0: "a", 1: "b", 2: "c"})
+    assert [c["name"] for c in found] == ["a", "b", "c"]
+    assert [c["low_accuracy"] for c in found] == [False, False, True]
+    assert found[2]["accuracy"] == pytest.approx(0.4) and found[2]["share"] == pytest.approx(0.1)
+    assert imbalance == 6.0 and accuracy == pytest.approx(0.93)
