@@ -234,3 +234,52 @@ def test_the_summary_names_weak_classes_and_the_imbalance() -> None:
     assert [c["low_accuracy"] for c in found] == [False, False, True]
     assert found[2]["accuracy"] == pytest.approx(0.4) and found[2]["share"] == pytest.approx(0.1)
     assert imbalance == 6.0 and accuracy == pytest.approx(0.93)
+
+
+def test_epoch_scores_as_of_that_epoch(root: Path) -> None:
+    world = write_world(root, with_images=False)
+    early = compute(world.run, epoch=1, checks=["label"])
+    assert summary(world.run)["epochs"] == [0, 1]
+    # The epochs past 1 are left out: AUM is the mean of the margins of epochs 0 and 1.
+    margins = world.run.metrics("train", columns=["margin"]).to_pandas()
+    expected = margins[margins.epoch <= 1].groupby("example_id").margin.mean()
+    aum = dict(zip(early["example_id"].to_pylist(), early["aum"].to_pylist(), strict=True))
+    for example_id, value in expected.items():
+        assert aum[example_id] == pytest.approx(value, abs=1e-6)
+
+
+def test_confident_learning_on_one_epoch_of_probabilities(root: Path) -> None:
+    """A val split collected once: no training dynamics, so cleanlab's flags lead."""
+    n, classes = 90, 3
+    rng = np.random.default_rng(0)
+    true = np.arange(n) % classes
+    given = true.copy()
+    flipped = [4, 40, 77]
+    given[flipped] = (true[flipped] + 1) % classes
+    table = Table.create({"label": given.astype(np.int32)}, project="p", dataset="d",
+                         name="val", roles={"label": "label"})  # fmt: skip
+    probs = np.full((n, classes), 0.05) + rng.uniform(0, 0.05, (n, classes))
+    probs[np.arange(n), true] = 0.9  # out-of-sample: the model sees the true class
+    probs /= probs.sum(1, keepdims=True)
+    run = tercet.init(project="p", run="cl", heartbeat=False)
+    run.write_metrics(
+        table,
+        {"example_id": table.example_ids(), "loss": -np.log(probs[np.arange(n), given]),
+         "prediction": probs.argmax(1), "probabilities": probs.astype(np.float32)},
+        epoch=0, split="val",
+        roles={"loss": "loss", "prediction": "prediction", "probabilities": "probabilities"},
+    )  # fmt: skip
+    run.close()
+    scores = compute(run, split="val", checks=["label"])
+    ids = table.example_ids()
+    issues = scores.filter(scores["is_label_issue"])["example_id"]
+    flagged = set(np.flatnonzero(np.isin(ids, issues)).tolist())
+    # The flag is cleanlab's own (here it is sure of one of the three; the ranking has all).
+    from cleanlab.filter import find_label_issues
+
+    assert flagged == set(np.flatnonzero(find_label_issues(given, probs)).tolist()) == {77}
+    cl = dict(zip(scores["example_id"].to_pylist(), scores["cl_score"].to_pylist(), strict=True))
+    assert set(np.argsort([-cl[int(i)] for i in ids])[:3]) == set(flipped)
+    suggested = dict(zip(scores["example_id"].to_pylist(), scores["suggested_label"].to_pylist(),
+                         strict=True))  # fmt: skip
+    assert suggested[int(ids[77])] == int(true[77])
