@@ -3,6 +3,7 @@ is missing and writes nothing."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -283,3 +284,31 @@ def test_confident_learning_on_one_epoch_of_probabilities(root: Path) -> None:
     suggested = dict(zip(scores["example_id"].to_pylist(), scores["suggested_label"].to_pylist(),
                          strict=True))  # fmt: skip
     assert suggested[int(ids[77])] == int(true[77])
+
+
+def test_images_on_s3_behind_an_alias_are_read_and_scored(s3_root: str) -> None:
+    """The image pass reads through Tercet's storage: an alias expanded to an S3 folder."""
+    from tercet import aliases
+
+    folder_ = storage.join(s3_root, "images")
+    names = []
+    for i in range(8):
+        image = texture(i)
+        if i == 3:
+            image = Image.fromarray((np.asarray(image) * 0.08).astype(np.uint8))
+        buf = io.BytesIO()
+        image.save(buf, "PNG")
+        storage.write_bytes(storage.join(folder_, f"{i}.png"), buf.getvalue())
+        names.append(f"<S3_IMAGES>/{i}.png")
+    storage.write_bytes(storage.join(folder_, "7.png"), storage.read_bytes(
+        storage.join(folder_, "2.png")), overwrite=True)  # fmt: skip
+    table = Table.create({"image": names}, project="p", dataset="d", name="train",
+                         roles={"image": "image"})  # fmt: skip
+    aliases.set_project_alias(table.project_url, "S3_IMAGES", folder_)
+    run = tercet.init(project="p", run="s3", heartbeat=False)
+    run.write_metrics(table, {"example_id": table.example_ids(), "loss": np.zeros(8, np.float32)},
+                      epoch=0, split="train", roles={"loss": "loss"})  # fmt: skip
+    run.close()
+    scores = compute(run, checks=["quality", "duplicates"]).sort_by("example_id")
+    assert scores["is_dark"].to_pylist() == [i == 3 for i in range(8)]
+    assert scores["is_exact_duplicate"].to_pylist() == [i in (2, 7) for i in range(8)]
