@@ -1,3 +1,4 @@
+# Over 400 lines: three parts (digits, planted images beside peers, speed) share scoring helpers.
 """How well and how fast tercet.insights finds planted problems.
 
     .venv/bin/python bench/bench_insights.py [--epochs 30] [--images 5000] [--speed 1000000]
