@@ -305,11 +305,15 @@ def synthetic(root: str, n: int, others: bool) -> dict[str, Any]:
         out[f"tercet {name}"] = prf(truth[name], flag, score)
     wrong = grouped & ~truth["duplicates"]
     out["tercet duplicates flagged wrongly"] = int(wrong.sum())
+    for key, value in out.items():  # printed as they come: the peers take long on 50k
+        print(f"  {key}: {value}", flush=True)
     if others:
         for name, (flag, score, seconds) in datalab_synthetic(given, emb).items():
             out[f"Datalab {name}"] = {**prf(truth[name], flag, score), "s": seconds}
+            print(f"  Datalab {name}: {out[f'Datalab {name}']}", flush=True)
         for name, (flag, score, seconds) in cleanvision_synthetic(folder, paths).items():
             out[f"cleanvision {name}"] = {**prf(truth[name], flag, score), "s": seconds}
+            print(f"  cleanvision {name}: {out[f'cleanvision {name}']}", flush=True)
     return out
 
 
@@ -499,8 +503,7 @@ def main() -> None:
                 print(f"  {key}: {value:.3f}")
         if "synthetic" not in args.skip:
             print(f"synthetic images ({args.images}):", flush=True)
-            for key, value in synthetic(root, args.images, not args.no_others).items():
-                print(f"  {key}: {value}", flush=True)
+            synthetic(root, args.images, not args.no_others)
         if "speed" not in args.skip:
             print(f"all checks on {args.speed} x 128:", flush=True)
             for key, value in speed(root, args.speed).items():
