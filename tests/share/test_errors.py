@@ -11,12 +11,14 @@ import tarfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
 from tercet import share, storage
 from tercet.errors import ShareError
+from tercet.share import fence as share_fence
+from tercet.share import members
 from tercet.share.manifest import AliasEntry
 from tercet.storage import files as storage_files
 from tests.share.fixtures import snapshot
@@ -312,3 +314,482 @@ def test_interrupted_import_into_s3_leaves_nothing_behind(
     with pytest.raises(ShareError, match="connection reset.*was removed"):
         share.import_bundle(str(bundle))
     assert storage.walk_files(s3_root) == []
+
+
+# -- where a bundle may write (tercet.share.members), rule by rule, without a bundle --------------
+URL = "/b.tercet"
+RUN_DIR = "demo/runs/r"
+TABLE_DIR = "demo/datasets/d/tables/t.2"
+DECLARED: dict[str, Any] = {RUN_DIR: "run", TABLE_DIR: "table"}
+
+
+@pytest.mark.parametrize(
+    ("rel", "owner"),
+    [
+        (f"{RUN_DIR}/object.json", RUN_DIR),
+        (f"{RUN_DIR}/events/0001.json", RUN_DIR),
+        (f"{RUN_DIR}/metrics/epoch-1.parquet", RUN_DIR),
+        (f"{RUN_DIR}/metrics/val/epoch-1.parquet", RUN_DIR),
+        (f"{RUN_DIR}/metrics/val/projections/umap/e.parquet", RUN_DIR),
+        (f"{TABLE_DIR}/object.json", TABLE_DIR),
+        (f"{TABLE_DIR}/delta.parquet", TABLE_DIR),
+        (f"{TABLE_DIR}/rows/part-0.parquet", TABLE_DIR),
+        ("demo/data/x.png", None),
+        ("demo/aliases.yaml", None),
+        ("demo/x.png", None),
+        ("demo/datasets/d/images/x.png", None),
+    ],
+)
+def test_members_a_bundle_may_write(rel: str, owner: str | None) -> None:
+    assert members.check_member(rel, DECLARED, URL) == owner
+
+
+@pytest.mark.parametrize(
+    ("rel", "rule"),
+    [
+        *[
+            (
+                f"{RUN_DIR}/{file}",
+                "is not a file a run holds (object.json, events/*.json, metrics/**.parquet)",
+            )
+            for file in (
+                "events/x.txt",
+                "events/a/b.json",
+                "delta.parquet",
+                "rows/part-0.parquet",
+                "metrics/x.json",
+                "metrics/a/b/x.parquet",
+                "metrics/a/b/c/x.parquet",
+                "metrics/a/b/c/d/x.parquet",
+                "metrics/a/projections/b/c/x.parquet",
+                "notes.parquet",
+            )
+        ],
+        *[
+            (
+                f"{TABLE_DIR}/{file}",
+                "is not a file a table holds (object.json, rows/*.parquet, delta.parquet)",
+            )
+            for file in (
+                "rows/part-0.csv",
+                "rows/a/b.parquet",
+                "rows.parquet",
+                "events/x.json",
+                "metrics/x.parquet",
+                "delta.parquet/x",
+            )
+        ],
+        *[
+            (
+                rel,
+                "lies in the folders objects live in (runs/, datasets/<dataset>/tables/) but "
+                "in no object the manifest declares",
+            )
+            for rel in (
+                "demo/runs/x.png",
+                "demo/runs/other/object.json",
+                "demo/datasets/x.png",
+                "demo/datasets/d/x.png",
+                "demo/datasets/d/tables/x.png",
+                "demo/datasets/d/tables/u/object.json",
+            )
+        ],
+        (
+            "demo",
+            "would write into project 'demo', which the manifest does not declare "
+            "(it declares: demo)",
+        ),
+        (
+            "mine/x.png",
+            "would write into project 'mine', which the manifest does not declare "
+            "(it declares: demo)",
+        ),
+        ("demo/data/.tmp-x.png", "has a hidden temp name (.tmp-…)"),
+        ("demo/.tmp-1/x.png", "has a hidden temp name (.tmp-…)"),
+        ("demo/da\x1bta/x.png", "has control characters in its name"),
+        ("demo/data/x\x9b.png", "has control characters in its name"),
+    ],
+)
+def test_members_a_bundle_may_not_write_are_refused_by_name_and_rule(rel: str, rule: str) -> None:
+    with pytest.raises(ShareError) as err:
+        members.check_member(rel, DECLARED, URL)
+    assert str(err.value) == (
+        f"{URL}: member {'objects/' + rel!r} {rule}. The bundle was crafted or damaged; "
+        "nothing was written."
+    )
+
+
+def test_a_bundle_declaring_no_object_may_write_nowhere() -> None:
+    with pytest.raises(ShareError, match=r"project 'demo', .*\(it declares: none\)"):
+        members.check_member("demo/data/x.png", {}, URL)
+    declared = {"b/runs/r": "run", "a/runs/r": "run"}
+    with pytest.raises(ShareError, match=r"\(it declares: a, b\)"):
+        members.check_member("c/x.png", declared, URL)  # type: ignore[arg-type]
+
+
+def test_only_a_projects_own_aliases_file_is_its_aliases() -> None:
+    assert members.is_project_aliases("demo/aliases.yaml")
+    assert not members.is_project_aliases("demo/data/aliases.yaml")
+    assert not members.is_project_aliases("aliases.yaml")
+    assert not members.is_project_aliases("demo/aliases.yml")
+
+
+@pytest.mark.parametrize("key", ["name", "table", "project", "dataset"])
+@pytest.mark.parametrize("value", ["a\nb", "../x", "", 7, ".hidden"])
+def test_descriptor_identity_fields_must_be_names(key: str, value: Any) -> None:
+    members.check_names({key: "ok-name.1_x"}, "W")
+    members.check_names({key: None}, "W")
+    with pytest.raises(ShareError) as err:
+        members.check_names({key: value}, "W")
+    assert str(err.value) == (
+        f"W: {key} {value!r} is not a valid name (letters, digits, '.', '_', '-'; no control "
+        "characters). The bundle was crafted or damaged."
+    )
+
+
+def _manifest() -> dict[str, Any]:
+    return {
+        "files": [{"name": f"objects/{RUN_DIR}/object.json", "size": 0, "sha256": "0a" * 32}],
+        "objects": [
+            {"path": RUN_DIR, "kind": "run", "project": "demo", "name": "r"},
+            {
+                "path": TABLE_DIR,
+                "kind": "table",
+                "project": "demo",
+                "dataset": "d",
+                "table": "t",
+                "name": "t",
+            },
+        ],
+        "aliases": {"DATA_2": {"samples": ["a/b.png", "c"], "included": False, "files": 2}},
+        "absolute": [{"example": None}, {"example": "/x.png"}],
+    }
+
+
+def test_a_well_formed_manifest_passes() -> None:
+    members.check_manifest(_manifest(), URL)  # type: ignore[arg-type]
+    doc = _manifest()
+    del doc["absolute"]
+    doc["objects"][1]["path"] = doc["objects"][1]["table"] = "demo/datasets/d/tables/t"
+    doc["objects"][1]["table"] = "t"
+    members.check_manifest(doc, URL)  # type: ignore[arg-type]
+
+
+def _files(doc: dict[str, Any], **change: Any) -> None:
+    doc["files"][0].update(change)
+
+
+def _entry(i: int, **change: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda doc: doc["objects"][i].update(change)
+
+
+def _alias(**change: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda doc: doc["aliases"]["DATA_2"].update(change)
+
+
+FILES = "the manifest's files list is malformed. The bundle is damaged."
+OBJECTS = "the manifest's objects list is malformed. The bundle is damaged."
+ENTRY = f"the manifest's object {RUN_DIR!r}"
+TENTRY = f"the manifest's object {TABLE_DIR!r}"
+SAMPLES = (
+    "alias <DATA_2> lists sample paths that are not plain relative paths below it. The bundle "
+    "was crafted or damaged; nothing was written."
+)
+ABSOLUTE = "the manifest's absolute list is malformed."
+NOT_AN_OBJECT = (
+    "is not a table revision or run folder (<project>/datasets/<dataset>/tables/<revision> or "
+    "<project>/runs/<run>, names of letters, digits, '.', '_', '-'). The bundle is damaged."
+)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(files={}), FILES),
+        (lambda d: d.pop("files"), FILES),
+        (lambda d: d["files"].append("x"), FILES),
+        (lambda d: _files(d, name=1), FILES),
+        (lambda d: _files(d, size=-1), FILES),
+        (lambda d: _files(d, size="0"), FILES),
+        (lambda d: _files(d, sha256=None), FILES),
+        (lambda d: _files(d, sha256="0A" * 32), FILES),
+        (lambda d: _files(d, sha256="0a" * 31), FILES),
+        (lambda d: _files(d, sha256="0a" * 32 + "\n"), FILES),
+        (lambda d: d.update(objects={}), OBJECTS),
+        (lambda d: d["objects"].append([]), OBJECTS),
+        (
+            lambda d: d["objects"].append(dict(d["objects"][0])),
+            f"the manifest lists {RUN_DIR} twice. It is damaged.",
+        ),
+        (_entry(0, kind="table"), f"{ENTRY} {NOT_AN_OBJECT}"),
+        (_entry(0, path=7), f"the manifest's object 7 {NOT_AN_OBJECT}"),
+        (_entry(0, path="demo/runs"), f"the manifest's object 'demo/runs' {NOT_AN_OBJECT}"),
+        (_entry(0, project="mine"), f"{ENTRY} names project 'mine', not 'demo'."),
+        (_entry(0, name=None), f"{ENTRY} has an invalid name None."),
+        (_entry(0, name="r\x1b"), f"{ENTRY} has an invalid name 'r\\x1b'."),
+        (_entry(1, table=None), f"{TENTRY} has an invalid table name None."),
+        (_entry(1, table="../t"), f"{TENTRY} has an invalid table name '../t'."),
+        (_entry(1, table="u"), f"{TENTRY} does not lie in the folder of table 'u'."),
+        (_entry(1, table="t.2.x"), f"{TENTRY} does not lie in the folder of table 't.2.x'."),
+        (_entry(1, dataset="e"), f"{TENTRY} does not lie in the folder of table 't'."),
+        (
+            lambda d: d.update(aliases=[]),
+            "the manifest's aliases are malformed. The bundle is damaged.",
+        ),
+        (lambda d: d["aliases"].update(data={}), "the manifest names an invalid alias 'data'."),
+        (lambda d: d["aliases"].update(DATA=[]), "the manifest names an invalid alias 'DATA'."),
+        (_alias(samples=None), SAMPLES),
+        (_alias(samples=["../x"]), SAMPLES),
+        (_alias(samples=["a/../../x"]), SAMPLES),
+        (_alias(samples=["/etc/passwd"]), SAMPLES),
+        (_alias(samples=["~/x"]), SAMPLES),
+        (_alias(samples=["a\\b"]), SAMPLES),
+        (_alias(samples=[""]), SAMPLES),
+        (_alias(samples=["a//b"]), SAMPLES),
+        (_alias(samples=["./a"]), SAMPLES),
+        (_alias(samples=["a/\x07"]), SAMPLES),
+        (_alias(samples=[1]), SAMPLES),
+        (_alias(included=1), "alias <DATA_2> in the manifest is malformed."),
+        (_alias(files="2"), "alias <DATA_2> in the manifest is malformed."),
+        (
+            lambda d: d["aliases"]["DATA_2"].pop("files"),
+            "alias <DATA_2> in the manifest is malformed.",
+        ),
+        (lambda d: d.update(absolute={}), ABSOLUTE),
+        (lambda d: d["absolute"].append("x"), ABSOLUTE),
+        (lambda d: d["absolute"].append({"example": 1}), ABSOLUTE),
+    ],
+)
+def test_a_malformed_manifest_is_refused_saying_which_record(
+    edit: Callable[[dict[str, Any]], Any], message: str
+) -> None:
+    doc = _manifest()
+    edit(doc)
+    with pytest.raises(ShareError) as err:
+        members.check_manifest(doc, URL)  # type: ignore[arg-type]
+    assert str(err.value) == f"{URL}: {message}"
+
+
+# -- the fence around references a bundle stores (tercet.share.fence), without a bundle -----------
+LEAVES_OBJECTS = "is absolute or aliased; references between objects must be relative"
+
+
+@pytest.mark.parametrize(
+    ("ref", "path", "field", "data", "why"),
+    [
+        (None, TABLE_DIR, "parent", False, "is not a non-empty string"),
+        ("", TABLE_DIR, "parent", False, "is not a non-empty string"),
+        (3, TABLE_DIR, "image URL", True, "is not a non-empty string"),
+        ("../t\x1b", TABLE_DIR, "parent", False, "holds control characters"),
+        ("a\x85.png", TABLE_DIR, "image URL", True, "holds control characters"),
+        ("..\\t", TABLE_DIR, "parent", False, "holds a backslash"),
+        ("C:\\x.png", TABLE_DIR, "image URL", True, "holds a backslash"),
+        ("/etc", TABLE_DIR, "parent", False, LEAVES_OBJECTS),
+        ("~/t", TABLE_DIR, "parent", False, LEAVES_OBJECTS),
+        ("<PROJECT_DATA>/t", TABLE_DIR, "rows[]", False, LEAVES_OBJECTS),
+        ("s3://b/t", RUN_DIR, "input table", False, LEAVES_OBJECTS),
+        ("c:t", RUN_DIR, "footer table", False, LEAVES_OBJECTS),
+        ("mailto:t", TABLE_DIR, "delta.file", False, LEAVES_OBJECTS),
+        ("../t", TABLE_DIR, "parent", False, None),
+        ("../../e/tables/t", TABLE_DIR, "parent", False, None),
+        (
+            "../../../../../mine/t",
+            TABLE_DIR,
+            "parent",
+            False,
+            "leads out of its project 'demo' (it resolves to 'mine/t')",
+        ),
+        ("rows/part-0.parquet", TABLE_DIR, "rows[]", False, None),
+        (
+            "../t/rows/p.parquet",
+            TABLE_DIR,
+            "rows[]",
+            False,
+            f"leads out of its object's folder {TABLE_DIR!r} "
+            "(it resolves to 'demo/datasets/d/tables/t/rows/p.parquet')",
+        ),
+        ("delta.parquet", TABLE_DIR, "delta.file", False, None),
+        (
+            ".",
+            TABLE_DIR,
+            "delta.file",
+            False,
+            f"leads out of its object's folder {TABLE_DIR!r} (it resolves to {TABLE_DIR!r})",
+        ),
+        ("../../datasets/d/tables/t", RUN_DIR, "input table", False, None),
+        ("../../datasets/d/tables/t", RUN_DIR, "footer table", False, None),
+        (
+            "../../../mine/datasets/d/tables/t",
+            RUN_DIR,
+            "footer table",
+            False,
+            "leads out of its project 'demo' (it resolves to 'mine/datasets/d/tables/t')",
+        ),
+        # Data URLs: absolute and aliased ones may point anywhere, relative ones stay inside.
+        ("/data/x.png", TABLE_DIR, "image URL", True, None),
+        ("<DATA>/x.png", TABLE_DIR, "image URL", True, None),
+        ("s3://b/x.png", TABLE_DIR, "image URL", True, None),
+        ("../../../../x.png", TABLE_DIR, "image URL", True, None),
+        (
+            "../../../../../x.png",
+            TABLE_DIR,
+            "image URL",
+            True,
+            "leads out of its project 'demo' (it resolves to 'x.png')",
+        ),
+        (
+            "../../../..",
+            TABLE_DIR,
+            "image URL",
+            True,
+            "leads out of its project 'demo' (it resolves to 'demo')",
+        ),
+        (
+            "../../../../../demo-x/a.png",
+            TABLE_DIR,
+            "image URL",
+            True,
+            "leads out of its project 'demo' (it resolves to 'demo-x/a.png')",
+        ),
+    ],
+)
+def test_reference_rule(ref: Any, path: str, field: str, data: bool, why: str | None) -> None:
+    assert share_fence.reference_error(ref, path, data=data, field=field) == why
+    if why is None:
+        share_fence.check(ref, path, field, "W", data=data)
+        return
+    with pytest.raises(ShareError) as err:
+        share_fence.check(ref, path, field, "W", data=data)
+    assert str(err.value) == (
+        f"W: {field} {ref!r} {why}. A bundle's objects may only refer inside their own project; "
+        "this one was crafted or damaged. Nothing was written."
+    )
+
+
+def _table_descriptor(**changes: Any) -> dict[str, Any]:
+    return {
+        "format": "tercet.table",
+        "schema": {"columns": [{"name": "img", "role": "image"}, {"name": "y", "role": "label"}]},
+        "parent": "../t",
+        "rows": ["rows/a.parquet", "rows/b.parquet"],
+        "delta": {"file": "delta.parquet", "set": {"img": {"rows": [0], "value": ["/d/a.png"]}}},
+        **changes,
+    }
+
+
+def test_a_table_descriptors_references_that_pass() -> None:
+    share_fence.check_descriptor(_table_descriptor(), TABLE_DIR, "W")
+    share_fence.check_descriptor(
+        _table_descriptor(parent=None, rows=None, delta=None), TABLE_DIR, "W"
+    )
+    share_fence.check_descriptor(_table_descriptor(delta={"file": None}), TABLE_DIR, "W")
+    # Run descriptors store no reference checked here (their input tables are in events).
+    share_fence.check_descriptor({"format": "tercet.run", "parent": "/etc"}, RUN_DIR, "W")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"parent": "/etc"}, f"W: parent '/etc' {LEAVES_OBJECTS}"),
+        ({"rows": ["rows/a.parquet", "/etc/passwd"]}, f"W: rows[] '/etc/passwd' {LEAVES_OBJECTS}"),
+        ({"rows": "rows/a.parquet"}, "W: rows is not a list. The bundle is damaged."),
+        ({"delta": ["x"]}, "W: delta is not an object. The bundle is damaged."),
+        ({"delta": {"file": "/x"}}, f"W: delta.file '/x' {LEAVES_OBJECTS}"),
+        ({"delta": {"set": ["img"]}}, "W: its inline delta is malformed. The bundle is damaged."),
+        (
+            {"delta": {"set": {"img": {"value": None}}}},
+            "W: its inline delta is malformed. The bundle is damaged.",
+        ),
+        (
+            {"delta": {"set": {"img": {"rows": [0], "value": ["../../../../../x.png"]}}}},
+            "W: image URL '../../../../../x.png' leads out of its project 'demo'",
+        ),
+        (
+            {
+                "delta": {
+                    "added_columns": [
+                        {"name": "i2", "role": "image", "default": "../../../../../x.png"}
+                    ]
+                }
+            },
+            "W: image URL '../../../../../x.png' leads out of its project 'demo'",
+        ),
+    ],
+)
+def test_a_table_descriptors_bad_references_are_named(
+    changes: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ShareError) as err:
+        share_fence.check_descriptor(_table_descriptor(**changes), TABLE_DIR, "W")
+    assert str(err.value).startswith(message)
+
+
+def test_only_input_events_name_tables() -> None:
+    out = "../../../mine/datasets/d/tables/t"
+    for raw in (
+        b"{not json",
+        b"\xff\xfe",
+        b"[1]",
+        json.dumps({"type": "epoch", "table": out}).encode(),
+        json.dumps({"type": "input"}).encode(),
+        json.dumps({"type": "input", "table": "../../datasets/d/tables/t"}).encode(),
+    ):
+        share_fence.check_event(raw, RUN_DIR, "W")
+    with pytest.raises(ShareError, match=r"^W: input table '\.\./\.\./\.\./mine/.*' leads out"):
+        share_fence.check_event(json.dumps({"type": "input", "table": out}).encode(), RUN_DIR, "W")
+
+
+def _parquet(header: Any) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    meta = None if header is None else {b"tercet": json.dumps(header).encode()}
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"x": [1, 2]}).replace_schema_metadata(meta), buf)
+    return buf.getvalue()
+
+
+def test_a_footer_naming_a_table_in_the_project_passes() -> None:
+    share_fence.check_footer(_parquet({"table": "../../datasets/d/tables/t"}), RUN_DIR, "W")
+    share_fence.check_footer(_parquet({"epoch": 1}), RUN_DIR, "W")
+    share_fence.check_footer(_parquet(None), RUN_DIR, "W")  # logged scalars have no header
+    tail = share_fence.Tail(1 << 16)
+    for i in range(0, len(data := _parquet({"table": "../../datasets/d/tables/t"})), 7):
+        tail.add(data[i : i + 7])
+    share_fence.check_footer(tail.value(), RUN_DIR, "W")
+
+
+def test_footers_that_are_not_parquet_or_lead_out_are_refused() -> None:
+    good = _parquet({"table": "../../datasets/d/tables/t"})
+    with pytest.raises(ShareError) as err:
+        share_fence.check_footer(good[-11:], RUN_DIR, "W")
+    assert str(err.value) == "W is not a Parquet file. The bundle is damaged."
+    share_fence.check_footer(good[-(int.from_bytes(good[-8:-4], "little") + 8) :], RUN_DIR, "W")
+    with pytest.raises(ShareError, match="^W is not a Parquet file"):
+        share_fence.check_footer(good[:-1] + b"2", RUN_DIR, "W")
+    short = good[-(int.from_bytes(good[-8:-4], "little") + 7) :]
+    with pytest.raises(ShareError) as err:
+        share_fence.check_footer(short, RUN_DIR, "W")
+    length = int.from_bytes(good[-8:-4], "little")
+    assert str(err.value) == (
+        f"W: its Parquet footer declares {length:,} bytes, more than the {len(short) - 8:,} "
+        "checked for references. The bundle is damaged or was crafted."
+    )
+    garbage = b"\x00" * 20 + (20).to_bytes(4, "little") + b"PAR1"
+    with pytest.raises(ShareError, match=r"^W: its Parquet footer is unreadable \("):
+        share_fence.check_footer(garbage, RUN_DIR, "W")
+    out = _parquet({"table": "../../../mine/datasets/d/tables/t"})
+    with pytest.raises(ShareError, match=r"^W: footer table '\.\./\.\./\.\./mine/.*' leads out"):
+        share_fence.check_footer(out, RUN_DIR, "W")
+
+
+def test_tail_keeps_the_last_bytes_of_a_stream() -> None:
+    tail = share_fence.Tail(4)
+    assert tail.value() == b""
+    tail.add(b"ab")
+    assert tail.value() == b"ab"
+    for chunk in (b"cdefg", b"h", b"ijklmnopq", b"r"):
+        tail.add(chunk)
+        assert len(tail.kept) <= 2 * 4  # a stream of any length holds a few bytes
+    assert tail.value() == b"opqr"
+    assert len(tail.kept) <= 8
