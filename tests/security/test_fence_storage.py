@@ -402,7 +402,7 @@ def test_fenced_none_keeps_the_active_fence_and_scopes_are_restored(tmp_path: Pa
         with storage.data_files():
             with storage.fenced(inner):  # a new fence starts with object reads
                 assert storage.fence.active() is inner
-                with pytest.raises(OutsideRootsError):
+                with pytest.raises(OutsideRootsError, match="^Refused to read .*project roots"):
                     storage.read_bytes(str(images / "a.png"))
             assert storage.fence.active() is outer
             assert storage.read_bytes(str(images / "a.png")) == b"png"  # data scope is back
@@ -424,6 +424,10 @@ def test_guard_names_the_action_and_writes_and_removals_ignore_the_file_roots(
     with storage.fenced(fence):
         with storage.data_files():
             storage.fence.guard(f"{images}/a.png")
+            with pytest.raises(OutsideRootsError, match=r"^Refused to read .*folders this service"):
+                storage.fence.guard(str(tmp_path / "elsewhere.png"))
+            with pytest.raises(OutsideRootsError, match=r"^Refused to read .*folders this service"):
+                storage.fence.guard_all([str(tmp_path / "elsewhere.png")])
             storage.fence.guard(f"{images}/a.png", "stat")
             storage.fence.guard_all([f"{images}/a.png", f"{images}/b.png"], "list")
             for action in storage.fence.WRITES:

@@ -310,6 +310,7 @@ def test_normalize_gives_the_canonical_form() -> None:
     assert storage.normalize("~/x") == os.path.join(os.path.expanduser("~"), "x")
     assert storage.normalize("S3://Bucket/a/./b/../c/") == "s3://Bucket/a/c"
     assert storage.normalize("memory://") == "memory://"
+    assert storage.normalize("s3://b/k://x/") == "s3://b/k:/x"  # only the first :// is the scheme
 
 
 def test_join_parent_and_basename() -> None:
@@ -317,6 +318,8 @@ def test_join_parent_and_basename() -> None:
     assert storage.join("s3://b/a/", "/c/", "d.json") == "s3://b/a/c/d.json"
     assert storage.parent("/data/a/b/") == "/data/a"
     assert storage.parent("/data") == "/"
+    assert storage.parent("/") == "/"
+    assert storage.parent("s3://b/a://k") == "s3://b/a:"
     assert storage.parent("s3://b/a/k.json") == "s3://b/a"
     assert storage.parent("s3://b/a/k/") == "s3://b/a"
     assert storage.basename("s3://b/a/k/") == "k"
