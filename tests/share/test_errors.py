@@ -943,3 +943,26 @@ def test_scan_returns_what_it_verified_and_names_each_refusal(bundle: Path, tmp_
         "resolves to 'mine/datasets/d/tables/t'). A bundle's objects may only refer inside "
         "their own project; this one was crafted or damaged. Nothing was written.",
     )
+
+
+def test_scan_caps_the_descriptors_it_holds_and_sizes_the_manifest_cap_by_what_precedes_it(
+    bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tercet.share import limits, verify
+
+    good = members_of(bundle)
+    body = good[1:-1]
+    held = sum(len(d) for n, d in body if n.endswith("/object.json"))
+    asked: list[tuple[int, int]] = []
+    real_cap = limits.manifest_cap
+    monkeypatch.setattr(limits, "manifest_cap", lambda m, n: asked.append((m, n)) or real_cap(m, n))
+    monkeypatch.setattr(limits, "DESCRIPTORS", held)
+    verify.scan(str(bundle))  # exactly at the cap
+    assert asked == [(len(body), sum(len(n) for n, _ in body))]
+    monkeypatch.setattr(limits, "DESCRIPTORS", held - 1)
+    with pytest.raises(ShareError) as err:
+        verify.scan(str(bundle))
+    assert str(err.value) == (
+        f"{bundle}: its descriptors (object.json files) add up to more than {held - 1:,} bytes. "
+        "The bundle was crafted or damaged."
+    )
