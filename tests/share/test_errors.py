@@ -778,6 +778,15 @@ def test_footers_that_are_not_parquet_or_lead_out_are_refused() -> None:
     garbage = b"\x00" * 20 + (20).to_bytes(4, "little") + b"PAR1"
     with pytest.raises(ShareError, match=r"^W: its Parquet footer is unreadable \("):
         share_fence.check_footer(garbage, RUN_DIR, "W")
+    # The smallest tail that can hold a footer is read as one; a length past 3 bytes is read whole.
+    smallest = b"\x00" * 4 + (4).to_bytes(4, "little") + b"PAR1"
+    with pytest.raises(ShareError, match=r"^W: its Parquet footer is unreadable \("):
+        share_fence.check_footer(smallest, RUN_DIR, "W")
+    huge = b"\x00" * 20 + (1 << 24).to_bytes(4, "little") + b"PAR1"
+    with pytest.raises(
+        ShareError, match=r"^W: its Parquet footer declares 16,777,216 bytes, more "
+    ):
+        share_fence.check_footer(huge, RUN_DIR, "W")
     out = _parquet({"table": "../../../mine/datasets/d/tables/t"})
     with pytest.raises(ShareError, match=r"^W: footer table '\.\./\.\./\.\./mine/.*' leads out"):
         share_fence.check_footer(out, RUN_DIR, "W")
@@ -788,7 +797,7 @@ def test_tail_keeps_the_last_bytes_of_a_stream() -> None:
     assert tail.value() == b""
     tail.add(b"ab")
     assert tail.value() == b"ab"
-    for chunk in (b"cdefg", b"h", b"ijklmnopq", b"r"):
+    for chunk in (b"cdefg", b"h", b"i", b"jklmnopq", b"r"):
         tail.add(chunk)
         assert len(tail.kept) <= 2 * 4  # a stream of any length holds a few bytes
     assert tail.value() == b"opqr"
