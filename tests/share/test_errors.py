@@ -916,6 +916,15 @@ def test_scan_returns_what_it_verified_and_names_each_refusal(bundle: Path, tmp_
         craft(bundle, tmp_path / "utf.tercet", lambda nm, d: b"\xff" if nm == descriptor else d),
         f"URL: {obj}/object.json is not valid JSON. The bundle is damaged.",
     )
+    for desc in (n for n in names if n.endswith("/object.json")):
+        kind, where = ("run" if "/runs/" in desc else "table"), desc[len("objects/") :]
+        refused(
+            craft(
+                bundle, tmp_path / "fmt.tercet", lambda nm, d, desc=desc: b"[]" if nm == desc else d
+            ),
+            f"URL: {where} is not a Tercet {kind} descriptor (no 'format': 'tercet.{kind}'). "
+            "The bundle is damaged.",
+        )
     link = tarfile.TarInfo("objects/demo/data/link.png")
     link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
     linked = tmp_path / "link.tar"
