@@ -925,6 +925,14 @@ def test_scan_returns_what_it_verified_and_names_each_refusal(bundle: Path, tmp_
             f"URL: {where} is not a Tercet {kind} descriptor (no 'format': 'tercet.{kind}'). "
             "The bundle is damaged.",
         )
+    # A table holds no metrics: its Parquet files are refused as such, never read as footers.
+    table = next(o["path"] for o in scan.manifest["objects"] if o["kind"] == "table")
+    odd = f"objects/{table}/metrics/x.parquet"
+    refused(
+        craft(bundle, tmp_path / "odd.tercet", add=[(odd, b"not parquet")]),
+        f"URL: member {odd!r} is not a file a table holds (object.json, rows/*.parquet, "
+        "delta.parquet). The bundle was crafted or damaged; nothing was written.",
+    )
     link = tarfile.TarInfo("objects/demo/data/link.png")
     link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
     linked = tmp_path / "link.tar"
