@@ -351,7 +351,12 @@ def test_roots_are_canonical_and_files_add_to_the_objects() -> None:
     assert fence.roots("objects") == ["s3://b/p"]
     assert fence.roots("files") == ["s3://b/p", "gs://b/img"]
     asked: list[int] = []
-    later = storage.Fence(["s3://b/p"], files=lambda: asked.append(1) or ["s3://b/later"])
+
+    def files() -> list[str]:
+        asked.append(1)
+        return ["s3://b/later"]
+
+    later = storage.Fence(["s3://b/p"], files=files)
     assert later.roots("files") == ["s3://b/p", "s3://b/later"]
     assert later.roots("objects") == ["s3://b/p"] and asked == [1]  # asked at each files check
     assert later.allows("s3://b/later/a.png", "files")

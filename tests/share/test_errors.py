@@ -918,10 +918,12 @@ def test_scan_returns_what_it_verified_and_names_each_refusal(bundle: Path, tmp_
     )
     for desc in (n for n in names if n.endswith("/object.json")):
         kind, where = ("run" if "/runs/" in desc else "table"), desc[len("objects/") :]
+
+        def not_one(name: str, data: bytes, desc: str = desc) -> bytes:
+            return b"[]" if name == desc else data
+
         refused(
-            craft(
-                bundle, tmp_path / "fmt.tercet", lambda nm, d, desc=desc: b"[]" if nm == desc else d
-            ),
+            craft(bundle, tmp_path / "fmt.tercet", not_one),
             f"URL: {where} is not a Tercet {kind} descriptor (no 'format': 'tercet.{kind}'). "
             "The bundle is damaged.",
         )
@@ -981,7 +983,12 @@ def test_scan_caps_the_descriptors_it_holds_and_sizes_the_manifest_cap_by_what_p
     held = sum(len(d) for n, d in body if n.endswith("/object.json"))
     asked: list[tuple[int, int]] = []
     real_cap = limits.manifest_cap
-    monkeypatch.setattr(limits, "manifest_cap", lambda m, n: asked.append((m, n)) or real_cap(m, n))
+
+    def manifest_cap(members: int, names: int) -> int:
+        asked.append((members, names))
+        return real_cap(members, names)
+
+    monkeypatch.setattr(limits, "manifest_cap", manifest_cap)
     monkeypatch.setattr(limits, "DESCRIPTORS", held)
     verify.scan(str(bundle))  # exactly at the cap
     assert asked == [(len(body), sum(len(n) for n, _ in body))]
