@@ -655,6 +655,8 @@ LEAVES_OBJECTS = "is absolute or aliased; references between objects must be rel
 )
 def test_reference_rule(ref: Any, path: str, field: str, data: bool, why: str | None) -> None:
     assert share_fence.reference_error(ref, path, data=data, field=field) == why
+    if not data:  # references are not data URLs unless said so
+        assert share_fence.reference_error(ref, path, field=field) == why
     if why is None:
         share_fence.check(ref, path, field, "W", data=data)
         return
