@@ -215,3 +215,38 @@ def test_scan_caps_the_descriptors_it_holds_and_sizes_the_manifest_cap_by_what_p
         f"{bundle}: its descriptors (object.json files) add up to more than {held - 1:,} bytes. "
         "The bundle was crafted or damaged."
     )
+
+
+def _raw(name: str, declared: int, body: bytes) -> bytes:
+    """A tar member whose header declares ``declared`` bytes, followed by only ``body``."""
+    info = tarfile.TarInfo(name)
+    info.size = declared
+    return info.tobuf(tarfile.GNU_FORMAT) + body + b"\0" * (-len(body) % 512)
+
+
+def test_the_header_and_the_manifest_are_checked_against_their_caps_and_the_file(
+    bundle: Path, tmp_path: Path
+) -> None:
+    from tercet.share import limits, verify
+
+    good = members_of(bundle)
+    header = good[0][1]
+
+    def scanned(*parts: bytes) -> str:
+        path = tmp_path / "raw.tercet"
+        path.write_bytes(b"".join(parts))
+        with pytest.raises(ShareError) as err:
+            verify.scan(str(path))
+        return str(err.value)
+
+    big = scanned(_raw("bundle.json", limits.HEADER + 1, header))
+    assert (
+        f"declares {limits.HEADER + 1:,} bytes, more than the {limits.HEADER:,} a bundle header"
+        in big
+    )
+    cut = scanned(_raw("bundle.json", 4096, header[:100]))
+    left = (tmp_path / "raw.tercet").stat().st_size - 512  # what follows the member's header
+    assert f"member 'bundle.json' declares 4,096 bytes but only {left:,} follow" in cut
+    manifest = scanned(_raw("bundle.json", len(header), header), _raw("MANIFEST.json", 8192, b"{}"))
+    left = (tmp_path / "raw.tercet").stat().st_size - 512 - len(_raw("bundle.json", 0, header))
+    assert f"member 'MANIFEST.json' declares 8,192 bytes but only {left:,} follow" in manifest
