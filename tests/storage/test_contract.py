@@ -5,6 +5,7 @@ Each test receives ``backend_root`` (tests/fixtures/s3.py) and must pass unchang
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -268,3 +269,79 @@ def test_memory_urls_keep_their_form() -> None:
         assert storage.walk_files("memory://tercet-form-check") == [url]
     finally:
         fsspec.filesystem("memory").rm("/tercet-form-check", recursive=True)
+
+
+# -- the URL grammar (tercet.storage.paths): what every reader and the fence compare -------------
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("/data/x", "file"),
+        ("relative/x", "file"),
+        ("S3://Bucket/Key", "s3"),
+        ("memory://a/b://c", "memory"),
+    ],
+)
+def test_protocol_is_file_for_paths_else_the_lower_case_scheme(url: str, expected: str) -> None:
+    assert storage.protocol(url) == expected
+    assert storage.is_local(url) == (expected == "file")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("/data/x", True),
+        ("~/x", True),
+        ("s3://b/k", True),
+        ("memory://x", True),
+        ("git+ssh://h/x", True),
+        ("data/x", False),
+        ("x", False),
+        ("3s://b/k", False),
+        ("a/s3://b", False),
+    ],
+)
+def test_is_absolute(url: str, expected: bool) -> None:
+    assert storage.is_absolute(url) is expected
+
+
+def test_normalize_gives_the_canonical_form() -> None:
+    assert storage.normalize("file:///data/a/./b/../c") == "/data/a/c"
+    assert storage.normalize("/data/a/") == "/data/a"
+    assert storage.normalize("~/x") == os.path.join(os.path.expanduser("~"), "x")
+    assert storage.normalize("S3://Bucket/a/./b/../c/") == "s3://Bucket/a/c"
+    assert storage.normalize("memory://") == "memory://"
+    assert storage.normalize("s3://b/k://x/") == "s3://b/k:/x"  # only the first :// is the scheme
+
+
+def test_join_parent_and_basename() -> None:
+    assert storage.join("/data/a", "b", "c.json") == "/data/a/b/c.json"
+    assert storage.join("s3://b/a/", "/c/", "d.json") == "s3://b/a/c/d.json"
+    assert storage.parent("/data/a/b/") == "/data/a"
+    assert storage.parent("/data") == "/"
+    assert storage.parent("/") == "/"
+    assert storage.parent("s3://b/a://k") == "s3://b/a:"
+    assert storage.parent("s3://b/a/k.json") == "s3://b/a"
+    assert storage.parent("s3://b/a/k/") == "s3://b/a"
+    assert storage.basename("s3://b/a/k/") == "k"
+    assert storage.basename("/data/a/k.json") == "k.json"
+
+
+def test_resolve_against_a_folder_or_the_current_directory() -> None:
+    assert storage.resolve("S3://b/k/") == "s3://b/k"
+    assert storage.resolve("/data/./x") == "/data/x"
+    assert storage.resolve("x/y") == os.path.join(os.getcwd(), "x", "y")
+    assert storage.resolve("../x", "/data/a/b") == "/data/a/x"
+    assert storage.resolve("y", "file:///data/./a") == "/data/a/y"
+    assert storage.resolve("../t", "s3://b/p/q/") == "s3://b/p/t"
+    assert storage.resolve("./t", "memory://p") == "memory://p/t"
+
+
+def test_relative_to_within_one_filesystem_else_unchanged() -> None:
+    assert storage.relative_to("/data/a/b/c", "/data/a") == "b/c"
+    assert storage.relative_to("file:///data/x", "/data/a") == "../x"
+    assert storage.relative_to("s3://b/p/t", "s3://b/p/q/") == "../t"
+    assert storage.relative_to("S3://b/p/t/", "s3://b/p") == "t"
+    # Another filesystem or another bucket: the URL as given, not normalised.
+    assert storage.relative_to("S3://b/x/", "/data") == "S3://b/x/"
+    assert storage.relative_to("s3://c/p/t", "s3://b/p/t") == "s3://c/p/t"
+    assert storage.relative_to("s3://c/p", "s3://b/p/") == "s3://c/p"

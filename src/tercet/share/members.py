@@ -42,7 +42,7 @@ def check_manifest(manifest: Manifest, url: str) -> None:
         and isinstance(f.get("size"), int)
         and f["size"] >= 0
         and isinstance(f.get("sha256"), str)
-        and _SHA256.match(f["sha256"])
+        and _SHA256.fullmatch(f["sha256"])
         for f in files
     ):
         raise ShareError(f"{url}: the manifest's files list is malformed. The bundle is damaged.")
