@@ -190,8 +190,12 @@ def test_names_are_checked_and_the_error_says_which_name() -> None:
     assert format.check_name("a" * 128) == "a" * 128
     assert format.check_name("A0._-") == "A0._-"
     for bad in ("a" * 129, "", "-a", ".a", "a/b", "a..b", "a b", None):
-        with pytest.raises(InvalidNameError, match=r"^Dataset .* is not valid: use 1–128 letters"):
+        with pytest.raises(InvalidNameError) as error:
             format.check_name(bad, "dataset")  # type: ignore[arg-type]
+        assert str(error.value) == (
+            f"Dataset {bad!r} is not valid: use 1–128 letters, digits, '.', '_' or '-', starting "
+            "with a letter or digit (it becomes a folder name)."
+        )
     with pytest.raises(InvalidNameError, match=r"^Name 'a/b' is not valid"):
         format.check_name("a/b")
 
@@ -200,8 +204,12 @@ def test_display_names_are_checked_and_the_error_says_which_name() -> None:
     for good in ("My table", "数据", "x" * 128, "a.b", "a..b", "-a"):
         assert format.check_display_name(good) == good
     for bad in ("x" * 129, "", "   ", "a\tb", "a/b", "a\\b", ".a", "..", None):
-        with pytest.raises(InvalidNameError, match=r"^Run .* is not valid: use 1–128 printable"):
+        with pytest.raises(InvalidNameError) as error:
             format.check_display_name(bad, "run")  # type: ignore[arg-type]
+        assert str(error.value) == (
+            f"Run {bad!r} is not valid: use 1–128 printable characters without '/' or '\\', "
+            "not starting with '.'."
+        )
     with pytest.raises(InvalidNameError, match=r"^Name '' is not valid"):
         format.check_display_name("")
 
@@ -214,6 +222,7 @@ def test_slugs_by_value() -> None:
     assert format.slug("Café au lait") == "Cafe-au-lait"
     assert format.slug("a..b") == "a.b" and format.slug("a...b c") == "a.b-c"
     assert format.slug("-x y-") == "x-y" and format.slug("x y.") == "x-y"
+    assert format.slug("X y") == "X-y" and format.slug("y X") == "y-X"  # only - and . go
     assert format.slug("\ufb01" * 100) == "fi" * 64  # "ﬁ" becomes "fi": cut to 128 after
     assert format.slug("\ufb01" * 63 + "x -y") == "fi" * 63 + "x"  # cut, then the dash goes
     hashed = "n-" + hashlib.sha256("数据".encode()).hexdigest()[:8]

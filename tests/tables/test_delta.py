@@ -111,6 +111,11 @@ def test_parquet_round_trip_by_value() -> None:
     assert back.set["x"][0].tolist() == [10, 12] and back.set["x"][1].to_pylist() == [8, 7]
     assert back.set["s"][0].tolist() == [11] and back.set["s"][1].to_pylist() == ["a"]
     assert set(back.set) == {"x", "s"}
+    # Ids beyond 2**53 (hashes) survive exactly: no float on the way.
+    big = 2**60 + 1
+    t = d.Delta(set={"x": (ids(big), pa.array([1], pa.int64()))}).to_parquet_table(SCHEMA)
+    assert t.column("example_id").to_pylist() == [big]
+    assert d.Delta.from_parquet_table(t, []).set["x"][0].tolist() == [big]
     # A column set to null on purpose stays set (null is a value an edit can store).
     nulls = d.Delta(set={"x": (ids(1), pa.array([None], pa.int64()))})
     t = nulls.to_parquet_table(SCHEMA)
