@@ -126,7 +126,10 @@ def test_parquet_round_trip_by_value() -> None:
     assert t.column("_set:x").to_pylist() == [False]
 
 
-@pytest.mark.parametrize("order", [[10, 11, 12, 13, 14], [14, 10, 13, 11, 12]])
+@pytest.mark.parametrize(
+    "order",
+    [[10, 11, 12, 13, 14], [14, 10, 13, 11, 12], [10, 14, 12, 11, 13], [10, 11, 12, 14, 13]],
+)
 def test_positions_of_ids_sorted_or_not(order: list[int]) -> None:
     column = pa.chunked_array([pa.array(order[:2], pa.int64()), pa.array(order[2:], pa.int64())])
     wanted = ids(14, 10, 12)
@@ -175,6 +178,16 @@ def test_apply_sets_adds_and_deletes_by_id() -> None:
     only_x = d.apply(base().select(["example_id", "x"]), delta, ["example_id", "x"], WHERE)
     assert only_x.column_names == ["example_id", "x"]
     assert d.apply(base(), d.Delta(), None, WHERE).equals(base())
+
+
+def test_apply_stores_any_value_in_other_columns() -> None:
+    table = base().append_column("s", pa.array(list("abcde")))
+    delta = d.Delta(
+        set={"x": (ids(10), pa.array([-5], pa.int64())), "s": (ids(11), pa.array(["z"]))}
+    )
+    out = d.apply(table, delta, None, WHERE)  # only weights must be finite and >= 0
+    assert out.column("x").to_pylist()[:2] == [-5, 1]
+    assert out.column("s").to_pylist() == list("azcde")
 
 
 def test_apply_casts_values_to_the_stored_type() -> None:
