@@ -326,10 +326,11 @@ def test_references_by_value_and_the_error_names_file_and_field() -> None:
 
 
 def test_descriptor_formats_by_value() -> None:
-    ok = {"format": "tercet.run", "format_version": 1}
+    ok: dict[str, object] = {"format": "tercet.run", "format_version": 1}
     assert format.check_format(ok, "w", "run", "tercet.run", 1) is ok
     assert format.check_format({**ok, "format_version": 0}, "w", "run", "tercet.run", 1)
     assert format.check_descriptor("run", ok, "w") is ok
+    bad: object
     for bad in ([], {"format_version": 1}, {**ok, "format": "tercet.table"}):
         with pytest.raises(
             RunError, match=r"^w is not a Tercet run descriptor \(no 'format': 'tercet.run'\)\. X$"
