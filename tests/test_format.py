@@ -1,3 +1,4 @@
+# Over 400 lines: the format's rules by value and the proof every reader asks them, in one place.
 """The on-disk format's rules (tercet.format), and proof that every reader asks them.
 
 The last tests change a rule in :mod:`tercet.format` and watch the library, the service (over

@@ -76,6 +76,9 @@ def test_json_round_trip_by_value() -> None:
     assert back.set["x"][0].tolist() == [12, 10] and back.set["x"][0].dtype == np.int64
     assert back.set["x"][1].type == pa.int64() and back.set["x"][1].to_pylist() == [7, 8]
     assert back.set["s"][1].type == pa.string() and back.set["s"][1].to_pylist() == ["a"]
+    # No ids set in a column: still int64 ids, not NumPy's float default for [].
+    none_set = d.Delta.from_json({"set": {"x": {"example_id": [], "value": []}}}, SCHEMA, WHERE)
+    assert none_set.set["x"][0].dtype == np.int64
     # Older deltas may omit empty parts.
     bare = d.Delta.from_json({}, SCHEMA, WHERE)
     assert bare.cells == 0 and bare.added_columns == [] and bare.deleted.dtype == np.int64
@@ -166,17 +169,20 @@ def test_apply_sets_adds_and_deletes_by_id() -> None:
         },
         deleted=ids(12, 10),
         added_columns=[
-            d.column_spec(Column("y", pa.int16()), 3),
             d.column_spec(Column("x", pa.int64()), 0),  # already there: kept
+            d.column_spec(Column("z", pa.int64()), 0),
+            d.column_spec(Column("y", pa.int16()), 3),
         ],
     )
     out = d.apply(base(), delta, None, WHERE)
-    assert out.column_names == ["example_id", "x", "weight", "y"]
+    assert out.column_names == ["example_id", "x", "weight", "z", "y"]
     assert out.column("example_id").to_pylist() == [11, 13, 14]
     assert out.column("x").to_pylist() == [10, 3, 40]
     assert out.column("y").type == pa.int16() and out.column("y").to_pylist() == [3, 3, 3]
     only_x = d.apply(base().select(["example_id", "x"]), delta, ["example_id", "x"], WHERE)
     assert only_x.column_names == ["example_id", "x"]
+    with_y = d.apply(base().select(["example_id"]), delta, ["example_id", "y"], WHERE)
+    assert with_y.column_names == ["example_id", "y"]
     assert d.apply(base(), d.Delta(), None, WHERE).equals(base())
 
 
