@@ -406,6 +406,8 @@ def test_claimed_times_and_rank_by_value() -> None:
     future = R("f", None, "2027-01-01T00:00:00+00:00", "z")
     assert format.rank(future, WHEN) == (False, "2027-01-01T00:00:00+00:00", "z")
     assert format.newest([future, R("o", None, "2000-01-01T00:00:00+00:00", "a")]).url == "o"
+    late = R("l", None, "2026-11-30T09:10:00+00:00", "z")  # from the future as of `at`
+    assert format.rank(late, WHEN)[0] is False
     assert format.newest_leaf([]) is None
     src = R("s", None, "1", "a")
     assert format.newest_leaf([src, R("x", "s", "0", "a")]).url == "x"  # type: ignore[union-attr]

@@ -164,8 +164,8 @@ def test_positions_in_one_row_and_in_no_rows() -> None:
 def test_apply_sets_adds_and_deletes_by_id() -> None:
     delta = d.Delta(
         set={
-            "x": (ids(14, 11), pa.array([40, 10], pa.int64())),
             "gone": (ids(10), pa.array([1], pa.int64())),  # a column not read: skipped
+            "x": (ids(14, 11), pa.array([40, 10], pa.int64())),
         },
         deleted=ids(12, 10),
         added_columns=[
