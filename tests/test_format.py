@@ -406,6 +406,11 @@ def test_claimed_times_and_rank_by_value() -> None:
     future = R("f", None, "2027-01-01T00:00:00+00:00", "z")
     assert format.rank(future, WHEN) == (False, "2027-01-01T00:00:00+00:00", "z")
     assert format.newest([future, R("o", None, "2000-01-01T00:00:00+00:00", "a")]).url == "o"
+    naive = honest._replace(created="2026-11-30T09:05:00")  # no zone: UTC
+    assert format.claimed_time(naive) == "2026-11-30T09:05:00"
+    assert format.claimed_time(naive._replace(created="2026-11-30T09:05:01")) == (
+        "2026-11-30T09:00:00.123456+00:00"
+    )
     late = R("l", None, "2026-11-30T09:10:00+00:00", "z")  # from the future as of `at`
     assert format.rank(late, WHEN)[0] is False
     assert format.newest_leaf([]) is None
