@@ -1,0 +1,246 @@
+"""Sparse revision deltas (tercet.tables.delta) by value: encoding, decoding, applying.
+
+Every revision read goes through these functions, so a bug here hands wrong rows to training
+without an error; the tests pin exact ids and values, and the refusals name the revision.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from tercet.errors import CorruptObjectError, UnknownExampleError
+from tercet.schema import Column, Schema
+from tercet.tables import delta as d
+
+SCHEMA = Schema(
+    [
+        Column("example_id", pa.int64(), "id"),
+        Column("x", pa.int64()),
+        Column("weight", pa.float32(), "weight"),
+        Column("s", pa.string(), "text"),
+    ]
+)
+WHERE = "p/datasets/d/tables/t.1"
+
+
+def ids(*values: int) -> np.ndarray:
+    return np.array(values, dtype=np.int64)
+
+
+def base(n: int = 5) -> pa.Table:
+    return pa.table(
+        {
+            "example_id": pa.array(np.arange(10, 10 + n), pa.int64()),
+            "x": pa.array(np.arange(n), pa.int64()),
+            "weight": pa.array(np.ones(n), pa.float32()),
+        }
+    )
+
+
+def sample() -> d.Delta:
+    return d.Delta(
+        set={
+            "x": (ids(12, 10), pa.array([7, 8], pa.int64())),
+            "s": (ids(11), pa.array(["a"], pa.string())),
+        },
+        deleted=ids(13),
+    )
+
+
+def test_an_empty_delta_has_no_cells() -> None:
+    empty = d.Delta()
+    assert empty.cells == 0 and empty.deleted.dtype == np.int64 and len(empty.deleted) == 0
+    assert empty.to_json() == {"deleted": [], "set": {}, "added_columns": []}
+    assert d.Delta().set is not empty.set and d.Delta().added_columns is not empty.added_columns
+    assert sample().cells == 4  # 3 values set, 1 row deleted
+
+
+def test_json_round_trip_by_value() -> None:
+    spec = d.column_spec(Column("y", pa.int16()), 3)
+    delta = sample()
+    delta.added_columns = [spec]
+    data = delta.to_json()
+    assert data == {
+        "deleted": [13],
+        "set": {
+            "x": {"example_id": [12, 10], "value": [7, 8]},
+            "s": {"example_id": [11], "value": ["a"]},
+        },
+        "added_columns": [spec],
+    }
+    back = d.Delta.from_json(data, SCHEMA, WHERE)
+    assert back.deleted.tolist() == [13] and back.deleted.dtype == np.int64
+    assert back.added_columns == [spec]
+    assert back.set["x"][0].tolist() == [12, 10] and back.set["x"][0].dtype == np.int64
+    assert back.set["x"][1].type == pa.int64() and back.set["x"][1].to_pylist() == [7, 8]
+    assert back.set["s"][1].type == pa.string() and back.set["s"][1].to_pylist() == ["a"]
+    # No ids set in a column: still int64 ids, not NumPy's float default for [].
+    none_set = d.Delta.from_json({"set": {"x": {"example_id": [], "value": []}}}, SCHEMA, WHERE)
+    assert none_set.set["x"][0].dtype == np.int64
+    # Older deltas may omit empty parts.
+    bare = d.Delta.from_json({}, SCHEMA, WHERE)
+    assert bare.cells == 0 and bare.added_columns == [] and bare.deleted.dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"deleted": ["x"]},
+        {"set": {"nope": {"example_id": [1], "value": [1]}}},
+        {"set": {"x": {"value": [1]}}},
+        {"set": {"x": {"example_id": [1], "value": ["a"]}}},
+        {"added_columns": 3},
+    ],
+)
+def test_a_malformed_delta_names_the_revision(data: dict[str, object]) -> None:
+    with pytest.raises(CorruptObjectError, match=rf"^{WHERE}: the delta is malformed \("):
+        d.Delta.from_json(data, SCHEMA, WHERE)
+
+
+def test_parquet_round_trip_by_value() -> None:
+    spec = d.column_spec(Column("y", pa.int16()), None)
+    t = sample().to_parquet_table(SCHEMA)
+    assert t.column("example_id").to_pylist() == [10, 11, 12, 13]
+    assert t.column("example_id").type == pa.int64()
+    assert t.column("_deleted").to_pylist() == [False, False, False, True]
+    assert t.column("x").to_pylist() == [8, None, 7, None]
+    assert t.column("_set:x").to_pylist() == [True, False, True, False]
+    assert t.column("s").to_pylist() == [None, "a", None, None]
+    assert t.column("_set:s").to_pylist() == [False, True, False, False]
+    back = d.Delta.from_parquet_table(t, [spec])
+    assert back.deleted.tolist() == [13] and back.added_columns == [spec]
+    assert back.set["x"][0].tolist() == [10, 12] and back.set["x"][1].to_pylist() == [8, 7]
+    assert back.set["s"][0].tolist() == [11] and back.set["s"][1].to_pylist() == ["a"]
+    assert set(back.set) == {"x", "s"}
+    # Ids beyond 2**53 (hashes) survive exactly: no float on the way.
+    big = 2**60 + 1
+    t = d.Delta(set={"x": (ids(big), pa.array([1], pa.int64()))}).to_parquet_table(SCHEMA)
+    assert t.column("example_id").to_pylist() == [big]
+    assert d.Delta.from_parquet_table(t, []).set["x"][0].tolist() == [big]
+    # A column set to null on purpose stays set (null is a value an edit can store).
+    nulls = d.Delta(set={"x": (ids(1), pa.array([None], pa.int64()))})
+    t = nulls.to_parquet_table(SCHEMA)
+    assert t.column("_set:x").to_pylist() == [True] and t.column("x").to_pylist() == [None]
+    empty = d.Delta(set={"x": (ids(), pa.array([], pa.int64()))}, deleted=ids(4))
+    t = empty.to_parquet_table(SCHEMA)
+    assert t.column("x").type == pa.int64() and t.column("x").to_pylist() == [None]
+    assert t.column("_set:x").to_pylist() == [False]
+
+
+@pytest.mark.parametrize(
+    "order",
+    [[10, 11, 12, 13, 14], [14, 10, 13, 11, 12], [10, 14, 12, 11, 13], [10, 11, 12, 14, 13]],
+)
+def test_positions_of_ids_sorted_or_not(order: list[int]) -> None:
+    column = pa.chunked_array([pa.array(order[:2], pa.int64()), pa.array(order[2:], pa.int64())])
+    wanted = ids(14, 10, 12)
+    got = d.positions(column, wanted, WHERE)
+    assert [order[p] for p in got] == [14, 10, 12]
+    for wanted_ids, absent in (([9, 10], "9"), ([15], "15"), ([11, 99, 12], "99")):
+        with pytest.raises(
+            UnknownExampleError,
+            match=rf"^{WHERE}: example ids \[{absent}\] "
+            r"are not in this revision \(deleted, or never existed\)\.$",
+        ):
+            d.positions(column, ids(*wanted_ids), WHERE)
+
+
+def test_positions_in_one_row_and_in_no_rows() -> None:
+    assert d.positions(pa.array([5], pa.int64()), ids(5, 5), WHERE).tolist() == [0, 0]
+    with pytest.raises(UnknownExampleError, match=r"ids \[6\]"):
+        d.positions(pa.array([5], pa.int64()), ids(6), WHERE)
+    with pytest.raises(UnknownExampleError, match=r"ids \[4\]"):
+        d.positions(pa.array([5], pa.int64()), ids(4), WHERE)
+    with pytest.raises(UnknownExampleError, match=r"ids \[0\]"):
+        d.positions(pa.array([], pa.int64()), ids(0), WHERE)
+    assert d.positions(pa.array([], pa.int64()), ids(), WHERE).tolist() == []
+    many = ids(*range(100, 120))
+    with pytest.raises(UnknownExampleError, match=r"ids \[100, 101, .*, 109\] are"):
+        d.positions(pa.array([1, 2], pa.int64()), many, WHERE)
+
+
+def test_apply_sets_adds_and_deletes_by_id() -> None:
+    delta = d.Delta(
+        set={
+            "gone": (ids(10), pa.array([1], pa.int64())),  # a column not read: skipped
+            "x": (ids(14, 11), pa.array([40, 10], pa.int64())),
+        },
+        deleted=ids(12, 10),
+        added_columns=[
+            d.column_spec(Column("x", pa.int64()), 0),  # already there: kept
+            d.column_spec(Column("z", pa.int64()), 0),
+            d.column_spec(Column("y", pa.int16()), 3),
+        ],
+    )
+    out = d.apply(base(), delta, None, WHERE)
+    assert out.column_names == ["example_id", "x", "weight", "z", "y"]
+    assert out.column("example_id").to_pylist() == [11, 13, 14]
+    assert out.column("x").to_pylist() == [10, 3, 40]
+    assert out.column("y").type == pa.int16() and out.column("y").to_pylist() == [3, 3, 3]
+    only_x = d.apply(base().select(["example_id", "x"]), delta, ["example_id", "x"], WHERE)
+    assert only_x.column_names == ["example_id", "x"]
+    with_y = d.apply(base().select(["example_id"]), delta, ["example_id", "y"], WHERE)
+    assert with_y.column_names == ["example_id", "y"]
+    assert d.apply(base(), d.Delta(), None, WHERE).equals(base())
+
+
+def test_apply_stores_any_value_in_other_columns() -> None:
+    table = base().append_column("s", pa.array(list("abcde")))
+    delta = d.Delta(
+        set={"x": (ids(10), pa.array([-5], pa.int64())), "s": (ids(11), pa.array(["z"]))}
+    )
+    out = d.apply(table, delta, None, WHERE)  # only weights must be finite and >= 0
+    assert out.column("x").to_pylist()[:2] == [-5, 1]
+    assert out.column("s").to_pylist() == list("azcde")
+
+
+def test_apply_casts_values_to_the_stored_type() -> None:
+    delta = d.Delta(set={"weight": (ids(13), pa.array([2], pa.int64()))})
+    out = d.apply(base(), delta, None, WHERE)
+    assert out.column("weight").type == pa.float32()
+    assert out.column("weight").to_pylist() == [1, 1, 1, 2, 1]
+
+
+def test_apply_refuses_a_set_on_an_absent_id() -> None:
+    delta = d.Delta(set={"x": (ids(99), pa.array([1], pa.int64()))})
+    with pytest.raises(UnknownExampleError, match=rf"^{WHERE}: example ids \[99\]"):
+        d.apply(base(), delta, None, WHERE)
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "message"),
+    [
+        ("x", pa.array(["a"]), r"the values its delta sets in 'x' do not fit int64 \("),
+        ("x", pa.array([[1]]), r"the values its delta sets in 'x' do not fit int64"),
+        (
+            "weight",
+            pa.array([np.inf], pa.float64()),
+            r"its delta sets weights training cannot use\. Column 'weight': 1 weights",
+        ),
+        (
+            "weight",
+            pa.array([-1.0], pa.float64()),
+            r"its delta sets weights training cannot use\..*Tercet never writes such a revision",
+        ),
+    ],
+)
+def test_apply_refuses_planted_values_naming_the_revision(
+    column: str, values: pa.Array, message: str
+) -> None:
+    delta = d.Delta(set={column: (ids(10), values)})
+    with pytest.raises(CorruptObjectError, match=rf"^{WHERE}: {message}"):
+        d.apply(base(), delta, None, WHERE)
+
+
+def test_column_specs_hold_the_exact_type() -> None:
+    column = Column("v", pa.list_(pa.float32(), 3), "embedding")
+    spec = d.column_spec(column, [0.0, 0.0, 0.0])
+    assert {k: spec[k] for k in ("name", "role", "default", "dims")} == {
+        "name": "v", "role": "embedding", "default": [0.0, 0.0, 0.0], "dims": 3,
+    }  # fmt: skip
+    assert d._type_from_spec(spec) == pa.list_(pa.float32(), 3)
+    added = d.apply(base(2), d.Delta(added_columns=[spec]), None, WHERE)
+    assert added.column("v").type == pa.list_(pa.float32(), 3)
+    assert added.column("v").to_pylist() == [[0.0, 0.0, 0.0]] * 2
