@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import numpy as np
 import pyarrow.compute as pc
@@ -129,6 +130,11 @@ def test_demo_command_serves_the_project_it_wrote(
     assert len(calls) == 1
     assert calls[0]["root"] == str(root) and calls[0]["no_browser"] is True
     assert calls[0]["port"] is None  # every other option keeps the command's default
+    # the browser opens the new run's training split as a gallery, highest loss first
+    view = parse_qs(str(calls[0]["open_view"]))
+    assert view["run"] == [tercet.list_runs("digits-demo", str(root))[-1].url]
+    assert view["project"] == ["digits-demo"] and view["split"] == ["train"]
+    assert view["mode"] == ["gallery"] and view["gsort"] == ["loss:desc"]
 
 
 def test_the_example_script_runs(demo_project: DemoProject, root: Path) -> None:

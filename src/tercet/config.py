@@ -48,6 +48,7 @@ _SCALAR_KEYS: dict[str, tuple[type, Any]] = {
     "service.max_image_pixels": (int, 40_000_000),
     "service.image_decoders": (int, 2),
     "service.tmp_sweep_age": (int, 24 * 3600),
+    "service.density_points": (int, 500_000),
     "dashboard.host": (str, "127.0.0.1"),
     "dashboard.port": (int, 8000),
 }
@@ -100,6 +101,7 @@ class ServiceConfig:
     file_roots: list[str] = field(default_factory=list)
     scan: list[str] = field(default_factory=list)
     cors_origins: list[str] = field(default_factory=list)
+    density_points: int = 500_000  # more rows in a scatter's view: density cells, not points
 
 
 @dataclass

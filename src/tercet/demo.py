@@ -50,6 +50,14 @@ class DemoProject:
     run_url: str
     injected: tuple[int, ...]  # example ids whose training label was flipped
 
+    def dashboard_view(self) -> str:
+        """The dashboard fragment that opens the run's training split as a gallery, highest
+        loss first: where the flipped labels are."""
+        from urllib.parse import quote, urlencode
+
+        view = {"project": self.project, "run": self.run_url, "split": "train"}
+        return urlencode({**view, "mode": "gallery", "gsort": "loss:desc"}, quote_via=quote)
+
 
 class DigitsCNN(nn.Module):
     """Two convolutions, a 64-d embedding layer (``embed``) and a linear head."""

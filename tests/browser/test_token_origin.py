@@ -153,6 +153,10 @@ def test_a_bookmark_without_a_token_asks_for_it(
     page.locator(tid("connect-title")).wait_for()
     assert page.locator(tid("connect-title")).inner_text() == "Token needed"  # was "rejected"
     assert "Enter the token" in page.locator(tid("connect-message")).inner_text()
+    # the key is drawn (an svg): the ⚿ character rendered as an empty box in most fonts
+    key = page.locator(f"svg{tid('key-icon')}").bounding_box()
+    assert key is not None and key["width"] >= 16 and key["height"] >= 16
+    assert "⚿" not in page.locator("body").inner_text()
     page.locator(tid("connect-token")).fill(service.token)
     page.locator(tid("connect-retry")).click()
     page.locator(tid("projects-empty")).wait_for()

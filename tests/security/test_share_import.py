@@ -5,6 +5,7 @@ object visible, and running them again ends with exactly the files of a clean im
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import signal
@@ -362,3 +363,22 @@ def test_import_into_s3_killed_midway_is_invisible_and_completes_on_rerun(
         )
 
     assert files(target) == files(clean)
+
+
+def test_input_copied_into_a_final_event_that_leaves_the_project_is_refused(
+    bundle: Path, machine_b: Path
+) -> None:
+    """Readers use a final event's copies instead of the event files: the copies are fenced too."""
+    from tercet.runs import eventlog
+
+    def edit(name: str, data: bytes) -> bytes:
+        if not (name.startswith(RUN + "events/") and eventlog.kind_of(name) in eventlog.FINAL):
+            return data
+        doc = json.loads(data)
+        for copy in doc[eventlog.SUMMARY]["events"].values():
+            if copy.get("type") == "input":
+                copy["table"] = "/etc"
+        return json.dumps(doc).encode()
+
+    bad = craft(bundle, bundle.with_name("x.tercet"), edit)
+    refused(bad, machine_b, r"events/.*\.completed\.json: input table .*(leads out of|absolute)")

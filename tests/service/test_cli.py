@@ -190,6 +190,8 @@ def test_dashboard_app_caches_assets_and_hardens_the_page(tmp_path: Path) -> Non
 def test_dashboard_url_keeps_service_and_token_in_the_fragment() -> None:
     url = dashboard_url("http://127.0.0.1:8000", "http://127.0.0.1:5015", "a+b/c")
     assert url == "http://127.0.0.1:8000/#service=http%3A%2F%2F127.0.0.1%3A5015&token=a%2Bb/c"
+    view = dashboard_url("http://h:8000", "http://h:5015", "t", "project=p&mode=gallery")
+    assert view == "http://h:8000/#service=http%3A%2F%2Fh%3A5015&token=t&project=p&mode=gallery"
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:

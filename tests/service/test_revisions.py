@@ -115,3 +115,51 @@ def test_bad_bases_write_nothing(
     )
     assert malformed.status_code == 422 and "JSON" in malformed.json()["detail"]
     assert snapshot(root) == before
+
+
+def test_changes_list_what_a_revision_touched(service: RunningService, table: Table) -> None:
+    edits = {
+        "set": [
+            {"column": "label", "example_id": 5, "value": 2},
+            {"column": "label", "example_id": 3, "value": 1},
+            {"column": "caption", "example_id": 4, "value": "x"},
+        ],
+        "delete": [8, 7],
+        "weights": [{"example_id": 9, "weight": 0.0}],
+    }
+    child = commit(service, table.url, edits).json()["url"]
+    got = service.client.get("/api/revisions/changes", params={"table": child, "limit": 1})
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["parent"] == table.url and body["whole"] is False
+    assert body["deleted"] == 2 and body["deleted_ids"] == [7]  # the first `limit`, ascending
+    by_column = {c["column"]: (c["count"], c["example_ids"]) for c in body["set"]}
+    assert by_column == {"label": (2, [3]), "caption": (1, [4]), "weight": (1, [9])}
+    source = service.client.get("/api/revisions/changes", params={"table": table.url}).json()
+    assert source["whole"] is True and source["deleted"] == 0 and source["set"] == []
+    # past 256 cells the delta is a Parquet file: read the same way
+    values = {"x": 0.5, "y": 0.5, "score": 0.5, "caption": "y", "flag": True, "label": 1}
+    cells = [
+        {"column": c, "example_id": i, "value": v} for c, v in values.items() for i in range(50)
+    ]
+    many = commit(service, table.url, {"set": cells}).json()["url"]
+    assert Table.open(many).descriptor["delta"].get("file")
+    big = service.client.get("/api/revisions/changes", params={"table": many}).json()
+    assert big["deleted"] == 0 and {c["column"]: c["count"] for c in big["set"]} == dict.fromkeys(
+        values, 50
+    )
+
+
+def test_changes_of_a_missing_or_foreign_table_say_so(
+    service: RunningService, root: Path, tmp_path: Path
+) -> None:
+    missing = service.client.get(
+        "/api/revisions/changes", params={"table": str(root / "demo" / "nothing")}
+    )
+    assert missing.status_code == 404 and "nothing" in missing.json()["detail"]
+    assert (
+        service.client.get("/api/revisions/changes", params={"table": str(tmp_path)}).status_code
+        == 403
+    )
+    too_many = service.client.get("/api/revisions/changes", params={"table": "x", "limit": 5000})
+    assert too_many.status_code == 422

@@ -16,6 +16,7 @@ import type {
   InsightsSummary,
   Join,
   ProjectInfo,
+  RevisionChanges,
   RevisionCreated,
   RevisionRequest,
   RowsRequest,
@@ -282,6 +283,11 @@ export class ServiceClient {
     return this.cached(`nav:runs:${project}`, () =>
       this.json<RunInfo[]>(`/api/projects/${encodeURIComponent(project)}/runs`),
     );
+  }
+
+  /** What a revision changed against its parent (revisions never change: cached for good). */
+  revisionChanges(url: string): Promise<RevisionChanges> {
+    return this.cached(`obj:changes:${url}`, () => this.json<RevisionChanges>(`/api/revisions/changes?table=${encodeURIComponent(url)}`));
   }
 
   object<T = Record<string, unknown>>(url: string): Promise<T> {

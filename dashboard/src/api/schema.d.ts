@@ -294,6 +294,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/revisions/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Changes
+         * @description The ids a revision deleted and, per column, the ids whose value it set (the first
+         *     ``limit`` of each, with the full counts): the project page's revision diff.
+         */
+        get: operations["changes_api_revisions_changes_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/events": {
         parameters: {
             query?: never;
@@ -348,6 +369,26 @@ export interface paths {
          * @description The ``k`` samples whose embeddings are nearest to ``example_id``'s (or to ``vector``).
          */
         post: operations["similar_api_similar_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/density": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Density
+         * @description The filtered rows binned over x and y inside a viewport (see the module text).
+         */
+        post: operations["density_api_density_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -425,6 +466,21 @@ export interface components {
              * @default 0
              */
             others: number;
+        };
+        /**
+         * ColumnChange
+         * @description The rows whose value in one column a revision set.
+         */
+        ColumnChange: {
+            /** Column */
+            column: string;
+            /** Count */
+            count: number;
+            /**
+             * Example Ids
+             * @description The first ``limit`` of them, ascending.
+             */
+            example_ids: number[];
         };
         /**
          * ColumnInfo
@@ -530,6 +586,73 @@ export interface components {
             total: number;
             /** Filtered */
             filtered: number;
+        };
+        /**
+         * DensityRequest
+         * @description Counts of the filtered rows on a ``bins`` × ``bins`` grid over a viewport of x, y.
+         */
+        DensityRequest: {
+            /** Source */
+            source: components["schemas"]["TableSource"] | components["schemas"]["RunSource"];
+            /** Filter */
+            filter?: (components["schemas"]["AndFilter"] | components["schemas"]["OrFilter"] | components["schemas"]["NotFilter"] | components["schemas"]["RangeFilter"] | components["schemas"]["InFilter"] | components["schemas"]["ContainsFilter"] | components["schemas"]["EqFilter"] | components["schemas"]["IsNullFilter"]) | null;
+            /** X */
+            x: string;
+            /** Y */
+            y: string;
+            /** @description The rectangle to bin; the filtered rows' extent when null. */
+            viewport?: components["schemas"]["Viewport"] | null;
+            /**
+             * Bins
+             * @default 256
+             */
+            bins: number;
+            /**
+             * Max Points
+             * @description Most rows in the viewport for `points` to be true (default: the service's `density_points`).
+             */
+            max_points?: number | null;
+        };
+        /**
+         * DensityResult
+         * @description The non-empty cells of the grid (``ix[i]``, ``iy[i]``, ``counts[i]``; cell ``(0, 0)``
+         *     holds the smallest x and y) and how many rows they add up to.
+         */
+        DensityResult: {
+            /**
+             * Total
+             * @description Rows under the filter with finite x and y.
+             */
+            total: number;
+            /**
+             * In View
+             * @description Of those, rows inside the viewport.
+             */
+            in_view: number;
+            /** @description Bounds of the filtered rows; null: none. */
+            extent: components["schemas"]["Viewport"] | null;
+            /** @description The rectangle binned; null: nothing to bin. */
+            viewport: components["schemas"]["Viewport"] | null;
+            /** Bins */
+            bins: number;
+            /** Ix */
+            ix: number[];
+            /** Iy */
+            iy: number[];
+            /** Counts */
+            counts: number[];
+            /** Max Count */
+            max_count: number;
+            /**
+             * Threshold
+             * @description Most rows in view to be sent as points.
+             */
+            threshold: number;
+            /**
+             * Points
+             * @description in_view ≤ threshold: fetch the viewport's rows.
+             */
+            points: boolean;
         };
         /**
          * DerivedFrom
@@ -771,6 +894,32 @@ export interface components {
             min?: number | null;
             /** Max */
             max?: number | null;
+        };
+        /**
+         * RevisionChanges
+         * @description What a revision changed against its parent, read from its delta (no rows are read).
+         */
+        RevisionChanges: {
+            /** Url */
+            url: string;
+            /** Parent */
+            parent: string | null;
+            /**
+             * Whole
+             * @description A source table or a revision that stores all its rows: no cell-level diff.
+             */
+            whole: boolean;
+            /** Deleted */
+            deleted: number;
+            /**
+             * Deleted Ids
+             * @description The first ``limit`` deleted ids, ascending.
+             */
+            deleted_ids: number[];
+            /** Set */
+            set: components["schemas"]["ColumnChange"][];
+            /** Added Columns */
+            added_columns: string[];
         };
         /**
          * RevisionCreated
@@ -1141,6 +1290,20 @@ export interface components {
             name: string;
             /** Color */
             color?: string | null;
+        };
+        /**
+         * Viewport
+         * @description A rectangle in data coordinates (bounds inclusive).
+         */
+        Viewport: {
+            /** X0 */
+            x0: number;
+            /** X1 */
+            x1: number;
+            /** Y0 */
+            y0: number;
+            /** Y1 */
+            y1: number;
         };
         /**
          * WeightEdit
@@ -2274,6 +2437,83 @@ export interface operations {
             };
         };
     };
+    changes_api_revisions_changes_get: {
+        parameters: {
+            query: {
+                table: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevisionChanges"];
+                };
+            };
+            /** @description Missing or invalid token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A URL outside the roots this service serves. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such object. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a field of the wrong type or range, a column the source lacks, stored rows that do not fit their schema; the detail names which. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The storage backend failed: a missing bucket, an unreachable endpoint, … */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     events_api_events_get: {
         parameters: {
             query?: never;
@@ -2447,6 +2687,84 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SimilarResult"];
+                };
+            };
+            /** @description Missing or invalid token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A URL outside the roots this service serves. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such object. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a field of the wrong type or range, a column the source lacks, stored rows that do not fit their schema; the detail names which. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The storage backend failed: a missing bucket, an unreachable endpoint, … */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    density_api_density_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DensityRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DensityResult"];
                 };
             };
             /** @description Missing or invalid token. */

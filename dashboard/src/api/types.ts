@@ -33,6 +33,7 @@ export type ScalarSeries = S['ScalarSeries'];
 export type ScalarsResult = S['ScalarsResult'];
 export type RevisionRequest = S['RevisionRequest'];
 export type RevisionCreated = S['RevisionCreated'];
+export type RevisionChanges = S['RevisionChanges'];
 export type FileGrant = S['FileGrant'];
 export type InsightsSummary = S['InsightsSummary'];
 export type InsightIssue = S['InsightIssue'];

@@ -24,7 +24,7 @@ export const SHORTCUTS: Shortcut[] = [
   { id: 'redo', keys: 'Ctrl+Shift+Z / Ctrl+Y', label: 'Redo', group: 'Editing' },
   { id: 'pending', keys: 'p', label: 'Show the pending edits', group: 'Editing' },
   { id: 'commit', keys: 'Ctrl+S', label: 'Commit the pending edits as a new revision', group: 'Editing' },
-  { id: 'charts', keys: '1 … 7', label: '2D, 3D, histogram, curves, trajectory, image, confusion', group: 'Charts' },
+  { id: 'charts', keys: '1 … 8', label: '2D, 3D, histogram, curves, trajectory, image, confusion, issues', group: 'Charts' },
   { id: 'gallery', keys: 'g', label: 'Rows as a grid / a gallery of large tiles', group: 'Rows' },
   { id: 'page', keys: '← → ↑ ↓ / PgUp PgDn', label: 'Move through the gallery (Shift adds to the selection)', group: 'Rows' },
   { id: 'relabel', keys: '0 … 9', label: 'Gallery with a selection: set that label (or click the palette)', group: 'Editing' },

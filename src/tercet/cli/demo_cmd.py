@@ -46,17 +46,19 @@ def demo(
     console.print(f"[bold]project[/] {escape(result.project_url)}")
     console.print(f"[bold]run[/]     {escape(result.run_url)}")
     console.print(
-        "In the dashboard: sort train by loss; the flipped labels (injected_noise) rise to the top."
+        "The dashboard opens the run's training split as a gallery, highest loss first: the "
+        "flipped labels (injected_noise) are among the first tiles."
     )
     if not serve:
         console.print(f"Serve it later with `tercet ui --root {result.root}`.")
         return
-    if not _start_services(result.root, open_browser=not no_browser):
+    if not _start_services(result.root, open_browser=not no_browser, view=result.dashboard_view()):
         console.print(f"The services are not installed here; the project is at {result.root}.")
 
 
-def _start_services(root: str, open_browser: bool) -> bool:
-    """Run ``tercet ui`` (both services, the dashboard URL printed) on ``root`` until Ctrl-C."""
+def _start_services(root: str, open_browser: bool, view: str = "") -> bool:
+    """Run ``tercet ui`` (both services, the dashboard URL printed) on ``root`` until Ctrl-C,
+    opening ``view`` (a dashboard fragment)."""
     try:
         from tercet.cli import service_cmd
     except ImportError:
@@ -64,7 +66,7 @@ def _start_services(root: str, open_browser: bool) -> bool:
     ui = getattr(service_cmd, "ui", None)
     if not callable(ui):
         return False
-    wanted: dict[str, Any] = {"root": root, "no_browser": not open_browser}
+    wanted: dict[str, Any] = {"root": root, "no_browser": not open_browser, "open_view": view}
     kwargs: dict[str, Any] = {}
     for name, parameter in inspect.signature(ui).parameters.items():
         default = parameter.default

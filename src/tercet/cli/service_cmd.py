@@ -191,6 +191,12 @@ def ui(
     token_file: Path = TokenFile,
     no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a browser."),
     scan_interval: float = typer.Option(2.0, "--scan-interval", help="Seconds between scans."),
+    open_view: str = typer.Option(
+        "",
+        "--open",
+        help="The view to open: a dashboard URL's part after '#', without service and token "
+        "(e.g. 'project=p&run=URL&mode=gallery'). Default: the project list.",
+    ),
 ) -> None:
     """Start the Object Service and the dashboard in one process and open the dashboard.
 
@@ -217,7 +223,7 @@ def ui(
     )
     static.start()
     dashboard = origins.url("http", cfg.dashboard.host, static.port)
-    url = dashboard_url(dashboard, service_url, resolved.value)
+    url = dashboard_url(dashboard, service_url, resolved.value, open_view)
     _warn_if_exposed(bind, "Object Service and the dashboard", tls=False)
     _say_where(bind, service_url, "Object Service")
     console.print(f"Tercet dashboard on [bold]{escape(dashboard)}[/]")

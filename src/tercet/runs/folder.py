@@ -1,7 +1,7 @@
 """The run-folder grammar, for writing and reading alike (``docs/format.md``)::
 
     runs/<run>/object.json                                   written once (tercet.format)
-              /events/<time>-<uid>.json                      status, parameters, inputs, heartbeats
+              /events/<time>-<uid>.<kind>.json               status, parameters, inputs, heartbeats
               /metrics/<split>/epoch-<EEEE>-<time>-<uid>.parquet       one per collection pass
               /metrics/<split>/projections/<method>-<dims>d/<same name as the metrics file>
               /metrics/aggregate/<time>-<uid>.parquet        logged scalars, immutable parts
@@ -22,6 +22,7 @@ from typing import TypedDict
 
 from tercet import aliases, format, storage
 from tercet.errors import RunError
+from tercet.runs import eventlog
 
 EVENTS = "events"
 METRICS = "metrics"
@@ -48,11 +49,13 @@ _stamp_lock = threading.Lock()
 _last_stamp: datetime | None = None
 
 
-def event_name() -> tuple[str, datetime]:
+def event_name(kind: str | None = None) -> tuple[str, datetime]:
     """A file name (and its time) that sorts after every event this process wrote before.
 
     Two events in the same microsecond would otherwise be ordered by their random suffix, and a
-    ``completed`` status could sort before the heartbeat written just ahead of it.
+    ``completed`` status could sort before the heartbeat written just ahead of it. ``kind``
+    goes into the name (``<time>-<uid>.<kind>.json``, :mod:`tercet.runs.eventlog`) so readers
+    can skip fetching it.
     """
     global _last_stamp
     with _stamp_lock:
@@ -60,7 +63,9 @@ def event_name() -> tuple[str, datetime]:
         if _last_stamp is not None and when <= _last_stamp:
             when = _last_stamp + timedelta(microseconds=1)
         _last_stamp = when
-    return event_file_name(when), when
+    if kind is None:
+        return event_file_name(when), when
+    return eventlog.file_name(kind, when), when
 
 
 def event_file_name(when: datetime) -> str:

@@ -32,7 +32,7 @@ from tercet.errors import (
     RunError,
     StorageError,
 )
-from tercet.runs import collect, folder, names, reduce, scalars, state
+from tercet.runs import collect, eventlog, folder, names, reduce, scalars, state
 from tercet.runs.background import BackgroundWrites
 from tercet.runs.folder import MetricsFile
 from tercet.runs.heartbeat import Heartbeat
@@ -76,6 +76,7 @@ class Run:
         self._lock = threading.RLock()
         self._scalars = scalars.ScalarLog(url)
         self._recorded_inputs: set[tuple[str, str | None]] = set()
+        self._written: dict[str, dict[str, Any]] = {}  # events written here, but heartbeats
         self._epochs: dict[str, int] = {}
         self._heartbeat: Heartbeat | None = None
         self._writes = BackgroundWrites(descriptor.get("name", "run"))
@@ -273,9 +274,19 @@ class Run:
         return sorted({f["split"] for f in self.metric_files()})
 
     def _event(self, kind: str, **fields: Any) -> None:
-        name, when = folder.event_name()
+        event: dict[str, Any] = {"type": kind, **fields}
+        named = eventlog.kind_of_event(event)
+        name, when = folder.event_name(named)
         event = {"type": kind, "time": when.isoformat(), **fields}
+        if named in eventlog.FINAL:
+            # Readers fetch this one event instead of object.json and every event written here.
+            with self._lock:
+                copies = dict(self._written)
+            event[eventlog.SUMMARY] = {"object": self._d, "events": copies}
         storage.write_json(storage.join(folder.events_folder(self.url), name), event)
+        if named != "heartbeat":
+            with self._lock:  # a copy never nests another's summary
+                self._written[name] = {k: v for k, v in event.items() if k != eventlog.SUMMARY}
 
     def set_parameters(self, parameters: Mapping[str, Any]) -> None:
         """Add or change parameters (hyperparameters, config); later values win. Recorded by

@@ -16,7 +16,7 @@ from typing import Any, TypedDict
 
 from tercet import format, storage
 from tercet.errors import StorageError
-from tercet.runs import folder
+from tercet.runs import eventlog, folder
 
 STALE_AFTER = timedelta(minutes=10)
 STATUSES = ("running", "completed", "failed", "stale")
@@ -100,27 +100,32 @@ def _is_zombie(pid: int) -> bool:
 
 
 def read_events(run_url: str) -> list[dict[str, Any]]:
-    """Every readable event of a run, in name (= time) order."""
+    """Every readable event of a run, in name (= time) order. Events whose names or whose run's
+    final summary tell what they hold are not fetched (:mod:`tercet.runs.eventlog`)."""
     events = folder.events_folder(run_url)
-    names = [n for n in storage.ls(events) if n.endswith(".json")]
+    names = sorted(n for n in storage.ls(events) if n.endswith(".json"))
     file_urls = [storage.join(events, n) for n in names]
 
-    def load(url: str) -> dict[str, Any] | None:
-        try:
-            data = storage.read_json(url)
-        except StorageError:
-            return None  # removed under us, or damaged by hand: one event cannot spoil the run
-        if not isinstance(data, dict):
-            return None
-        return with_time(storage.basename(url), data)
+    def fetch(urls: list[str]) -> dict[str, Any]:
+        if storage.is_local(run_url) or len(urls) < 8:
+            return {u: _load(u) for u in urls}
+        # Object stores answer each GET in tens of milliseconds: fetch together.
+        return storage.read_json_many(urls, workers=16)
 
-    if storage.is_local(run_url) or len(file_urls) < 8:
-        loaded = [load(u) for u in file_urls]
-    else:
-        # Object stores answer each GET in tens of milliseconds; heartbeats make many small files.
-        with storage.FencedExecutor(max_workers=16) as pool:
-            loaded = list(pool.map(load, file_urls))
-    return [e for e in loaded if e is not None]
+    values = eventlog.read_runs([(None, file_urls)], fetch, {})
+    out = []
+    for url in file_urls:
+        data = values.get(url)
+        if isinstance(data, dict):  # removed under us, or damaged by hand: one event cannot spoil
+            out.append(with_time(storage.basename(url), data))
+    return out
+
+
+def _load(url: str) -> Any:
+    try:
+        return storage.read_json(url)
+    except StorageError as exc:
+        return exc
 
 
 def with_time(name: str, event: Mapping[str, Any]) -> dict[str, Any]:

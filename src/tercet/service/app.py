@@ -14,7 +14,17 @@ from fastapi import FastAPI, Security
 
 from tercet import config
 from tercet._version import __version__
-from tercet.service import analysis, errors, events, files, insights, navigation, revisions, rows
+from tercet.service import (
+    analysis,
+    density,
+    errors,
+    events,
+    files,
+    insights,
+    navigation,
+    revisions,
+    rows,
+)
 from tercet.service.access import Access
 from tercet.service.auth import bearer_scheme, check_token, grant_scheme, load_or_create_token
 from tercet.service.cache import ByteLRU
@@ -151,7 +161,8 @@ def create_app(
     secured = [Security(bearer_scheme)]
     app.include_router(navigation.public)
     for router in (navigation.router, rows.router, analysis.router, files.grant_router,
-                   revisions.router, events.router, insights.router):  # fmt: skip
+                   revisions.router, events.router, insights.router,
+                   density.router):  # fmt: skip
         app.include_router(router, dependencies=secured, responses=ERROR_RESPONSES)
     # /api/file also opens with a grant (for <img src>); declared so the document says so.
     app.include_router(

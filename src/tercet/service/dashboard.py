@@ -108,11 +108,13 @@ def create_dashboard_app(
     return app
 
 
-def dashboard_url(dashboard: str, service: str, token: str) -> str:
-    """The URL that opens the dashboard connected to ``service`` with ``token``.
+def dashboard_url(dashboard: str, service: str, token: str, view: str = "") -> str:
+    """The URL that opens the dashboard connected to ``service`` with ``token``, on ``view``
+    (a fragment such as ``project=p&run=URL&mode=gallery``; the project list when empty).
 
-    Both travel in the fragment, which browsers never send to a server or write to its log.
+    All of it travels in the fragment, which browsers never send to a server or write to a log.
     """
     from urllib.parse import quote
 
-    return f"{dashboard.rstrip('/')}/#service={quote(service, safe='')}&token={quote(token)}"
+    url = f"{dashboard.rstrip('/')}/#service={quote(service, safe='')}&token={quote(token)}"
+    return f"{url}&{view.lstrip('#&')}" if view.strip("#&") else url

@@ -496,3 +496,26 @@ class ErrorBody(BaseModel):
     """The body of every error response."""
 
     detail: str
+
+
+# -- revision changes ----------------------------------------------------------------------------
+class ColumnChange(BaseModel):
+    """The rows whose value in one column a revision set."""
+
+    column: str
+    count: int
+    example_ids: list[int] = Field(description="The first ``limit`` of them, ascending.")
+
+
+class RevisionChanges(BaseModel):
+    """What a revision changed against its parent, read from its delta (no rows are read)."""
+
+    url: str
+    parent: str | None
+    whole: bool = Field(
+        description="A source table or a revision that stores all its rows: no cell-level diff."
+    )
+    deleted: int
+    deleted_ids: list[int] = Field(description="The first ``limit`` deleted ids, ascending.")
+    set: list[ColumnChange]
+    added_columns: list[str]

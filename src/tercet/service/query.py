@@ -273,7 +273,7 @@ def _histogram(
         grouped = cur.execute(
             f"SELECT CAST(least(greatest(floor(({x} * ? - ?) / ?), 0), ?) AS BIGINT) AS b, "
             f"count(*) FROM src WHERE ({where.sql}) AND {valid} AND {x} >= ? AND {x} <= ? "
-            "GROUP BY b",
+            "GROUP BY 1",  # by position: the source may have a column named b
             [scale, start * scale, width, bins - 1, *where.params, start, stop],
         ).fetchall()
     for b, n in grouped:

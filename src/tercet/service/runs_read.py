@@ -9,7 +9,9 @@ shaped by what an object store charges for, the number of requests:
   run), never from listing each folder of each run;
 - JSON objects not read before are fetched together, concurrently
   (:func:`tercet.storage.read_json_many`), and kept by URL: objects are immutable, so nothing is
-  ever read twice;
+  ever read twice; heartbeats are not fetched at all (their name says what they are), and a
+  finished run costs one GET, its final event, which copies ``object.json`` and the other
+  events (:mod:`tercet.runs.eventlog`);
 - a metrics file's split and epoch come from its path; its footer (the input table and the column
   roles) is read only when a client asks for that file's rows (:meth:`RunReader.load`), or, for a
   split no input event names a table for, once for the newest file so the run's stream has a
@@ -29,6 +31,7 @@ from typing import Any
 
 from tercet import format, storage
 from tercet.errors import TercetError
+from tercet.runs import eventlog
 from tercet.runs.folder import RunFiles
 from tercet.runs.metrics import MetricsFileInfo, read_info
 from tercet.runs.state import fold, with_time
@@ -141,9 +144,15 @@ class RunReader:
         """The state of each run (by URL): the JSON objects not read before are fetched in one
         concurrent batch; footers only for splits whose table no input event names."""
         with self._lock:
-            todo = [u for r in runs for u in r.json_urls if u not in self._json]
+            known = dict(self._json)
         failed: dict[str, TercetError] = {}
-        for url, value in storage.read_json_many(todo, self.workers).items():
+        # Heartbeats are known by name, and a finished run's final event copies the rest.
+        values = eventlog.read_runs(
+            ((r.object, r.events) for r in runs),
+            lambda urls: storage.read_json_many(urls, self.workers),
+            known,
+        )
+        for url, value in values.items():
             if isinstance(value, TercetError):
                 failed[url] = value  # not kept: the next listing tries again
             else:

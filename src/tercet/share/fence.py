@@ -28,6 +28,7 @@ from typing import Any
 from tercet import format
 from tercet.aliases import is_alias_url
 from tercet.errors import CorruptObjectError, ShareError
+from tercet.runs import eventlog
 from tercet.share.datarefs import image_columns, inline_values
 from tercet.storage import is_absolute
 
@@ -127,8 +128,10 @@ def check_event(raw: bytes, object_path: str, where: str) -> None:
         event = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return  # a damaged event is skipped by every reader, as the run's own reader does
-    if isinstance(event, dict) and event.get("type") == "input" and "table" in event:
-        check(event["table"], object_path, "input table", where)
+    # A final event carries copies of the run's events, which readers use instead of the files.
+    for one in [event, *eventlog.summary_of(event)[1].values()]:
+        if isinstance(one, dict) and one.get("type") == "input" and "table" in one:
+            check(one["table"], object_path, "input table", where)
 
 
 def check_footer(tail: bytes, object_path: str, where: str) -> None:

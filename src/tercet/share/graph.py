@@ -24,6 +24,7 @@ from tercet.errors import (
     ShareError,
     StorageError,
 )
+from tercet.runs import eventlog
 from tercet.runs import folder as run_folder
 from tercet.runs import metrics as runs_metrics
 
@@ -121,9 +122,11 @@ def _run_refs(folder: str, files: list[str]) -> list[tuple[str, str]]:
                 event = storage.read_json(url)
             except CorruptObjectError:
                 continue  # the run's own reader skips damaged events too
-            is_input = isinstance(event, dict) and event.get("type") == "input"
-            if is_input and isinstance(event.get("table"), str):
-                found.append((name, event["table"]))
+            # A final event's copies of the run's events name the same tables again.
+            for one in [event, *eventlog.summary_of(event)[1].values()]:
+                is_input = isinstance(one, dict) and one.get("type") == "input"
+                if is_input and isinstance(one.get("table"), str):
+                    found.append((name, one["table"]))
         elif name.startswith(run_folder.METRICS + "/") and name.endswith(".parquet"):
             header = runs_metrics.read_header(url, strict=False)
             if isinstance(header.get("table"), str):

@@ -15,6 +15,7 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tercet.runs.eventlog import SUMMARY
 from tercet.runs.metrics import METADATA_KEY, parse_header
 from tercet.schema import URL_ROLES
 from tercet.share.datarefs import image_columns
@@ -49,6 +50,23 @@ def edit_json(raw: bytes, edit: Edit) -> bytes:
     doc = json.loads(raw)
     if not isinstance(doc, dict):
         return raw
+    new = _edit_doc(doc, edit)
+    summary = doc.get(SUMMARY)
+    if isinstance(summary, dict):
+        # A final event's copies of object.json and the other events change as they do.
+        copies = dict(summary)
+        if isinstance(copies.get("object"), dict):
+            copies["object"] = _edit_doc(copies["object"], edit)
+        if isinstance(copies.get("events"), dict):
+            copies["events"] = {
+                k: _edit_doc(v, edit) if isinstance(v, dict) else v
+                for k, v in copies["events"].items()
+            }
+        new[SUMMARY] = copies
+    return raw if new == doc else dump_json(new)
+
+
+def _edit_doc(doc: dict[str, Any], edit: Edit) -> dict[str, Any]:
     new = dict(doc)
     if "format" in new:  # descriptors only: an event's keys are not the object's identity
         for key, value in edit.fields.items():
@@ -61,7 +79,7 @@ def edit_json(raw: bytes, edit: Edit) -> bytes:
             new["table"] = edit.ref(new["table"])
     if edit.urls is not None and new.get("format") == "tercet.table" and new.get("delta"):
         new["delta"] = _edit_inline_delta(new["delta"], image_columns(new), edit.urls)
-    return raw if new == doc else dump_json(new)
+    return new
 
 
 def _edit_inline_delta(delta: dict[str, Any], columns: list[str], fn: UrlMap) -> dict[str, Any]:

@@ -9,9 +9,13 @@ own, and made durable by one :func:`sync` at the end; an interrupted import dele
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import functools
 import os
 import shutil
+import sys
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import IO, Any
@@ -183,21 +187,65 @@ def remove_folder(url: str) -> None:
         shutil.rmtree(url, ignore_errors=True)
 
 
+SYNCFS_FILES = 64
+"""From this many files on one filesystem, :func:`sync` flushes the filesystem with one
+``syncfs`` instead of one ``fsync`` per file and folder."""
+
+
 def sync(urls: list[str]) -> None:
     """Make the local files at ``urls``, and the folders that name them, durable in one pass.
 
-    One pass at the end instead of an fsync inside every write: the flushes run side by side on
-    a few threads, so the filesystem commits its journal for many files at once, where
-    importing 2,000 small images one fsync after another waits for 2,000 commits. Object
-    stores are durable once a write returns.
+    One pass at the end instead of an fsync inside every write. With many files on one
+    filesystem (Linux), one ``syncfs(2)`` commits all of them, their folder entries included:
+    the same guarantee as an fsync of each file and folder, in one call instead of thousands
+    (importing 2,000 small images one fsync after another waits for 2,000 journal commits).
+    Otherwise the files, then their folders, are flushed side by side on a few threads.
+    Object stores are durable once a write returns.
     """
     local = sorted({normalize(u) for u in urls if is_local(u)})
     if not local:
         return
-    folders = sorted({os.path.dirname(p) for p in local})
+    device: dict[str, int] = {}
+    for folder in {os.path.dirname(p) for p in local}:
+        with suppress(OSError):
+            device[folder] = os.stat(folder).st_dev
+    count = Counter(device.get(os.path.dirname(p)) for p in local)
+    synced = {dev for dev, n in count.items() if dev is not None and n >= SYNCFS_FILES
+              and _syncfs(next(f for f, d in device.items() if d == dev))}  # fmt: skip
+    done = {folder for folder, dev in device.items() if dev in synced}
+    rest = [p for p in local if os.path.dirname(p) not in done]
+    if not rest:
+        return
     with FencedExecutor(max_workers=16, thread_name_prefix="tercet-sync") as pool:
-        list(pool.map(_fsync_file, local, chunksize=64))
-        list(pool.map(sync_folder, folders))
+        list(pool.map(_fsync_file, rest, chunksize=64))
+        list(pool.map(sync_folder, sorted({os.path.dirname(p) for p in rest})))
+
+
+def _syncfs(folder: str) -> bool:
+    """``syncfs(2)`` of the filesystem holding ``folder``; False where there is none."""
+    libc = _libc()
+    if libc is None:
+        return False
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        return int(libc.syncfs(fd)) == 0
+    finally:
+        os.close(fd)
+
+
+@functools.cache
+def _libc() -> Any:
+    """The C library when it has ``syncfs`` (Linux), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc if hasattr(libc, "syncfs") else None
+    except OSError:
+        return None
 
 
 def _fsync_file(path: str) -> None:

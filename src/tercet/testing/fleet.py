@@ -16,15 +16,17 @@ import numpy as np
 import pyarrow as pa
 
 from tercet import format, storage
-from tercet.runs import folder, metrics, scalars
+from tercet.runs import eventlog, folder, metrics, scalars
 from tercet.tables.table import Table
 
 
-def write_fleet(root: str, runs: int, first: int = 0, running: int = 0) -> None:
+def write_fleet(root: str, runs: int, first: int = 0, running: int = 0, kinds: bool = True) -> None:
     """Runs ``first``..``first + runs - 1`` of project ``fleet`` as ``tercet.init()`` and
     ``write_metrics()`` leave them: object.json; running, parameters, input and (except for the
     last ``running`` ones) completed events; one metrics file; one file of logged scalars. Written
-    with 8 threads; the input table is created with the first batch."""
+    with 8 threads; the input table is created with the first batch. ``kinds=False`` writes
+    events as Tercet did before their names carried a kind (``<time>-<uid>.json``, no summary),
+    the baseline of the indexing benchmark."""
     if first == 0:
         Table.create({"v": np.arange(100)}, project="fleet", dataset="d", name="t", root=root)
     rows = pa.table({"example_id": np.arange(100), "loss": np.ones(100, np.float32)})
@@ -59,12 +61,16 @@ def write_fleet(root: str, runs: int, first: int = 0, running: int = 0) -> None:
         ]
         if i < first + runs - running:
             events.append({"type": "status", "status": "completed"})
+        written: dict[str, Any] = {}
         for k, event in enumerate(events):
             at = when + timedelta(microseconds=k)
-            storage.write_json(
-                storage.join(folder.events_folder(run_url), folder.event_file_name(at)),
-                {"time": at.isoformat(), **event},
-            )
+            kind = eventlog.kind_of_event(event)
+            name = eventlog.file_name(kind, at) if kinds else folder.event_file_name(at)
+            event = {"time": at.isoformat(), **event}
+            if kinds and kind in eventlog.FINAL:  # as Run.close() writes it
+                event[eventlog.SUMMARY] = {"object": descriptor, "events": dict(written)}
+            written[name] = event
+            storage.write_json(storage.join(folder.events_folder(run_url), name), event)
         header = metrics.header(
             run=name, table=table_url, table_id="x", table_name="t", dataset="d", split="train",
             epoch=0, columns=[{"name": "loss", "type": "float32", "role": "loss"}],
