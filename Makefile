@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml hatch_build.py $(wildcard dashboard/package-lock.json)
 	$(PIP) install --upgrade --quiet pip
 	# torch is pinned to the CPU wheel that lies on this machine; any other version pulls CUDA.
 	$(PIP) install --quiet 'torch==2.13.0'
-	$(PIP) install --quiet -e '.[dev,all]'
+	$(PIP) install --quiet -e '.[dev,all,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)

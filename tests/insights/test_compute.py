@@ -3,15 +3,18 @@ is missing and writes nothing."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
+from PIL import Image
 
 import tercet
 from tercet import InsightsError, Table, storage
-from tercet.insights import compute, summary
+from tercet.insights import compute, duplicates, summary
+from tercet.insights.summary import classes as summary_classes
 from tercet.runs import folder
 from tests.insights.conftest import (
     BLURRED,
@@ -23,6 +26,7 @@ from tests.insights.conftest import (
     SAME_EMBEDDING,
     N,
     World,
+    texture,
     write_world,
 )
 
@@ -54,12 +58,25 @@ def test_every_detector_finds_its_planted_problem(world: World) -> None:
     suggested = by_row(table, world, "suggested_label")
     assert [suggested[i] for i in FLIPPED] == [int(world.true_labels[i]) for i in FLIPPED]
     assert all(suggested[i] is None for i in range(N) if i not in FLIPPED)
+    # Each method keeps its own column; the dynamics rank the flipped labels worst.
+    for column in ("aum", "dm_confidence"):
+        values = np.array(by_row(table, world, column), dtype=float)
+        assert set(np.argsort(values, kind="stable")[: len(FLIPPED)]) == set(FLIPPED), column
+    # Most neighbours disagree with a flipped label, with 13 (its embedding is 12's) and with
+    # the outlier (its neighbours are anyone).
+    knn = np.array(by_row(table, world, "knn_label_score"), dtype=float)
+    assert set(np.flatnonzero(knn > 0.5)) == {*FLIPPED, SAME_EMBEDDING[1], OUTLIER}
     # Duplicates: byte copies, a resized JPEG copy, identical embeddings — each pair one group.
     group = by_row(table, world, "duplicate_group")
     for a, b in (EXACT, NEAR, SAME_EMBEDDING):
         assert group[a] is not None and group[a] == group[b] == min(ids[a], ids[b])
     assert rows_where(table, world, "is_exact_duplicate") == set(EXACT)
+    # Every planted pair joins samples of two classes (i % 3 differs): all conflict.
+    conflicts = rows_where(table, world, "duplicate_label_conflict")
+    assert conflicts == set(EXACT) | set(NEAR) | set(SAME_EMBEDDING)
     grouped = {i for i, g in enumerate(group) if g is not None}
+    # Every planted pair joins samples of two classes (i % 3 differs): all conflict.
+    assert rows_where(table, world, "duplicate_label_conflict") == grouped
     assert grouped == set(EXACT) | set(NEAR) | set(SAME_EMBEDDING)
     nearest = by_row(table, world, "nearest_id")
     a, b = SAME_EMBEDDING
@@ -69,6 +86,8 @@ def test_every_detector_finds_its_planted_problem(world: World) -> None:
     assert rows_where(table, world, "is_outlier") == {OUTLIER}
     outlier = np.array(by_row(table, world, "outlier_score"), dtype=float)
     assert int(np.argmax(outlier)) == OUTLIER
+    within_class = np.array(by_row(table, world, "class_outlier_score"), dtype=float)
+    assert int(np.nanargmax(within_class)) == OUTLIER
     assert rows_where(table, world, "is_blurry") == {BLURRED}
     assert rows_where(table, world, "is_dark") == {DARK}
     for check in ("bright", "near_constant", "odd_size", "odd_aspect_ratio", "low_information"):
@@ -103,6 +122,9 @@ def test_a_run_without_embeddings_runs_the_other_checks_and_says_what_is_missing
     table = compute(world.run)
     assert rows_where(table, world, "is_label_issue") == set(FLIPPED)
     assert rows_where(table, world, "is_exact_duplicate") == set(EXACT)
+    # Every planted pair joins samples of two classes (i % 3 differs): all conflict.
+    conflicts = rows_where(table, world, "duplicate_label_conflict")
+    assert conflicts == set(EXACT) | set(NEAR)  # no embeddings: the equal embeddings unseen
     assert table.column("outlier_score").null_count == N
     skipped = summary(world.run)["skipped"]
     assert "embedding" in skipped["outliers"] and "EmbeddingCollector" in skipped["outliers"]
@@ -158,17 +180,135 @@ def test_init_with_insights_computes_them_at_close(root: Path) -> None:
     assert run.insights("train").num_rows == N
 
 
-def test_a_copy_in_another_split_is_flagged_as_leakage(world: World) -> None:
+def test_copies_in_another_split_are_flagged_as_leakage(world: World) -> None:
+    """Train/val leakage three ways: a byte copy of a train file, a resized JPEG of another, an
+    embedding equal to a third; the strongest evidence names the match."""
     train = world.run.metrics("train", epoch=3)
     emb = np.array(train.column("embedding").to_pylist(), dtype=np.float32)
     ids = world.table.example_ids()
+    folder_ = world.root / "val-images"
+    folder_.mkdir()
+    paths = []
+    for i in range(5):
+        path = folder_ / f"{i}.png"
+        texture(100 + i).save(path)
+        paths.append(str(path))
+    (folder_ / "0.png").write_bytes((world.root / "images" / "015.png").read_bytes())
+    texture(16).resize((52, 52), Image.Resampling.BILINEAR).save(folder_ / "1.jpg", quality=90)
+    paths[1] = str(folder_ / "1.jpg")
+    val = Table.create({"label": np.zeros(5, np.int32), "image": paths}, project="p",
+                       dataset="d", name="val", roles={"image": "image"})  # fmt: skip
+    val_ids = val.example_ids()
     rng = np.random.default_rng(5)
     val_emb = rng.normal(0, 1, (5, emb.shape[1])).astype(np.float32) * 5
     val_emb[2] = emb[train.column("example_id").to_pylist().index(int(ids[3]))]
     run = tercet.Run.open(world.run.url)
-    run.write_metrics(world.table, {"example_id": ids[40:45], "embedding": val_emb},
-                      epoch=0, split="val")  # fmt: skip
+    run.write_metrics(val, {"example_id": val_ids, "embedding": val_emb}, epoch=0, split="val")
     table = compute(run)
-    assert rows_where(table, world, "is_cross_split_duplicate") == {3}
-    assert by_row(table, world, "cross_split")[3] == "val"
-    assert by_row(table, world, "cross_split_id")[3] == int(ids[42])
+    assert rows_where(table, world, "is_cross_split_duplicate") == {3, 15, 16}
+    assert {by_row(table, world, "cross_split")[i] for i in (3, 15, 16)} == {"val"}
+    cross_id = by_row(table, world, "cross_split_id")
+    assert [cross_id[i] for i in (15, 16, 3)] == [int(val_ids[0]), int(val_ids[1]), int(val_ids[2])]
+    match = by_row(table, world, "cross_split_match")
+    assert [match[i] for i in (15, 16, 3)] == ["exact", "perceptual", "embedding"]
+    counts = {i["type"]: i["count"] for i in summary(run, "train")["issues"]}
+    assert counts["cross_split_duplicate"] == 3
+
+
+def test_only_groups_holding_two_labels_are_label_conflicts() -> None:
+    ids = np.array([10, 11, 12, 13, 14, 15], dtype=np.int64)
+    labels = np.array([0, 0, 1, 2, 2, -1])
+    pairs = [(np.array([0, 2]), np.array([1, 3])), (np.array([3]), np.array([4]))]
+    g = duplicates.group(ids, labels, pairs, (np.array([0]), np.array([1])))
+    assert g.group.tolist() == [10, 10, 12, 12, 12, -1]
+    assert g.label_conflict.tolist() == [False, False, True, True, True, False]
+    assert g.exact.tolist() == [True, True, False, False, False, False]
+
+
+def test_the_summary_names_weak_classes_and_the_imbalance() -> None:
+    labels = np.array([0] * 60 + [1] * 30 + [2] * 10)
+    prediction = labels.copy()
+    prediction[90:96] = 0  # class 2 at 40% against 94% overall
+    prediction[0] = 1
+    found, imbalance, accuracy = summary_classes(labels, prediction, {0: "a", 1: "b", 2: "c"})
+    assert [c["name"] for c in found] == ["a", "b", "c"]
+    assert [c["low_accuracy"] for c in found] == [False, False, True]
+    assert found[2]["accuracy"] == pytest.approx(0.4) and found[2]["share"] == pytest.approx(0.1)
+    assert imbalance == 6.0 and accuracy == pytest.approx(0.93)
+
+
+def test_epoch_scores_as_of_that_epoch(root: Path) -> None:
+    world = write_world(root, with_images=False)
+    early = compute(world.run, epoch=1, checks=["label"])
+    assert summary(world.run)["epochs"] == [0, 1]
+    # The epochs past 1 are left out: AUM is the mean of the margins of epochs 0 and 1.
+    margins = world.run.metrics("train", columns=["margin"]).to_pandas()
+    expected = margins[margins.epoch <= 1].groupby("example_id").margin.mean()
+    aum = dict(zip(early["example_id"].to_pylist(), early["aum"].to_pylist(), strict=True))
+    for example_id, value in expected.items():
+        assert aum[example_id] == pytest.approx(value, abs=1e-6)
+
+
+def test_confident_learning_on_one_epoch_of_probabilities(root: Path) -> None:
+    """A val split collected once: no training dynamics, so cleanlab's flags lead."""
+    n, classes = 90, 3
+    rng = np.random.default_rng(0)
+    true = np.arange(n) % classes
+    given = true.copy()
+    flipped = [4, 40, 77]
+    given[flipped] = (true[flipped] + 1) % classes
+    table = Table.create({"label": given.astype(np.int32)}, project="p", dataset="d",
+                         name="val", roles={"label": "label"})  # fmt: skip
+    probs = np.full((n, classes), 0.05) + rng.uniform(0, 0.05, (n, classes))
+    probs[np.arange(n), true] = 0.9  # out-of-sample: the model sees the true class
+    probs /= probs.sum(1, keepdims=True)
+    run = tercet.init(project="p", run="cl", heartbeat=False)
+    run.write_metrics(
+        table,
+        {"example_id": table.example_ids(), "loss": -np.log(probs[np.arange(n), given]),
+         "prediction": probs.argmax(1), "probabilities": probs.astype(np.float32)},
+        epoch=0, split="val",
+        roles={"loss": "loss", "prediction": "prediction", "probabilities": "probabilities"},
+    )  # fmt: skip
+    run.close()
+    scores = compute(run, split="val", checks=["label"])
+    ids = table.example_ids()
+    issues = scores.filter(scores["is_label_issue"])["example_id"]
+    flagged = set(np.flatnonzero(np.isin(ids, issues)).tolist())
+    # The flag is cleanlab's own (here it is sure of one of the three; the ranking has all).
+    from cleanlab.filter import find_label_issues
+
+    assert flagged == set(np.flatnonzero(find_label_issues(given, probs)).tolist()) == {77}
+    cl = dict(zip(scores["example_id"].to_pylist(), scores["cl_score"].to_pylist(), strict=True))
+    assert set(np.argsort([-cl[int(i)] for i in ids])[:3]) == set(flipped)
+    suggested = dict(zip(scores["example_id"].to_pylist(), scores["suggested_label"].to_pylist(),
+                         strict=True))  # fmt: skip
+    assert suggested[int(ids[77])] == int(true[77])
+
+
+def test_images_on_s3_behind_an_alias_are_read_and_scored(s3_root: str) -> None:
+    """The image pass reads through Tercet's storage: an alias expanded to an S3 folder."""
+    from tercet import aliases
+
+    folder_ = storage.join(s3_root, "images")
+    names = []
+    for i in range(8):
+        image = texture(i)
+        if i == 3:
+            image = Image.fromarray((np.asarray(image) * 0.08).astype(np.uint8))
+        buf = io.BytesIO()
+        image.save(buf, "PNG")
+        storage.write_bytes(storage.join(folder_, f"{i}.png"), buf.getvalue())
+        names.append(f"<S3_IMAGES>/{i}.png")
+    storage.write_bytes(storage.join(folder_, "7.png"), storage.read_bytes(
+        storage.join(folder_, "2.png")), overwrite=True)  # fmt: skip
+    table = Table.create({"image": names}, project="p", dataset="d", name="train",
+                         roles={"image": "image"})  # fmt: skip
+    aliases.set_project_alias(table.project_url, "S3_IMAGES", folder_)
+    run = tercet.init(project="p", run="s3", heartbeat=False)
+    run.write_metrics(table, {"example_id": table.example_ids(), "loss": np.zeros(8, np.float32)},
+                      epoch=0, split="train", roles={"loss": "loss"})  # fmt: skip
+    run.close()
+    scores = compute(run, checks=["quality", "duplicates"]).sort_by("example_id")
+    assert scores["is_dark"].to_pylist() == [i == 3 for i in range(8)]
+    assert scores["is_exact_duplicate"].to_pylist() == [i in (2, 7) for i in range(8)]

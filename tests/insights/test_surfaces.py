@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -9,14 +10,24 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 import tercet
 from tercet import Table
 from tercet.cli import app
 from tercet.insights import compute
+from tercet.service.insights import MAX_UPLOAD_BYTES
 from tests.fixtures.service import RunningService
-from tests.insights.conftest import FLIPPED, SAME_EMBEDDING, N, World, write_world
+from tests.insights.conftest import (
+    EXACT,
+    FLIPPED,
+    SAME_EMBEDDING,
+    N,
+    World,
+    texture,
+    write_world,
+)
 
 
 def rows(service: RunningService, body: dict[str, Any]) -> pa.Table:
@@ -63,6 +74,7 @@ def test_the_service_joins_scores_to_rows_and_filters_by_them(
     assert len(found) == 3 and found[0]["example_id"] == int(ids[b])
     assert found[0]["distance"] == pytest.approx(0.0, abs=1e-5)
     assert int(ids[a]) not in [s["example_id"] for s in found]
+    check_similar_by_upload(service, world)  # shares this service and computation: +2 s
 
 
 def test_the_service_says_when_a_split_has_no_insights(
@@ -144,3 +156,60 @@ def test_classification_collector_stores_label_probability_margin_and_top_k(root
     top_p = np.array(got.column("top_probabilities").to_pylist())
     np.testing.assert_allclose(top_p, -np.sort(-probs, 1)[:, :2], rtol=1e-5)
     run.close()
+
+
+def _png_announcing(width: int, height: int) -> bytes:
+    """A valid 1×1 PNG whose header claims ``width × height`` (a decompression bomb's shape)."""
+    import struct
+    import zlib
+
+    buf = io.BytesIO()
+    Image.new("L", (1, 1)).save(buf, "PNG")
+    data = bytearray(buf.getvalue())
+    ihdr = struct.pack(">II", width, height) + bytes(data[24:29])
+    data[16:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return bytes(data)
+
+
+def check_similar_by_upload(service: RunningService, world: World) -> None:
+    """Similar samples by an uploaded image, on a service whose split has insights."""
+    ids = world.table.example_ids()
+    params: dict[str, str | int] = {"run": world.run.url, "split": "train", "k": 3}
+
+    def upload(body: bytes, kind: str = "image/png") -> Any:
+        return service.client.post(
+            "/api/similar/image", params=params, content=body, headers={"Content-Type": kind}
+        )
+
+    a, b = EXACT
+    copy = upload((world.root / "images" / f"{a:03d}.png").read_bytes())
+    assert copy.status_code == 200, copy.text
+    found = copy.json()
+    assert found["space"] == "perceptual_hash"
+    assert found["exact"] == sorted([int(ids[a]), int(ids[b])])
+    assert [s["example_id"] for s in found["samples"][:2]] == sorted([int(ids[a]), int(ids[b])])
+    assert found["samples"][0]["distance"] == 0.0
+    # A resized, re-encoded photo of sample 8 finds sample 8 first, within the duplicate bound.
+    buf = io.BytesIO()
+    texture(8).resize((64, 64), Image.Resampling.BILINEAR).save(buf, "JPEG", quality=80)
+    resized = upload(buf.getvalue(), "image/jpeg").json()
+    assert resized["exact"] == []
+    assert resized["samples"][0]["example_id"] == int(ids[8])
+    assert resized["samples"][0]["distance"] <= resized["near_duplicate_distance"]
+    # Hostile input: a clear 4xx each.
+    wrong = upload(b"{}", "application/json")
+    assert wrong.status_code == 415 and "not an image upload" in wrong.json()["detail"]
+    big = upload(b"\0" * (MAX_UPLOAD_BYTES + 1))
+    assert big.status_code == 413 and "over 20,971,520 bytes" in big.json()["detail"]
+    bomb = upload(_png_announcing(10_000, 5_000))  # over service.max_image_pixels (40M)
+    assert bomb.status_code == 413 and "10000x5000 = 50,000,000 pixels" in bomb.json()["detail"]
+    huge = upload(_png_announcing(100_000, 100_000))  # over Pillow's own limit too
+    assert huge.status_code == 413 and "Pillow's limit" in huge.json()["detail"]
+    garbage = upload(b"not a png at all")
+    assert garbage.status_code == 422 and "not a readable image" in garbage.json()["detail"]
+    other = service.client.post(
+        "/api/similar/image", params={**params, "split": "val"}, content=b"x",
+        headers={"Content-Type": "image/png"},
+    )  # fmt: skip
+    assert other.status_code == 404 and "no insights for split 'val'" in other.json()["detail"]

@@ -53,6 +53,7 @@ def test_document_declares_the_token_and_every_route(service: RunningService) ->
         "/api/events",
         "/api/insights/summary",
         "/api/similar",
+        "/api/similar/image",
     }
     assert set(doc["paths"]) == expected
     assert "security" not in doc["paths"]["/api/health"]["get"]

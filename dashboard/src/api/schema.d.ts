@@ -375,6 +375,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/similar/image": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Similar Image
+         * @description The ``k`` samples of a split nearest to an uploaded image (the body), searched by the
+         *     perceptual hashes the split's latest insights hold (``tercet insights --compute`` with an
+         *     image column); byte-identical files are listed under ``exact``.
+         */
+        post: operations["similar_image_api_similar_image_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/density": {
         parameters: {
             query?: never;
@@ -1117,6 +1139,36 @@ export interface components {
             example_id: number;
             /** Value */
             value?: unknown;
+        };
+        /**
+         * SimilarImageResult
+         * @description Samples nearest to an uploaded image, and the space they were searched in.
+         */
+        SimilarImageResult: {
+            /** Split */
+            split: string;
+            /**
+             * Space
+             * @description Where the image was compared: 'perceptual_hash' (Tercet keeps no model to embed an upload, so the 64-bit perceptual hash the near-duplicate check uses), distance = differing bits / 64.
+             */
+            space: string;
+            /**
+             * Source
+             * @description The insights file whose hashes were searched.
+             */
+            source: string;
+            /**
+             * Near Duplicate Distance
+             * @description Distances at or under this are near duplicates by the duplicate check.
+             */
+            near_duplicate_distance: number;
+            /**
+             * Exact
+             * @description Samples whose file has the same bytes as the upload.
+             */
+            exact: number[];
+            /** Samples */
+            samples: components["schemas"]["SimilarSample"][];
         };
         /**
          * SimilarRequest
@@ -2718,6 +2770,106 @@ export interface operations {
             };
             /** @description The request body is too large. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: a body that is not JSON (or not UTF-8, or nested too deeply), a field of the wrong type or range, a column the source lacks, stored rows that do not fit their schema; the detail names which. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The storage backend failed: a missing bucket, an unreachable endpoint, … */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    similar_image_api_similar_image_post: {
+        parameters: {
+            query: {
+                /** @description Run URL. */
+                run: string;
+                /** @description Split name. */
+                split?: string;
+                /** @description How many samples. */
+                k?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The image's bytes (at most 20,971,520). */
+        requestBody: {
+            content: {
+                "image/png": string;
+                "image/jpeg": string;
+                "image/webp": string;
+                "image/gif": string;
+                "image/bmp": string;
+                "image/tiff": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SimilarImageResult"];
+                };
+            };
+            /** @description Missing or invalid token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A URL outside the roots this service serves. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such object. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not an image type. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

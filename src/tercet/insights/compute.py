@@ -22,7 +22,7 @@ from tercet.errors import InsightsError
 from tercet.insights import confident, duplicates, neighbours, outliers, quality, store
 from tercet.insights import summary as summary_mod
 from tercet.insights.dynamics import dynamics
-from tercet.insights.inputs import Inputs, load, split_embeddings
+from tercet.insights.inputs import Inputs, load, split_embeddings, split_images
 from tercet.runs.folder import check_split
 from tercet.runs.metrics import MetricSpec, header
 from tercet.runs.run import Run
@@ -150,6 +150,12 @@ def compute(
         _label(inp, nb, cols, specs)
     if "duplicates" in ran:
         _duplicates(inp, nb, stats, cols)
+        if len(inp.run.splits) > 1:
+            _cross_split(inp, nb, stats, cols, workers)
+    if stats is not None:  # kept: similarity search by an uploaded image uses them
+        no_image = ~np.isfinite(stats.width)
+        cols["content_hash"] = pa.array(stats.content_hash, pa.int64(), mask=no_image)
+        cols["perceptual_hash"] = pa.array(stats.phash, pa.int64(), mask=no_image)
     if "outliers" in ran and nb is not None and inp.embeddings is not None:
         o = outliers.outliers(nb, inp.embeddings, inp.labels, k)
         cols["outlier_score"] = _f(o.score)
@@ -262,8 +268,6 @@ def _duplicates(
         ids = inp.example_ids[np.clip(nearest, 0, None)]
         cols["nearest_id"] = pa.array(ids, pa.int64(), mask=nearest < 0)
         cols["nearest_distance"] = _f(nb.distance[:, 0])
-    if nb is not None and nb.index.shape[1] and inp.embeddings is not None:
-        _cross_split(inp, duplicates.embedding_threshold(nb.distance[:, 0]), cols)
     g = duplicates.group(inp.example_ids, inp.labels, pairs, exact)
     cols["duplicate_group"] = pa.array(g.group, pa.int64(), mask=g.group < 0)
     cols["is_near_duplicate"] = pa.array(g.group >= 0)
@@ -272,29 +276,74 @@ def _duplicates(
         cols["duplicate_label_conflict"] = pa.array(g.label_conflict)
 
 
-def _cross_split(inp: Inputs, threshold: float, cols: dict[str, Any]) -> None:
-    """Near duplicates in the run's other splits (train/val leakage), by embedding."""
-    assert inp.embeddings is not None
-    column = inp.columns["embedding"]
-    best = np.full(inp.n, np.inf, dtype=np.float32)
-    other_id = np.full(inp.n, -1, dtype=np.int64)
-    other_split = np.full(inp.n, None, dtype=object)
+def _cross_split(
+    inp: Inputs,
+    nb: neighbours.Neighbours | None,
+    stats: quality.ImageStats | None,
+    cols: dict[str, Any],
+    workers: int,
+) -> None:
+    """Copies in the run's other splits (train/val leakage): the same file content, a perceptual
+    hash within :data:`~tercet.insights.duplicates.PHASH_MAX_BITS` bits, or an embedding within
+    the near-duplicate threshold. The strongest kind found names the match."""
+    n = inp.n
+    kind = np.full(n, len(CROSS_KINDS), dtype=np.int8)  # index into CROSS_KINDS; lower = stronger
+    other_id = np.full(n, -1, dtype=np.int64)
+    other_split = np.full(n, None, dtype=object)
+    best = np.full(n, np.inf, dtype=np.float32)
+    column = inp.columns.get("embedding")
+    threshold = (
+        duplicates.embedding_threshold(nb.distance[:, 0])
+        if nb is not None and nb.index.shape[1]
+        else None
+    )
+
+    def take(hit: np.ndarray, level: int, theirs: np.ndarray, split: str) -> None:
+        better = hit & (level < kind)
+        kind[better] = level
+        other_id[better] = theirs[better]
+        other_split[better] = split
+
     for split in inp.run.splits:
-        found = None if split == inp.split else split_embeddings(inp.run, split, column)
-        if found is None or found[1].shape[1] != inp.embeddings.shape[1] or not len(found[0]):
+        if split == inp.split:
             continue
-        near = neighbours.VectorIndex(found[1]).search(inp.embeddings, 1)
-        closer = (near.distance[:, 0] < best) & (near.index[:, 0] >= 0)
-        best[closer] = near.distance[closer, 0]
-        other_id[closer] = found[0][near.index[closer, 0]]
-        other_split[closer] = split
-    leak = best <= threshold
+        if stats is not None:
+            found = split_images(inp.run, split)
+            if found is not None:
+                ids, urls, table = found
+                theirs = quality.read_images(urls, table.resolve_url, workers)
+                has = np.isfinite(theirs.width)
+                mine = np.isfinite(stats.width)
+                hit, match = duplicates.cross_exact(
+                    stats.content_hash, mine, theirs.content_hash, has
+                )
+                take(hit, 0, ids[np.clip(match, 0, None)], split)
+                big = np.fmin(stats.width, stats.height) >= duplicates.PHASH_MIN_SIDE
+                big_theirs = np.fmin(theirs.width, theirs.height) >= duplicates.PHASH_MIN_SIDE
+                hit, match = duplicates.cross_phash(stats.phash, big, theirs.phash, big_theirs)
+                take(hit, 1, ids[np.clip(match, 0, None)], split)
+        if threshold is not None and inp.embeddings is not None and column is not None:
+            emb = split_embeddings(inp.run, split, column)
+            if emb is None or emb[1].shape[1] != inp.embeddings.shape[1] or not len(emb[0]):
+                continue
+            near = neighbours.VectorIndex(emb[1]).search(inp.embeddings, 1)
+            d, j = near.distance[:, 0], near.index[:, 0]
+            closer = (d <= threshold) & (j >= 0) & (d < best)
+            best[closer] = d[closer]
+            take(closer, 2, emb[0][np.clip(j, 0, None)], split)
+    leak = kind < len(CROSS_KINDS)
     cols["is_cross_split_duplicate"] = pa.array(leak)
     cols["cross_split"] = pa.array(
         [s if hit else None for s, hit in zip(other_split.tolist(), leak.tolist(), strict=True)],
         pa.string(),
     )
     cols["cross_split_id"] = pa.array(other_id, pa.int64(), mask=~leak)
+    cols["cross_split_match"] = pa.array(
+        [CROSS_KINDS[k] if k < len(CROSS_KINDS) else None for k in kind.tolist()], pa.string()
+    )
+
+
+CROSS_KINDS = ("exact", "perceptual", "embedding")
 
 
 REQUIRED = {

@@ -47,6 +47,11 @@ def _popcount(x: np.ndarray) -> np.ndarray:
     return counts
 
 
+def hamming(phash: np.ndarray, one: int) -> np.ndarray:
+    """Bits by which each 64-bit perceptual hash differs from ``one`` (int64 views)."""
+    return _popcount(np.ascontiguousarray(phash, dtype=np.int64) ^ np.int64(one))
+
+
 def phash_pairs(phash: np.ndarray, max_bits: int = PHASH_MAX_BITS) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of rows whose 64-bit perceptual hashes differ in at most ``max_bits`` bits."""
     h = phash.astype(np.uint64)
@@ -70,6 +75,40 @@ def phash_pairs(phash: np.ndarray, max_bits: int = PHASH_MAX_BITS) -> tuple[np.n
     if not firsts:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     return np.concatenate(firsts), np.concatenate(others)
+
+
+def cross_exact(
+    mine: np.ndarray, mine_ok: np.ndarray, theirs: np.ndarray, theirs_ok: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``mine``, whether another set holds the same content hash, and its row there
+    (-1 when none); rows not ``*_ok`` (no image) take no part."""
+    rows = np.flatnonzero(theirs_ok)
+    if not len(rows):
+        return np.zeros(len(mine), bool), np.full(len(mine), -1, dtype=np.int64)
+    order = rows[np.argsort(theirs[rows], kind="stable")]
+    ordered = theirs[order]
+    pos = np.clip(np.searchsorted(ordered, mine), 0, len(order) - 1)
+    hit = mine_ok & (ordered[pos] == mine)
+    return hit, np.where(hit, order[pos], -1)
+
+
+def cross_phash(
+    mine: np.ndarray, mine_ok: np.ndarray, theirs: np.ndarray, theirs_ok: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``mine``, whether another set holds a perceptual hash within
+    :data:`PHASH_MAX_BITS` bits, and its row there (-1 when none)."""
+    a_rows, b_rows = np.flatnonzero(mine_ok), np.flatnonzero(theirs_ok)
+    both = np.concatenate([mine[a_rows], theirs[b_rows]])
+    first, other = phash_pairs(both)
+    split = len(a_rows)
+    # Keep pairs across the two sets, each oriented (mine, theirs).
+    lo, hi = np.minimum(first, other), np.maximum(first, other)
+    across = (lo < split) & (hi >= split)
+    hit = np.zeros(len(mine), bool)
+    match = np.full(len(mine), -1, dtype=np.int64)
+    match[a_rows[lo[across]]] = b_rows[hi[across] - split]
+    hit[a_rows[lo[across]]] = True
+    return hit, match
 
 
 def embedding_threshold(nearest: np.ndarray) -> float:

@@ -236,3 +236,22 @@ def split_embeddings(run: Run, split: str, column: str) -> tuple[np.ndarray, np.
         return None
     t = storage.read_parquet(url, columns=[ID_COLUMN, column])
     return t.column(ID_COLUMN).to_numpy(), as_matrix(t.column(column))
+
+
+def split_images(run: Run, split: str) -> tuple[np.ndarray, list[str | None], Table] | None:
+    """``example_id`` and image URLs of the rows ``split``'s latest epoch scored, with the input
+    table that resolves them; None when that split's table has no image column."""
+    by_epoch = _newest_per_epoch(run.metric_files(split), None)
+    if not by_epoch:
+        return None
+    url = by_epoch[max(by_epoch)]
+    info = read_info(url, split, run.url)
+    if info.error or info.table is None:
+        raise InsightsError(f"Cannot read the metrics file {url}: {info.error}.")
+    table = Table.open(info.table)
+    images = [c for c in table.schema if c.role == "image"]
+    if not images:
+        return None
+    ids = np.unique(storage.read_parquet(url, columns=[ID_COLUMN]).column(ID_COLUMN).to_numpy())
+    rows = table.to_arrow([ID_COLUMN, images[0].name])
+    return ids, _align(ids, rows, images[0].name).to_pylist(), table
