@@ -19,7 +19,7 @@ from tercet import storage
 from tercet.errors import RunError
 
 CLASSES = 4
-LABELS = np.array([0, 1, 2, 3, 1, 0, -1, 2, 7, 3, 3, 1], dtype=np.int32)  # -1, 7: no valid label
+LABELS = np.array([0, 1, 2, 3, 1, 0, -1, 2, 7, 3, 4, 1], dtype=np.int32)  # -1, 7, 4: not a class
 
 
 class Fixed(nn.Module):
@@ -101,6 +101,8 @@ def test_every_column_and_aggregate_equals_numpy() -> None:
     assert got.column("prediction").to_numpy().tolist() == want["prediction"].tolist()
     assert got.schema.field("prediction").type == pa.int32()
     assert np.array(got.column("top_labels").to_pylist()).tolist() == want["top_labels"].tolist()
+    assert got.schema.field("top_labels").type == pa.list_(pa.int32())
+    assert got.schema.field("top_probabilities").type == pa.list_(pa.float32())
     np.testing.assert_allclose(np.array(got.column("top_probabilities").to_pylist()),
                                want["top_probabilities"], rtol=1e-5)  # fmt: skip
     np.testing.assert_allclose(np.array(got.column("probabilities").to_pylist()),
@@ -141,6 +143,54 @@ def test_top_k_beyond_the_classes_keeps_them_all_and_a_prefix_names_every_column
     assert set(got.column("_aggregates")[0].as_py()) == {"b_loss", "b_accuracy"}
 
 
+def test_one_class_lists_and_targets_of_shape_n_by_1() -> None:
+    """top_k=1 gives one-item lists; targets collated as (batch, 1) are read as (batch,)."""
+    scores = logits()
+    t = tercet.Table.create({"row": np.arange(len(LABELS), dtype=np.int64)}, "p", "d", "nolabel")
+    labels = np.where((LABELS >= 0) & (LABELS < CLASSES), LABELS, 0)
+    tercet.init(project="p")
+    collector = tercet.ClassificationCollector(top_k=1)
+    result = tercet.collect_metrics(
+        t.map(lambda r: (torch.tensor(r["row"]), torch.tensor([labels[r["row"]]]))),
+        [collector], Fixed(scores), batch_size=5, wait=True,
+    )  # fmt: skip
+    got = storage.read_parquet(result["url"]).sort_by("example_id")
+    want = expected(scores, labels)
+    assert got.column("top_labels").to_pylist() == [[int(i)] for i in want["prediction"]]
+    np.testing.assert_allclose(got.column("loss").to_numpy(), want["loss"], rtol=1e-5)
+    assert collector.specs()["prediction"].extra == {}  # no label column: no target to name
+
+
+def test_outputs_picks_the_scores_and_a_named_label_column_is_used() -> None:
+    scores = logits()
+    labels = np.where((LABELS >= 0) & (LABELS < CLASSES), LABELS, 0).astype(np.int32)
+    t = tercet.Table.create(
+        {"row": np.arange(len(LABELS), dtype=np.int64), "fine": labels,
+         "coarse": (labels // 2).astype(np.int32)},
+        "p", "d", "two", roles={"fine": "label", "coarse": "label"},
+    )  # fmt: skip
+
+    class Named(Fixed):
+        def forward(self, index: torch.Tensor) -> dict[str, torch.Tensor]:  # type: ignore[override]
+            return {"aux": torch.zeros(len(index)), "logits": super().forward(index)}
+
+    tercet.init(project="p")
+    pick = tercet.ClassificationCollector(label="coarse", outputs=lambda out: out["logits"])
+    result = tercet.collect_metrics(t.map(lambda r: torch.tensor(r["row"])), [pick], Named(scores),
+                                    wait=True)  # fmt: skip
+    got = storage.read_parquet(result["url"]).sort_by("example_id")
+    coarse = (labels // 2).astype(np.int32)
+    np.testing.assert_allclose(got.column("loss").to_numpy(), expected(scores, coarse)["loss"],
+                               rtol=1e-5)  # fmt: skip
+    assert pick.specs()["prediction"].extra == {"target": "coarse"}
+    with pytest.raises(RunError) as unnamed:
+        tercet.collect_metrics(t.map(lambda r: torch.tensor(r["row"])),
+                               [tercet.ClassificationCollector(outputs=lambda o: o["logits"])],
+                               Named(scores))  # fmt: skip
+    assert "ClassificationCollector" in str(unnamed.value)
+    assert "fine" in str(unnamed.value) and "coarse" in str(unnamed.value)
+
+
 def test_specs_share_the_label_value_map_and_name_the_target() -> None:
     t = table(["cat", "dog", "eel", "fox"])
     collector = tercet.ClassificationCollector(top_k=2, probabilities=True)
@@ -171,9 +221,13 @@ def test_targets_come_from_the_batch_when_the_table_has_no_label() -> None:
     got = storage.read_parquet(result["url"]).sort_by("example_id")
     np.testing.assert_allclose(got.column("loss").to_numpy(), expected(scores, labels)["loss"],
                                rtol=1e-5)  # fmt: skip
-    with pytest.raises(RunError, match="needs ground truth: the table has no label column"):
+    with pytest.raises(RunError) as missing:
         tercet.collect_metrics(t.map(lambda r: torch.tensor(r["row"])),
                                [tercet.ClassificationCollector()], Fixed(scores))  # fmt: skip
+    assert str(missing.value) == (
+        "ClassificationCollector needs ground truth: the table has no label column and batches "
+        "are not (inputs, target) pairs. Pass label='<column>'."
+    )
 
 
 def test_bad_settings_and_outputs_are_named() -> None:
@@ -182,6 +236,12 @@ def test_bad_settings_and_outputs_are_named() -> None:
     ):
         tercet.ClassificationCollector(top_k=-1)
     flat = np.zeros(len(LABELS), dtype=np.float32)
-    with pytest.raises(RunError, match=r"expects class scores of shape \(batch, classes\); "
-                                       r"received Tensor \(5,\)"):  # fmt: skip
+    with pytest.raises(RunError) as flat_error:
         collect(table(), tercet.ClassificationCollector(), flat)
+    assert str(flat_error.value) == (
+        "ClassificationCollector expects class scores of shape (batch, classes); received Tensor "
+        "(5,). Pass outputs=lambda out: ... to pick them."
+    )
+    with pytest.raises(RunError) as listed:
+        collect(table(), tercet.ClassificationCollector(outputs=lambda out: out.tolist()), flat)
+    assert "received list . Pass outputs=lambda out:" in str(listed.value)
