@@ -63,7 +63,7 @@ bench: install chromium
 # Not part of `make test`: ~30 minutes on 2 cores. Configured in pyproject.toml [tool.mutmut].
 mutate: install
 	rm -rf mutants
-	PATH=$(VENV)/bin:$$PATH $(VENV)/bin/mutmut run --max-children $$(nproc) > mutants.log 2>&1 || { tail -50 mutants.log; exit 1; }
+	PATH=$(VENV)/bin:$$PATH OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run --max-children $$(nproc) > mutants.log 2>&1 || { tail -50 mutants.log; exit 1; }
 	$(PY) scripts/mutation_report.py
 
 s3-server: install

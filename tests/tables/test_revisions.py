@@ -264,3 +264,30 @@ def test_set_on_a_row_deleted_in_the_same_edit_is_rejected(table: tercet.Table) 
     assert t.to_pandas()[["example_id", "label"]].values.tolist() == [
         [0, 0], [1, 1], [2, 2], [4, 2], [5, 2]
     ]  # fmt: skip
+
+
+def test_value_maps_change_on_labels_boxes_and_predictions_only(root: Path) -> None:
+    """Renaming classes keeps the column's other schema fields; other roles refuse a value map."""
+    fx = Path(__file__).parent.parent / "fixtures" / "formats"
+    tercet.aliases.set("FX", str(fx))
+    coco = tercet.Table.from_coco(str(fx / "coco/annotations.json"), str(fx / "coco/images"),
+                                  project="p", dataset="coco", name="train")  # fmt: skip
+    renamed = coco.set_value_map("boxes", {1: "human", 3: "auto"})
+    assert renamed.schema["boxes"].value_map is not None
+    assert {k: v["name"] for k, v in renamed.schema["boxes"].value_map.items()} == {
+        1: "human", 3: "auto",
+    }  # fmt: skip
+    before = snapshot(root)
+    with pytest.raises(SchemaError, match=r"'keypoints' has role 'keypoints'; only label, boxes"):
+        coco.set_value_map("keypoints", ["a"])
+    assert snapshot(root) == before
+
+    schema = tercet.Schema([
+        tercet.Column("y", pa.int32(), "label", extra={"description": "the class"}),
+        tercet.Column("guess", pa.int32(), "prediction"),
+    ])  # fmt: skip
+    t = tercet.Table.create({"y": np.array([0, 1], np.int32), "guess": np.array([1, 1], np.int32)},
+                            project="p", dataset="d", name="t", schema=schema)  # fmt: skip
+    t = t.set_value_map("y", ["cat", "dog"]).set_value_map("guess", ["cat", "dog"])
+    assert t.schema["y"].extra == {"description": "the class"}
+    assert [v["name"] for v in (t.schema["guess"].value_map or {}).values()] == ["cat", "dog"]
