@@ -180,3 +180,39 @@ def test_non_finite_numbers_are_refused_on_both_paths(
     assert send('{"column": "f", "op": "in", "values": [' + many + "]}") == (
         "Filter on 'f': values must be finite numbers."
     )
+
+
+def test_long_lists_of_the_wrong_kind_are_refused_not_converted(
+    service: RunningService, typed: tuple[Table, pd.DataFrame]
+) -> None:
+    t, _ = typed
+    for column, values, expected in [
+        ("s", list(range(LONG)), "string values (string column)"),
+        ("b", [0, 1] * (LONG // 2), "bool values (bool column)"),
+        ("i", ["1"] * LONG, "numbers (int column)"),
+    ]:
+        detail = refused(service, t, {"column": column, "op": "in", "values": values})
+        assert detail == (
+            f"Filter on {column!r}: values must all be {expected} and none may be null."
+        ), detail
+
+
+def test_the_size_caps_hold_exactly_at_their_bounds(
+    service: RunningService, typed: tuple[Table, pd.DataFrame]
+) -> None:
+    from tercet.service.filters import MAX_DEPTH, MAX_NODES
+
+    t, df = typed
+    leaf = {"column": "i", "op": "is_null"}
+
+    def nested(levels: int) -> dict[str, Any]:
+        node: dict[str, Any] = {"column": "i", "op": "range"}  # every row: i is never null
+        for _ in range(levels):
+            node = {"not": node}
+        return node
+
+    too_large = f"The filter is too large: at most {MAX_DEPTH} levels and {MAX_NODES} conditions."
+    assert len(ids(service, t, nested(MAX_DEPTH))) == len(df)  # an even number of nots
+    assert refused(service, t, nested(MAX_DEPTH + 1)) == too_large
+    assert ids(service, t, {"or": [leaf] * (MAX_NODES - 1)}) == []
+    assert refused(service, t, {"or": [leaf] * MAX_NODES}) == too_large

@@ -1,0 +1,120 @@
+"""The rules an edit checks before it writes, each refusal by its exact message.
+
+A refused edit writes nothing; the message says which column or item and what was wrong, so a
+script (or the service, which passes these through) can show it as it is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+import tercet
+from tercet.errors import EditError, InvalidNameError, SchemaError
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def table(root: Path) -> tercet.Table:
+    return tercet.Table.create(
+        {"score": np.arange(4, dtype=np.float64), "note": np.array(["a", "b", "c", "d"])},
+        "p", "d", "t",
+    )  # fmt: skip
+
+
+def refused(root: Path, table: tercet.Table, error: type[Exception], message: str,
+            change: Any) -> None:  # fmt: skip
+    before = snapshot(root)
+    with pytest.raises(error) as caught, table.edit() as e:
+        change(e)
+    assert str(caught.value) == message
+    assert snapshot(root) == before
+
+
+def test_set_array_refusals_name_the_column(table: tercet.Table, root: Path) -> None:
+    floats = pa.array([1.0, 2.0])
+    twice = "Column 'score' is already set in this edit."
+    refused(root, table, SchemaError,
+            "example_id cannot be edited: it is the stable identity of a row.",
+            lambda e: e.set_array("example_id", [0, 1], pa.array([5, 6], pa.int64())))  # fmt: skip
+
+    def set_twice(e: Any) -> None:
+        e.set_values("score", [0], [1.0])
+        e.set_array("score", [1, 2], floats)
+
+    def array_twice(e: Any) -> None:
+        e.set_array("score", [0, 1], floats)
+        e.set_array("score", [2, 3], floats)
+
+    refused(root, table, EditError, twice, set_twice)
+    refused(root, table, EditError, twice, array_twice)
+    refused(root, table, EditError, "3 example ids but 2 values for 'score'.",
+            lambda e: e.set_array("score", [0, 1, 2], floats))  # fmt: skip
+    refused(
+        root,
+        table,
+        SchemaError,
+        "Column 'weight' in the edit: 1 weights are not finite numbers ≥ 0 (first: [None]); "
+        "a weight of 0 leaves a row out of training.",
+        lambda e: e.set_array("weight", [0, 1], pa.array([1.0, None], pa.float32())),
+    )
+
+
+def test_set_array_takes_nulls_outside_weights_and_chunked_arrays(table: tercet.Table) -> None:
+    with table.edit() as e:
+        e.set_array("score", [1, 3], pa.chunked_array([[None], [7.5]], pa.float64()))
+        e.set_array("note", [0], pa.array(["z"]))
+    rows = e.result.to_pandas().set_index("example_id")
+    assert np.isnan(rows.loc[1, "score"]) and rows.loc[3, "score"] == 7.5
+    assert rows.loc[0, "note"] == "z" and rows.loc[2, "score"] == 2.0
+
+
+def test_add_column_rules(table: tercet.Table, root: Path) -> None:
+    refused(root, table, SchemaError, "Column 'note' already exists.",
+            lambda e: e.add_column("note", pa.string()))  # fmt: skip
+    before = snapshot(root)
+    with pytest.raises(InvalidNameError) as bad, table.edit() as e:
+        e.add_column("a/b", pa.int64())
+    assert str(bad.value).startswith("Column name 'a/b' is not valid: use 1–128"), str(bad.value)
+    assert snapshot(root) == before
+    with table.edit() as e:
+        e.add_column("extra", pa.int64(), default=3)
+    assert e.result.schema["extra"].role == "number"
+    assert e.result.to_arrow(["extra"]).column("extra").to_pylist() == [3, 3, 3, 3]
+
+
+def test_edits_in_the_service_form_are_checked_item_by_item(
+    table: tercet.Table, root: Path
+) -> None:
+    def apply(edits: dict[str, Any]) -> Any:
+        return lambda e: e.apply_json(edits)
+
+    shape = "set[1] must be {'column', 'example_id', 'value'}."
+    first = {"column": "score", "example_id": 0, "value": 1.0}
+    refused(root, table, EditError, shape, apply({"set": [first, ["score", 1]]}))
+    refused(
+        root, table, EditError, shape, apply({"set": [first, {"column": "score", "value": 2.0}]})
+    )
+    refused(root, table, EditError, "delete must be a list of example ids.",
+            apply({"delete": "0,1"}))  # fmt: skip
+    refused(root, table, EditError, "weights[0] must be {'example_id', 'weight'}.",
+            apply({"weights": [{"example_id": 0}]}))  # fmt: skip
+    refused(root, table, EditError, "weights[0] must be {'example_id', 'weight'}.",
+            apply({"weights": [[0, 1.0]]}))  # fmt: skip
+    with pytest.raises(EditError, match=r"^delete: "):
+        with table.edit() as e:
+            e.apply_json({"delete": ["x"]})
+    # "value" may be left out: the value is null.
+    with table.edit() as e:
+        e.apply_json({"set": [{"column": "note", "example_id": 2}], "delete": [3],
+                      "weights": [{"example_id": 0, "weight": 0.5}]})  # fmt: skip
+    rows = e.result.to_pandas().set_index("example_id")
+    assert pd.isna(rows.loc[2, "note"]) and 3 not in rows.index and rows.loc[0, "weight"] == 0.5
