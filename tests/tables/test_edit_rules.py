@@ -118,3 +118,17 @@ def test_edits_in_the_service_form_are_checked_item_by_item(
                       "weights": [{"example_id": 0, "weight": 0.5}]})  # fmt: skip
     rows = e.result.to_pandas().set_index("example_id")
     assert pd.isna(rows.loc[2, "note"]) and 3 not in rows.index and rows.loc[0, "weight"] == 0.5
+
+
+def test_list_tables_reads_the_root_it_is_given_and_skips_damaged_revisions(
+    root: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "elsewhere"
+    made = [tercet.Table.create({"x": np.arange(2)}, "p", "d", name, root=str(other))
+            for name in ("b", "c")]  # fmt: skip
+    damaged = Path(made[0].url).parent / "a"  # listed first
+    damaged.mkdir()
+    (damaged / "object.json").write_text("{not json")
+    listed = sorted(t.url for t in tercet.list_tables("p", root=str(other)))
+    assert listed == sorted(t.url for t in made)
+    assert tercet.list_tables("p") == []  # the default root holds no project p
