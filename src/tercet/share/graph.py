@@ -183,13 +183,17 @@ def _load(folder: str, missing_aliases: dict[str, list[str]] | None) -> ObjectNo
     else:
         stored = _run_refs(folder, files)
     project_url = storage.join(root, node.project)
+    # A final event's copies repeat the run's references: one stored value counts once.
+    unresolved: set[str] = set()
     for name, value in stored:
         try:
             target = _resolve(value, folder, project_url, name)
         except AliasRefError as exc:
             if missing_aliases is None:
                 raise
-            missing_aliases.setdefault(exc.alias, []).append(f"{folder}/{name}")
+            if value not in unresolved:
+                unresolved.add(value)
+                missing_aliases.setdefault(exc.alias, []).append(f"{folder}/{name}")
             continue
         node.refs.append(Ref(name, value, target))
     return node
