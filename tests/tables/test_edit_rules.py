@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -73,7 +72,7 @@ def test_set_array_takes_nulls_outside_weights_and_chunked_arrays(table: tercet.
         e.set_array("score", [1, 3], pa.chunked_array([[None], [7.5]], pa.float64()))
         e.set_array("note", [0], pa.array(["z"]))
     rows = e.result.to_pandas().set_index("example_id")
-    assert np.isnan(rows.loc[1, "score"]) and rows.loc[3, "score"] == 7.5
+    assert rows["score"].isna()[1] and rows.loc[3, "score"] == 7.5
     assert rows.loc[0, "note"] == "z" and rows.loc[2, "score"] == 2.0
 
 
@@ -117,7 +116,7 @@ def test_edits_in_the_service_form_are_checked_item_by_item(
         e.apply_json({"set": [{"column": "note", "example_id": 2}], "delete": [3],
                       "weights": [{"example_id": 0, "weight": 0.5}]})  # fmt: skip
     rows = e.result.to_pandas().set_index("example_id")
-    assert pd.isna(rows.loc[2, "note"]) and 3 not in rows.index and rows.loc[0, "weight"] == 0.5
+    assert rows["note"].isna()[2] and 3 not in rows.index and rows.loc[0, "weight"] == 0.5
 
 
 def test_list_tables_reads_the_root_it_is_given_and_skips_damaged_revisions(

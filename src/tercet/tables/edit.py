@@ -182,8 +182,8 @@ class Edit(Generic[T]):
         col = self.schema[column]
         if col.role not in ("label", "boxes", "prediction"):
             raise SchemaError(
-                f"Column {column!r} has role {col.role!r}; only label, boxes and prediction columns "
-                "have value maps."
+                f"Column {column!r} has role {col.role!r}; only label, boxes and prediction "
+                "columns have value maps."
             )
         new = Column(col.name, col.type, col.role, make_value_map(value_map), col.extra)
         self.schema = self.schema.replace(new)
