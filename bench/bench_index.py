@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 
+from s3env import s3_bench
 from targets import Targets
 
 RUNS = int(os.environ.get("BENCH_RUNS", 1_000))
@@ -29,38 +28,29 @@ def main() -> int:
     from tercet.service.index import Index
     from tercet.testing.faults import FaultProxy
     from tercet.testing.fleet import write_fleet
-    from tercet.testing.s3server import S3Server
 
     targets = Targets(f"first index of {RUNS:,} runs on S3 (moto), requests through a proxy")
-    with tempfile.TemporaryDirectory(prefix="tercet-bench-index-") as tmp:
-        os.environ["TERCET_CONFIG"] = str(Path(tmp) / "config.yaml")
-        os.environ.pop("TERCET_ROOT", None)
-        server = S3Server(process=True).start()
-        try:
-            os.environ.update(server.env())
-            bucket = server.create_bucket("tercet-bench-index")
-            counted: dict[bool, tuple[int, int, float]] = {}
-            for kinds in (False, True) if BASELINE else (True,):
-                root = f"{bucket}/{'named' if kinds else 'unnamed'}"
-                print(f"... writing {RUNS:,} runs (kinds in names: {kinds})", flush=True)
-                write_fleet(root, RUNS, kinds=kinds)
-                with FaultProxy(server.endpoint_url) as proxy:
-                    os.environ["AWS_ENDPOINT_URL"] = proxy.endpoint_url
-                    try:
-                        index = Index([root], on_events=lambda events: None)
-                        started = time.perf_counter()
-                        index.scan()
-                        seconds = time.perf_counter() - started
-                        project = index.project("fleet")
-                        assert project is not None and len(project.runs) == RUNS
-                        assert all(r.status == "completed" for r in project.runs.values())
-                        traffic = proxy.traffic()
-                    finally:
-                        os.environ["AWS_ENDPOINT_URL"] = server.endpoint_url
-                total = sum(t.requests for t in traffic.values())
-                counted[kinds] = (total, sum(t.down for t in traffic.values()), seconds)
-        finally:
-            server.stop()
+    with s3_bench("tercet-bench-index") as (_, server, bucket):
+        counted: dict[bool, tuple[int, int, float]] = {}
+        for kinds in (False, True) if BASELINE else (True,):
+            root = f"{bucket}/{'named' if kinds else 'unnamed'}"
+            print(f"... writing {RUNS:,} runs (kinds in names: {kinds})", flush=True)
+            write_fleet(root, RUNS, kinds=kinds)
+            with FaultProxy(server.endpoint_url) as proxy:
+                os.environ["AWS_ENDPOINT_URL"] = proxy.endpoint_url
+                try:
+                    index = Index([root], on_events=lambda events: None)
+                    started = time.perf_counter()
+                    index.scan()
+                    seconds = time.perf_counter() - started
+                    project = index.project("fleet")
+                    assert project is not None and len(project.runs) == RUNS
+                    assert all(r.status == "completed" for r in project.runs.values())
+                    traffic = proxy.traffic()
+                finally:
+                    os.environ["AWS_ENDPOINT_URL"] = server.endpoint_url
+            total = sum(t.requests for t in traffic.values())
+            counted[kinds] = (total, sum(t.down for t in traffic.values()), seconds)
     new, new_bytes, new_s = counted[True]
     if not BASELINE:
         targets.at_most(f"first index of {RUNS:,} runs: requests", new, 1.1 * RUNS, unit="")

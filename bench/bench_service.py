@@ -40,6 +40,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from s3env import s3_bench
+
 TOKEN = "bench-token-0123456789"  # the service asks for 16 characters or more
 FILTER = {"column": "loss", "op": "range", "min": 0.2, "max": 0.6}
 SORT = [{"column": "x", "desc": True}]
@@ -352,29 +354,20 @@ def index_section(runs: int) -> bool:
     """Index ``runs`` runs on local disk and on S3; print both side by side."""
     import tercet.service.index  # noqa: F401  (imported before anything runs)
     from tercet.testing.fleet import write_fleet
-    from tercet.testing.s3server import S3Server
 
     results: dict[str, dict[str, float]] = {}
     requests: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="tercet-bench-index-") as tmp:
-        os.environ["TERCET_CONFIG"] = str(Path(tmp) / "config.yaml")
-        os.environ.pop("TERCET_ROOT", None)
-        server = S3Server(process=True).start()
-        try:
-            os.environ.update(server.env())
-            bucket = server.create_bucket("tercet-bench-index")
-            for name, root in (("local", str(Path(tmp) / "root")), ("s3", f"{bucket}/root")):
-                print(f"... writing {runs:,} runs on {name}", flush=True)
-                started = time.perf_counter()
-                write_fleet(root, runs)
-                written = time.perf_counter() - started
-                print(f"... indexing them on {name}", flush=True)
-                results[name] = {f"write {runs:,} runs (8 threads)": written}
-                results[name].update(index_pass(root, runs))
-                if name == "s3":
-                    requests = counted_pass(root, server.endpoint_url)
-        finally:
-            server.stop()
+    with s3_bench("tercet-bench-index") as (tmp, server, bucket):
+        for name, root in (("local", str(Path(tmp) / "root")), ("s3", f"{bucket}/root")):
+            print(f"... writing {runs:,} runs on {name}", flush=True)
+            started = time.perf_counter()
+            write_fleet(root, runs)
+            written = time.perf_counter() - started
+            print(f"... indexing them on {name}", flush=True)
+            results[name] = {f"write {runs:,} runs (8 threads)": written}
+            results[name].update(index_pass(root, runs))
+            if name == "s3":
+                requests = counted_pass(root, server.endpoint_url)
     print(f"\nIndex of a project with {runs:,} runs, {os.cpu_count()} cores")
     header = f"{'':30s} {'local':>9s} {'S3 (moto)':>10s} {'S3/local':>9s} {'S3 requests':>12s}"
     print(header)
