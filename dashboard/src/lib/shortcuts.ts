@@ -30,7 +30,7 @@ export const SHORTCUTS: Shortcut[] = [
   { id: 'relabel', keys: '0 … 9', label: 'Gallery with a selection: set that label (or click the palette)', group: 'Editing' },
   { id: 'accept', keys: 'a', label: 'Accept the prediction as the label of the selected samples', group: 'Editing' },
   { id: 'weight', keys: 'w', label: 'Weight 0 for the selected samples (again: back to 1)', group: 'Editing' },
-  { id: 'lasso', keys: 'l', label: 'Lasso mode in the 2D scatter (or hold Shift and drag)', group: 'Charts' },
+  { id: 'lasso', keys: 'l', label: 'Lasso mode in the 2D or 3D scatter (or hold Shift and drag)', group: 'Charts' },
   { id: 'reset', keys: 'r', label: 'Reset the chart view (or double-click it)', group: 'Charts' },
   { id: 'rotate', keys: '← / →', label: 'Rotate the 3D view (or drag it)', group: 'Charts' },
   { id: 'epoch', keys: '[ / ]', label: 'Previous / next epoch', group: 'Runs' },
