@@ -27,7 +27,7 @@ export const SHORTCUTS: Shortcut[] = [
   { id: 'charts', keys: '1 … 8', label: '2D, 3D, histogram, curves, trajectory, image, confusion, issues', group: 'Charts' },
   { id: 'gallery', keys: 'g', label: 'Rows as a grid / a gallery of large tiles', group: 'Rows' },
   { id: 'page', keys: '← → ↑ ↓ / PgUp PgDn', label: 'Move through the gallery (Shift adds to the selection)', group: 'Rows' },
-  { id: 'relabel', keys: '0 … 9', label: 'Gallery with a selection: set that label (or click the palette)', group: 'Editing' },
+  { id: 'relabel', keys: '0 … 9', label: 'Gallery with a selection, or the inspector (Image) clicked: set that label (or click the palette)', group: 'Editing' },
   { id: 'accept', keys: 'a', label: 'Accept the prediction as the label of the selected samples', group: 'Editing' },
   { id: 'weight', keys: 'w', label: 'Weight 0 for the selected samples (again: back to 1)', group: 'Editing' },
   { id: 'lasso', keys: 'l', label: 'Lasso mode in the 2D or 3D scatter (or hold Shift and drag)', group: 'Charts' },
