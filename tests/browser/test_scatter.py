@@ -2,7 +2,8 @@
 projection with the current camera falls inside it (computed here from the positions the page
 exposes) and the grid keeps exactly those rows; the hover tooltip goes on zoom and rotation;
 colours follow pending relabels (read per id from the arrays drawn); the legend and the toasts
-stay off the data; the example_id filter finds rows by id."""
+stay off the data; the example_id filter finds rows by id; a run view's first load asks the
+service for nothing twice, and for the project's revisions and runs beside the health check."""
 
 from __future__ import annotations
 
@@ -127,7 +128,28 @@ def test_scatter_colours_follow_pending_relabels_and_nothing_covers_the_points(
     dash: Dash,
 ) -> None:
     page = dash.page
-    open_run(dash)
+    # straight to the run view, every service call recorded
+    calls: list[tuple[str, str, str]] = []
+    page.on(
+        "request",
+        lambda r: (
+            calls.append((r.method, r.url.split("/api/", 1)[1], r.post_data or ""))
+            if "/api/" in r.url and "/api/file?" not in r.url and "/api/events" not in r.url
+            else None
+        ),
+    )
+    run_url = tercet.list_runs(DEMO_PROJECT, root=str(dash.root))[-1].url
+    page.goto(dash.url(project=DEMO_PROJECT, run=run_url, split="train"))
+    page.locator(tid("grid-row")).first.wait_for()
+    page.locator('[data-testid="scatter-2d-canvas"][data-drawn="true"]').wait_for()
+    paths = [c[1] for c in calls]
+    # the project's revisions and runs go out with the health check, not after it …
+    assert paths.index(f"projects/{DEMO_PROJECT}/tables") < paths.index("health")
+    assert paths.index(f"projects/{DEMO_PROJECT}/runs") < paths.index("health")
+    # … and nothing is asked twice on the way to the first frame
+    assert [c for c in set(calls) if calls.count(c) > 1] == []
+    assert sum(p == "rows" for p in paths) >= 2  # the points and the grid's first page
+
     train_url = str(dash.root / DEMO_PROJECT / "datasets" / "digits" / "tables" / "train")
     frame = tercet.Table.open(train_url).to_pandas()
     labels = dict(zip(frame.example_id.tolist(), frame.label.tolist(), strict=True))
