@@ -1,5 +1,6 @@
 // Mouse and touch on the overlay canvas: pan or orbit by dragging, zoom with the wheel, hover and
-// click to pick, and the lasso (drawn on the overlay canvas while it is dragged).
+// click to pick, and the lasso (drawn on the overlay canvas while it is dragged; in 3D it selects
+// the points whose projection with the current camera falls inside it).
 import type { Camera } from './camera';
 
 export interface RendererEvents {
@@ -87,7 +88,8 @@ export class PointerControls {
       el.setPointerCapture(e.pointerId);
       const [x, y] = local(e);
       this.drag = { x, y, moved: false, button: e.button };
-      if (camera.mode === '2d' && (host.lassoMode || e.shiftKey)) this.lasso = [[x, y]];
+      // in 3D too: the lasso is drawn on the screen and the points are projected with the camera
+      if (host.lassoMode || e.shiftKey) this.lasso = [[x, y]];
     });
     el.addEventListener('pointermove', (e) => {
       const [x, y] = local(e);

@@ -4,6 +4,7 @@ as parameters, never in the SQL text)."""
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sys
@@ -31,6 +32,8 @@ from tercet.service.sources import NUMERIC, ROW, SCALAR, SourceData
 TOP_CATEGORIES = 200
 INT64 = (-(2**63), 2**63 - 1)
 COUNT_CACHE = 4096
+log = logging.getLogger("tercet.service")
+SHUTTING_DOWN = "The service is shutting down: retry once it is back."
 
 
 class Database:
@@ -40,6 +43,10 @@ class Database:
     million rows only fight over cores and memory; queued requests finish sooner in turn.
     Counts are remembered per source and filter, since neither ever changes: paging through
     a filtered view scans for its total once.
+
+    Closing waits for the running queries (interrupted first): DuckDB refuses to close a
+    connection while one of its cursors is busy (``ResourceInUseException``), which is what a
+    service stopped in the middle of a request used to log.
     """
 
     def __init__(self, threads: int | None = None, slots: int | None = None) -> None:
@@ -48,6 +55,9 @@ class Database:
         )
         self._con = duckdb.connect(":memory:", config=config)
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._active: set[duckdb.DuckDBPyConnection] = set()
+        self._closed = False
         self._slots = threading.BoundedSemaphore(slots or max(2, os.cpu_count() or 2))
         self._counts: OrderedDict[Hashable, int] = OrderedDict()
 
@@ -56,14 +66,24 @@ class Database:
         """A cursor with the source registered as ``src`` (and the filter's value tables)."""
         with self._slots:
             with self._lock:
+                if self._closed:
+                    raise ApiError(503, SHUTTING_DOWN)
                 cur = self._con.cursor()
+                self._active.add(cur)
             try:
                 cur.register("src", source.scan)
                 for name, table in where.tables.items():
                     cur.register(name, table)
                 yield cur
+            except duckdb.InterruptException as e:
+                if self._closed:  # stopped by close(), not a fault of the request
+                    raise ApiError(503, SHUTTING_DOWN) from e
+                raise
             finally:
                 cur.close()
+                with self._lock:
+                    self._active.discard(cur)
+                    self._idle.notify_all()
 
     def cached_count(self, key: Hashable) -> int | None:
         with self._lock:
@@ -75,8 +95,23 @@ class Database:
             while len(self._counts) > COUNT_CACHE:
                 self._counts.popitem(last=False)
 
-    def close(self) -> None:
-        """Release the database."""
+    def close(self, timeout: float = 10.0) -> None:
+        """Release the database: refuse new queries, interrupt the running ones and wait (at
+        most ``timeout`` seconds) until their cursors are closed, then close the connection."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for cur in self._active:
+                cur.interrupt()
+            if not self._idle.wait_for(lambda: not self._active, timeout=timeout):
+                log.warning(
+                    "%d DuckDB queries still ran %.0f s after the service was stopped; "
+                    "their memory is freed when the process exits.",
+                    len(self._active),
+                    timeout,
+                )
+                return
         self._con.close()
 
 

@@ -55,29 +55,27 @@ export class RelabelActions {
     });
   });
 
-  /** Sets the label of the selected samples; says what happened. */
-  setLabel(value: number | string): void {
+  /** Sets the label of the selected samples (or of `ids`: the inspector's sample); says what happened. */
+  setLabel(value: number | string, ids: number[] = [...this.selection.ids]): void {
     const col = this.label;
-    const ids = [...this.selection.ids];
     if (!col) return this.app.toast('error', 'This view has no editable label column.');
     if (ids.length === 0) return this.app.toast('warning', 'Select samples first (click, shift-click, ctrl-click).');
     this.edits.setParsed(col.name, ids, value);
     this.app.toast('success', `Label of ${count(ids.length)} sample(s) → ${labelName(col, value)} (pending; Ctrl+Z undoes).`);
   }
 
-  byKey(key: string): boolean {
+  byKey(key: string, ids: number[] = [...this.selection.ids]): boolean {
     const entry = this.palette.find((p) => p.key === key);
-    if (!entry || this.selection.size === 0) return false;
-    this.setLabel(entry.value);
+    if (!entry || ids.length === 0) return false;
+    this.setLabel(entry.value, ids);
     return true;
   }
 
   /** The model's prediction becomes the label of each selected sample (its own prediction). */
-  async acceptPredictions(): Promise<void> {
+  async acceptPredictions(ids: number[] = [...this.selection.ids]): Promise<void> {
     const col = this.label;
     const pred = this.schema.predictionColumn;
     const src = this.open.source;
-    const ids = [...this.selection.ids];
     if (!col || !pred || !src) return this.app.toast('error', 'Accepting a prediction needs an editable label and a prediction column (a run view).');
     if (ids.length === 0) return this.app.toast('warning', 'Select samples first (click, shift-click, ctrl-click).');
     try {
@@ -101,9 +99,8 @@ export class RelabelActions {
   }
 
   /** Weight 0 for the selected samples, or back to 1 when all of them are at 0 already. */
-  toggleWeight(): void {
+  toggleWeight(ids: number[] = [...this.selection.ids]): void {
     const col = this.weight;
-    const ids = [...this.selection.ids];
     if (!col) return this.app.toast('error', 'This view has no editable weight column.');
     if (ids.length === 0) return this.app.toast('warning', 'Select samples first (click, shift-click, ctrl-click).');
     const allZero = ids.every((id) => this.edits.currentValue(col.name, id) === 0);
