@@ -3,11 +3,15 @@ keeps of a log dict, and the error for a Hugging Face dataset that lost its exam
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pyarrow as pa
 import pytest
 import torch
 
 import tercet
+from tercet import storage
 from tercet.errors import RunError
 from tercet.integrations import hooks
 
@@ -42,3 +46,39 @@ def test_a_hugging_face_dataset_that_lost_its_example_id_says_how_to_keep_it() -
                       split="train")  # fmt: skip
     run.wait()
     assert run.metric_files() == []
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_a_harvested_pass_is_written_once_per_id_with_each_batchs_values(mixed: bool) -> None:
+    """The batches a framework ran are joined into one write: every column lines up with its
+    example_id, the padding repeat (a DistributedSampler's) is dropped, and a column whose type
+    changes from batch to batch (``mixed``: int32, then int64) is still written, batch by
+    batch."""
+    from tercet.runs.harvest import Harvest
+
+    table = tercet.Table.create({"x": np.arange(5, dtype=np.float32)}, "p", "d", "val")
+    run = tercet.init(project="p", heartbeat=False)
+    ids = np.asarray(table.example_ids())
+
+    def double(batch: Any, outputs: Any) -> dict[str, Any]:
+        kind = pa.int32() if mixed and batch.example_ids[0] == ids[0] else pa.int64()
+        return {"twice": pa.array(2 * batch.example_ids, kind), "score": outputs[:, 0] * 1.0,
+                "vec": outputs}  # fmt: skip
+
+    harvest = Harvest(run, table, "val", double, torch.nn.Identity())
+    # The last batch repeats ids[0] (a DistributedSampler's padding) with other values: the
+    # first sight wins.
+    repeat, moved = np.array([ids[4], ids[0]]), np.array([ids[4], ids[0] + 1000])
+    for part, values in ((ids[:2], ids[:2]), (ids[2:4], ids[2:4]), (repeat, moved)):
+        outputs = torch.as_tensor(np.stack([values, values + 1], axis=1), dtype=torch.float32)
+        harvest.add({"example_id": part}, outputs)
+    result = harvest.finish({"step": 7})
+    run.wait()
+    assert result is not None and result["rows"] == 5
+    assert storage.read_parquet(result["url"]).num_rows == 5  # the repeat not written
+    got = run.metrics("val", epoch=result["epoch"]).to_pydict()
+    assert got["example_id"] == ids.tolist()
+    assert got["twice"] == (2 * ids).tolist()
+    assert got["score"] == ids.astype(float).tolist()
+    assert got["vec"] == [[float(i), float(i + 1)] for i in ids]
+    assert got["step"] == [7] * 5

@@ -245,3 +245,23 @@ def test_bad_settings_and_outputs_are_named() -> None:
     with pytest.raises(RunError) as listed:
         collect(table(), tercet.ClassificationCollector(outputs=lambda out: out.tolist()), flat)
     assert "received list . Pass outputs=lambda out:" in str(listed.value)
+
+
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_host_and_device_paths_agree(from_logits: bool) -> None:
+    """Scores on the CPU go through NumPy, on an accelerator through torch; both give the same
+    columns (this machine has no GPU, so the torch path is called directly)."""
+    from tercet.runs.collectors import ClassificationCollector
+
+    scores = logits()
+    if not from_logits:
+        scores = expected(scores, LABELS)["probabilities"].astype(np.float32)
+    collector = ClassificationCollector(probabilities=True, top_k=2, logits=from_logits)
+    safe = np.where((LABELS >= 0) & (LABELS < CLASSES), LABELS, 0)
+    host = collector._on_host(torch.as_tensor(scores), safe, 2)
+    device = collector._on_device(torch.as_tensor(scores), safe, 2)
+    assert host.shape == device.shape == (len(LABELS), 5 + 2 * 2 + CLASSES)
+    np.testing.assert_allclose(host, device, rtol=1e-5, atol=1e-6)
+    want = expected(logits(), LABELS)
+    np.testing.assert_allclose(host[:, 0][want["valid"]], want["loss"][want["valid"]], rtol=1e-5)
+    assert host[:, 4].astype(int).tolist() == want["prediction"].tolist()

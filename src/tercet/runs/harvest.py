@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from tercet.runs import distributed, folder
 from tercet.runs import metrics as metrics_mod
@@ -154,19 +155,15 @@ class Harvest:
             url = self.run.metrics_url(self.split, self.epoch)
             writer = metrics_mod.MetricsWriter(url, header, self.specs)
             try:
-                at_row = 0
-                for row in self._rows:
-                    n = len(row[ID_COLUMN])
-                    picked = np.flatnonzero(keep[at_row : at_row + n])
-                    at_row += n
-                    if len(picked):
-                        out = {k: _take(v, picked) for k, v in row.items()}
-                        out.update({k: np.full(len(picked), v) for k, v in fixed.items()})
-                        writer.write(out)
+                for out in _batches(self._rows, keep):
+                    n = len(out[ID_COLUMN])
+                    out.update({k: np.full(n, v) for k, v in fixed.items()})
+                    writer.write(out)
             except BaseException:
                 writer.abort()
                 raise
             self.run.write_in_background(self.split, publisher(writer))
+        self._rows = []
         aggregates: dict[str, float] = {}
         for collector in self.active:
             aggregates.update(collector.aggregates())
@@ -242,9 +239,45 @@ def _first_seen(ids: np.ndarray, earlier: np.ndarray) -> np.ndarray:
     return keep & once
 
 
-def _take(values: Any, picked: np.ndarray) -> Any:
-    if isinstance(values, list):
-        return [values[i] for i in picked]
+def _batches(rows: list[dict[str, Any]], keep: np.ndarray) -> list[dict[str, Any]]:
+    """The rows to write: the batches joined into one (one Arrow conversion per column, not
+    one per batch), or, when their columns do not join (types that differ from batch to
+    batch), batch by batch as the writer casts them."""
+    picked = None if keep.all() else np.flatnonzero(keep)
+    try:
+        return [_joined(rows, picked)]
+    except (pa.ArrowException, TypeError, ValueError, IndexError):
+        out, at = [], 0
+        for row in rows:
+            n = len(row[ID_COLUMN])
+            mine = np.flatnonzero(keep[at : at + n])
+            at += n
+            if len(mine):
+                out.append(_joined([row], None if len(mine) == n else mine))
+        return out
+
+
+def _joined(rows: list[dict[str, Any]], picked: np.ndarray | None) -> dict[str, Any]:
+    """The batches' columns end to end, only the rows ``picked`` (all when None)."""
+    out: dict[str, Any] = {}
+    for name in rows[0]:
+        parts = [row[name] for row in rows]
+        if all(isinstance(p, pa.Array | pa.ChunkedArray) for p in parts):
+            chunks = [
+                c for p in parts for c in (p.chunks if isinstance(p, pa.ChunkedArray) else (p,))
+            ]
+            column: Any = pa.concat_arrays(chunks) if len(chunks) > 1 else chunks[0]
+            out[name] = column if picked is None else column.take(pa.array(picked))
+        elif all(isinstance(p, list) for p in parts):
+            joined = [v for p in parts for v in p]
+            out[name] = joined if picked is None else [joined[i] for i in picked]
+        else:
+            column = np.concatenate([_host(p) for p in parts])
+            out[name] = column if picked is None else column[picked]
+    return out
+
+
+def _host(values: Any) -> np.ndarray:
     if hasattr(values, "detach"):
         values = values.detach().cpu().numpy()
-    return np.asarray(values)[picked]
+    return np.asarray(values)

@@ -411,7 +411,10 @@ class Run:
                 # Ranks count their own passes: listing would see other ranks' parts of an epoch
                 # this rank has not collected yet (and rank 0 broadcasts its count when it can).
                 return 0
-        files = self.metric_files(split)
+        # Only this split's files still being written count: waiting for every split would
+        # hold a train pass until the val file just handed to the writer is on disk.
+        self.wait(split)
+        files = folder.list_metrics_files(self.url, split)
         return max((f["epoch"] for f in files), default=-1) + 1
 
     def metrics_url(self, split: str, epoch: int) -> str:
