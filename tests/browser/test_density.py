@@ -87,7 +87,8 @@ def wait_state(page: Any, ok: Callable[[dict[str, Any]], bool], what: str) -> di
 
 
 def inside(frame: Any, v: dict[str, float]) -> Any:
-    return frame[(frame.x >= v["x0"]) & (frame.x <= v["x1"]) & (frame.y >= v["y0"]) & (frame.y <= v["y1"])]
+    x, y = frame.x, frame.y
+    return frame[(x >= v["x0"]) & (x <= v["x1"]) & (y >= v["y0"]) & (y <= v["y1"])]
 
 
 def zoom_at(page: Any, x: float, y: float, times: int) -> None:
