@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import tercet
-from tests.browser.pages import tid
+from tests.browser.pages import settled_count, tid
 from tests.browser.test_identity import isolated_point
 
 DENSITY = '[data-testid="scatter-density"]'
@@ -144,3 +144,22 @@ def test_density_mode_counts_refines_on_zoom_and_picks_real_ids(
     legend.wait_for()
     for name in ("cat", "dog", "fox"):
         assert name in legend.inner_text()
+
+    # a lasso around the plot filters to the points drawn: the density is then of those rows only
+    page.locator(tid("lasso-toggle")).click()
+    b = page.locator(OVERLAY).bounding_box()
+    x0, y0, x1, y1 = b["x"] + 2, b["y"] + 2, b["x"] + b["width"] - 2, b["y"] + b["height"] - 2
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for x, y in ((x1, y0), (x1, y1), (x0, y1), (x0, y0 + 4)):
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+    page.locator(tid("filter-chip", key="lasso")).wait_for()
+    caught = settled_count(page)  # the rows of the lasso's ids, counted by the service
+    assert 0 < caught <= len(expected)
+    lassoed = wait_state(page, lambda s: s["total"] == caught, "the lasso's rows")
+    # few rows now: the view fits them and every one is drawn as a point, and only they are
+    assert lassoed["points"] == caught
+    drawn = page.locator(OVERLAY).evaluate("el => el.tercetProbe.highlighted()")
+    assert len(drawn) == caught and {int(i) for i in drawn} <= set(expected.example_id.tolist())
+    assert note.get_attribute("data-total") == str(caught)

@@ -64,6 +64,9 @@ export class DensityView {
 
   private inputs: DensityInputs | null = null;
   private key = '';
+  private gridKey = '';
+  /** The filter the drawn points were fetched with (to fetch them again with other columns). */
+  private pointsFilter: Filter | null = null;
   private seq = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private pending: Domain | null = null;
@@ -77,19 +80,28 @@ export class DensityView {
     return Math.min(VIEW_POINTS, this.inputs?.threshold ?? VIEW_POINTS);
   }
 
-  /** Starts over for new inputs (source, filter, axes, colour, data version); same inputs: no-op. */
+  /** Starts over for new inputs (source, filter, axes, data version); same inputs: no-op. A new
+   * colour or size column keeps the grids and fetches the points drawn again with it. */
   reset(inputs: DensityInputs): void {
-    const key = JSON.stringify([inputs.source, inputs.filter, inputs.cols, inputs.version, inputs.threshold]);
+    const { cols } = inputs;
+    const gridKey = JSON.stringify([inputs.source, inputs.filter, cols.x, cols.y, inputs.version, inputs.threshold]);
+    const key = JSON.stringify([gridKey, cols.color, cols.size]);
     if (key === this.key) return;
+    const sameGrid = gridKey === this.gridKey && this.overview !== null;
     this.key = key;
+    this.gridKey = gridKey;
     this.inputs = inputs;
     const seq = ++this.seq;
+    if (sameGrid) {
+      if (this.points) void this.rows(inputs, this.pointsFilter, seq).then((pts) => seq === this.seq && pts && (this.points = pts));
+      return;
+    }
     this.overview = null;
     this.detail = null;
     this.points = null;
     this.wholePoints = false;
     this.error = null;
-    const { source, filter, cols } = inputs;
+    const { source, filter } = inputs;
     this.client
       .density({ source, filter, x: cols.x, y: cols.y, bins: BINS, max_points: this.limit })
       .then(async (grid) => {
@@ -114,6 +126,7 @@ export class DensityView {
   stop(): void {
     this.seq += 1;
     this.key = '';
+    this.gridKey = '';
     if (this.timer) clearTimeout(this.timer);
   }
 
@@ -167,6 +180,7 @@ export class DensityView {
   }
 
   private async rows(inputs: DensityInputs, filter: Filter | null, seq: number): Promise<Points | null> {
+    this.pointsFilter = filter;
     const pts = await loadPoints(this.client, inputs.source, inputs.cols, inputs.columns, filter, this.limit);
     return seq === this.seq ? pts : null;
   }
