@@ -93,7 +93,9 @@ export class DensityView {
     this.inputs = inputs;
     const seq = ++this.seq;
     if (sameGrid) {
-      if (this.points) void this.rows(inputs, this.pointsFilter, seq).then((pts) => seq === this.seq && pts && (this.points = pts));
+      // the grids stand; the points drawn are fetched again with the new columns
+      if (this.pending && !this.wholePoints) void this.refine(this.pending);
+      else if (this.points) void this.rows(inputs, this.pointsFilter, seq).then((pts) => seq === this.seq && pts && (this.points = pts));
       return;
     }
     this.overview = null;
@@ -180,8 +182,9 @@ export class DensityView {
   }
 
   private async rows(inputs: DensityInputs, filter: Filter | null, seq: number): Promise<Points | null> {
-    this.pointsFilter = filter;
     const pts = await loadPoints(this.client, inputs.source, inputs.cols, inputs.columns, filter, this.limit);
-    return seq === this.seq ? pts : null;
+    if (seq !== this.seq) return null;
+    this.pointsFilter = filter;
+    return pts;
   }
 }
