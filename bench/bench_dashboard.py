@@ -13,6 +13,12 @@ Scenarios (each on a cold browser context, median of ``--repeat`` runs):
   decodes each once: this measures the gallery, not image decoding.
 - ``hover-image``: in the same view's 2D scatter, pointer over a point → the hover card's image
   decoded (median of warm hovers over different points; target < 150 ms).
+- ``density-10m``: a table view over ``--rows`` (default 10,000,000) 2-D points, past the service's
+  ``density_points``: until the density layer has drawn its first frame (target < 2 s), then 240
+  frames of zooming in and out with the wheel at moving positions (zooming in far enough fetches
+  the rows in view as points), whose p95 frame time is the figure (target < 50 ms).
+
+``--only run-100k,scatter-1m,gallery,density`` runs some scenarios (their data only).
 
 The page marks ``tercet:grid:first-rows`` and ``tercet:scatter2d:first-frame`` (after the GPU has
 finished the frame); times are those marks' ``startTime`` (ms since navigation start). Bytes are
@@ -43,7 +49,8 @@ from targets import Targets
 
 PROJECT = "bench"
 BENCH_TOKEN = "bench-token-0123456789abcdef"
-TARGETS = {"run-100k": 1500.0, "scatter-1m": 3000.0}
+TARGETS = {"run-100k": 1500.0, "scatter-1m": 3000.0, "density-10m": 2000.0}
+DENSITY_FRAME_P95 = 50.0
 GALLERY_TARGETS = {"scroll p95": 50.0, "hover-image": 150.0}
 CLASSES = [f"class {i}" for i in range(10)]
 
@@ -279,11 +286,80 @@ def measure_gallery(browser: Any, url: str) -> dict[str, Any]:
         context.close()
 
 
+def make_density_table(root: Path, rows: int) -> str:
+    """``rows`` 2-D points in 20 clusters (float32 x, y and an int32 label)."""
+    from tercet import Table
+
+    rng = np.random.default_rng(3)
+    centres = rng.normal(scale=6, size=(20, 2))
+    which = rng.integers(0, 20, rows)
+    xy = (centres[which] + rng.normal(size=(rows, 2))).astype(np.float32)
+    table = Table.create(
+        {"x": xy[:, 0], "y": xy[:, 1], "label": (which % 10).astype(np.int32)},
+        project=PROJECT,
+        dataset="synthetic",
+        name=f"points-{rows}",
+        root=str(root),
+        value_maps={"label": CLASSES},
+    )
+    return table.url
+
+
+# Zooms with the wheel for 240 frames (20 frames in, 20 still, 20 out, 20 still; the pointer
+# moving), so finer grids and points land in the still frames; returns every frame's time (ms).
+ZOOM = """async () => {
+  const o = document.querySelector('[data-testid="scatter-2d-overlay"]');
+  const b = o.getBoundingClientRect();
+  const times = [];
+  let last = performance.now();
+  for (let i = 0; i < 240; i++) {
+    const phase = Math.floor(i / 20) % 4;
+    const x = b.left + b.width * (0.3 + 0.4 * ((i * 7) % 40) / 40);
+    const y = b.top + b.height * (0.3 + 0.4 * ((i * 11) % 40) / 40);
+    if (phase % 2 === 0) {
+      o.dispatchEvent(new WheelEvent('wheel', { deltaY: phase ? 90 : -90, clientX: x, clientY: y,
+                                                bubbles: true, cancelable: true }));
+    }
+    await new Promise((r) => requestAnimationFrame(r));
+    const now = performance.now();
+    times.push(now - last);
+    last = now;
+  }
+  const d = document.querySelector('[data-testid="scatter-density"]').tercetDensity();
+  return { times, fetches: d.fetches, total: d.total };
+}"""
+
+
+def measure_density(browser: Any, url: str) -> dict[str, Any]:
+    """First density frame, then zoom frame times, in one table view."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, color_scheme="dark")
+    page = context.new_page()
+    try:
+        page.goto(url)
+        page.wait_for_function(
+            "() => performance.getEntriesByName('tercet:scatter2d:first-frame').length",
+            timeout=120_000,
+        )
+        first = page.evaluate(
+            "() => performance.getEntriesByName('tercet:scatter2d:first-frame')[0].startTime"
+        )
+        out: dict[str, Any] = page.evaluate(ZOOM)
+        out["first"] = first
+        return out
+    finally:
+        context.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", help="build the data in this folder and keep it")
+    parser.add_argument("--rows", type=int, default=10_000_000, help="rows of density-10m")
+    parser.add_argument(
+        "--only", default="run-100k,scatter-1m,gallery,density", help="scenarios to run"
+    )
     args = parser.parse_args()
+    only = set(args.only.split(","))
 
     from playwright.sync_api import sync_playwright
 
@@ -296,17 +372,19 @@ def main() -> int:
     root = workdir / "root"
     os.environ["TERCET_ROOT"] = str(root)
     os.environ.setdefault("TERCET_CONFIG", str(workdir / "config.yaml"))
-    if not (root / PROJECT).exists():
-        root.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
+    base = root / PROJECT / "datasets" / "synthetic" / "tables"
+    big_url = str(base / "points")
+    run_url = str(root / PROJECT / "runs" / "bench-run")
+    density_url = str(base / f"points-{args.rows}")
+    root.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    if only & {"run-100k", "scatter-1m", "gallery"} and not (base / "points").exists():
         _, big_url, small = make_tables(root)
         run_url = write_run(root, small)
         write_run(root, make_gallery_table(root), "bench-gallery")
-        print(f"data written in {time.perf_counter() - t0:.1f} s under {root}")
-    else:
-        base = root / PROJECT / "datasets" / "synthetic" / "tables"
-        big_url = str(base / "points")
-        run_url = str(root / PROJECT / "runs" / "bench-run")
+    if "density" in only and not Path(density_url).exists():
+        density_url = make_density_table(root, args.rows)
+    print(f"data ready in {time.perf_counter() - t0:.1f} s under {root}")
 
     # the service starts after this server, on a free loopback port: its page may talk to any
     dashboard = ThreadedServer(create_dashboard_app(services=["http://127.0.0.1:*"])).start()
@@ -337,6 +415,7 @@ def main() -> int:
             ["tercet:scatter2d:first-frame"],
         ),
     }
+    scenarios = {k: v for k, v in scenarios.items() if k in only}
     from tercet.testing import chromium as system_chromium
 
     gallery_url = view_url(
@@ -350,6 +429,8 @@ def main() -> int:
     )
     rows = []
     gallery: dict[str, Any] = {}
+    density: list[dict[str, Any]] = []
+    density_cold: dict[str, Any] = {}
     try:
         with sync_playwright() as p:
             browser = system_chromium.launch(p)
@@ -373,7 +454,12 @@ def main() -> int:
                         last["requests"],
                     )
                 )
-            gallery = measure_gallery(browser, gallery_url)
+            if "gallery" in only:
+                gallery = measure_gallery(browser, gallery_url)
+            if "density" in only:
+                durl = view_url(project=PROJECT, table=density_url, chart="scatter2d")
+                density_cold = measure_density(browser, durl)  # the service's caches are cold
+                density = [measure_density(browser, durl) for _ in range(args.repeat)]
             browser.close()
     finally:
         service.stop()
@@ -413,6 +499,21 @@ def main() -> int:
         limits = GALLERY_TARGETS
         targets.at_most("gallery-1m: scroll frame p95", p95, limits["scroll p95"], unit="ms")
         targets.at_most("hover-image: warm median", hover, limits["hover-image"], unit="ms")
+    if density:
+        first = statistics.median(d["first"] for d in density)
+        frames = sorted(t for d in density for t in d["times"])
+        p95 = frames[int(len(frames) * 0.95) - 1]
+        print()
+        cold = density_cold["first"]
+        median = statistics.median(frames)
+        answers = density[-1]["fetches"]
+        print(
+            f"density-10m  {args.rows:,} rows: first frame {first:.0f} ms (cold {cold:.0f} ms),"
+            f" zoom frame p95 {p95:.1f} ms (median {median:.1f}), {answers} answers"
+        )
+        limit = TARGETS["density-10m"]
+        targets.at_most(f"density {args.rows:,} rows: first frame", first, limit, unit="ms")
+        targets.at_most("density: zoom frame p95", p95, DENSITY_FRAME_P95, unit="ms")
     return targets.report()
 
 

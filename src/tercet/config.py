@@ -48,7 +48,7 @@ _SCALAR_KEYS: dict[str, tuple[type, Any]] = {
     "service.max_image_pixels": (int, 40_000_000),
     "service.image_decoders": (int, 2),
     "service.tmp_sweep_age": (int, 24 * 3600),
-    "service.density_points": (int, 500_000),
+    "service.density_points": (int, 1_000_000),
     "dashboard.host": (str, "127.0.0.1"),
     "dashboard.port": (int, 8000),
 }
@@ -101,7 +101,7 @@ class ServiceConfig:
     file_roots: list[str] = field(default_factory=list)
     scan: list[str] = field(default_factory=list)
     cors_origins: list[str] = field(default_factory=list)
-    density_points: int = 500_000  # more rows in a scatter's view: density cells, not points
+    density_points: int = 1_000_000  # more rows in a 2D scatter: density cells, not points
 
 
 @dataclass

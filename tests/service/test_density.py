@@ -119,3 +119,20 @@ def test_columns_named_like_the_queries_bins_are_binned(
     cells = service.client.post("/api/density", json={"source": src, "x": "ix", "y": "b"})
     assert cells.status_code == 200, cells.text
     assert cells.json()["in_view"] == 50
+
+
+def test_schema_names_the_threshold_and_kept_answers_follow_filter_and_grid(
+    start_service: StartService, table: Table
+) -> None:
+    service = start_service(density_points=77)
+    schema = service.client.post("/api/schema", json={"source": {"table": table.url}}).json()
+    assert schema["density_points"] == 77 and schema["num_rows"] == N
+    frame = table.to_pandas()
+    first = density(service, table, bins=4)
+    assert density(service, table, bins=4) == first  # kept, and the same answer
+    # a kept answer is never served for another filter, grid or threshold
+    label_two = {"column": "label", "op": "eq", "value": 2}
+    assert density(service, table, bins=4, filter=label_two)["total"] == (frame.label == 2).sum()
+    assert density(service, table, bins=2)["bins"] == 2
+    assert density(service, table, bins=4, max_points=N)["points"] is True
+    assert density(service, table, bins=4)["points"] is False

@@ -10,6 +10,8 @@ import type {
   ColumnInfo,
   ConfusionResult,
   CountResult,
+  DensityRequest,
+  DensityResult,
   FileGrant,
   Filter,
   Health,
@@ -304,6 +306,11 @@ export class ServiceClient {
     return this.cached(`data:count:${JSON.stringify(source)}:${filterCacheKey(filter)}`, () =>
       this.post<CountResult>('/api/count', body, signal, 'low'),
     );
+  }
+
+  /** The filtered rows binned over a viewport of x, y (`docs/api.md`); cached like other answers. */
+  density(req: DensityRequest, signal?: AbortSignal): Promise<DensityResult> {
+    return this.cached(`data:density:${JSON.stringify(req)}`, () => this.post<DensityResult>('/api/density', req, signal));
   }
 
   summary(source: Source, filter: Filter | null, column: string, bins = 40, range?: [number, number] /* shared bins */): Promise<Summary> {

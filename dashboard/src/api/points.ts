@@ -69,9 +69,11 @@ export async function loadPoints(
   source: Source,
   cols: PointColumns,
   schema: ColumnInfo[],
+  filter: Filter | null = null /* density mode: only the viewport's rows */,
+  limit = 2_000_000,
 ): Promise<Points> {
   const names = [...new Set(['example_id', cols.x, cols.y, cols.z, cols.color, cols.size].filter((c): c is string => Boolean(c)))];
-  const res = await client.rows({ source, columns: names, filter: null, sort: [], offset: 0, limit: 2_000_000 });
+  const res = await client.rows({ source, columns: names, filter, sort: [], offset: 0, limit });
   const t = res.table;
   const ids = numericColumn(t, 'example_id');
   const info = (n: string | null) => schema.find((c) => c.name === n);

@@ -1119,6 +1119,12 @@ export interface components {
             columns: components["schemas"]["ColumnInfo"][];
             /** Num Rows */
             num_rows: number;
+            /**
+             * Density Points
+             * @description The service's `density_points`: a 2D scatter of more rows asks `POST /api/density` instead of every point.
+             * @default 1000000
+             */
+            density_points: number;
         };
         /**
          * SchemaRequest

@@ -4,7 +4,7 @@
 // ~2.6 s for regl-scatterplot, whose draw() converts columns to row arrays and waits for its
 // spatial index; lasso and picking project the points on the CPU instead (~10 ms per 1M).
 // The camera, hit tests, pointer handling and shaders are in their own files beside this one.
-import { Camera, bounds } from './camera';
+import { Camera, bounds, type Bounds } from './camera';
 import { project } from './mat4';
 import { pick, pointsInPolygon, type Projected } from './picking';
 import { PointerControls, type PointerHost, type RendererEvents } from './pointer';
@@ -21,6 +21,8 @@ export interface PointData {
   color: Uint8Array;
   /** 0..255 relative size per point; constant when absent. */
   size?: Uint8Array;
+  /** What the camera fits instead of the points' own bounds (density mode draws a subset). */
+  bounds?: Bounds;
 }
 
 /** Points with the example id drawn at each position and the reverse lookup, so whatever is
@@ -138,7 +140,7 @@ export class PointRenderer implements PointerHost {
     } else this.constant('aSize', 0.25);
     if (countChanged) this.setMask(null);
     if (!prev || prev.x !== d.x || prev.y !== d.y || prev.z !== d.z) {
-      this.camera.bounds = bounds(d.x, d.y, d.z);
+      this.camera.bounds = d.bounds ?? bounds(d.x, d.y, d.z);
       if (!keepView) this.resetView(false);
     }
     this.pointer.hover = null;

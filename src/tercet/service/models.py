@@ -391,6 +391,11 @@ class SchemaInfo(BaseModel):
 
     columns: list[ColumnInfo]
     num_rows: int
+    density_points: int = Field(
+        default=1_000_000,
+        description="The service's `density_points`: a 2D scatter of more rows asks "
+        "`POST /api/density` instead of every point.",
+    )
 
 
 class CountResult(BaseModel):

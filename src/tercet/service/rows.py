@@ -48,7 +48,11 @@ ARROW_RESPONSE: dict[int | str, dict[str, Any]] = {
 def schema(request: SchemaRequest, ctx: Ctx) -> SchemaInfo:
     """The columns of a source (types, roles, value maps) and its number of rows."""
     source = ctx.sources.get(request.source)
-    return SchemaInfo(columns=source.columns, num_rows=source.num_rows)
+    return SchemaInfo(
+        columns=source.columns,
+        num_rows=source.num_rows,
+        density_points=ctx.config.service.density_points,
+    )
 
 
 def _rows(ctx: ServiceContext, request: RowsRequest) -> Response:

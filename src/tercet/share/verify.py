@@ -50,6 +50,7 @@ class Scan:
     descriptors: dict[str, bytes] = field(default_factory=dict)  # object path -> object.json
     sizes: dict[str, int] = field(default_factory=dict)  # member -> size
     project_aliases: list[str] = field(default_factory=list)  # <project>/aliases.yaml members
+    offsets: dict[str, int] = field(default_factory=dict)  # member -> its data's offset, in order
 
 
 @contextmanager
@@ -102,6 +103,7 @@ def scan(url: str, progress: Progress | None = None) -> Scan:
     progress = progress or NoProgress()
     url = storage.normalize(url)
     found: dict[str, tuple[int, str]] = {}
+    offsets: dict[str, int] = {}
     descriptors: dict[str, bytes] = {}
     held = 0  # bytes of descriptors held for the rest of the import
     names = 0
@@ -142,6 +144,7 @@ def scan(url: str, progress: Progress | None = None) -> Scan:
             names += len(info.name)
             assert stream is not None
             found[info.name], kept = _read_member(info, stream, url)
+            offsets[info.name] = info.offset_data
             if kept is not None:
                 held += len(kept)
                 if held > limits.DESCRIPTORS:
@@ -155,7 +158,8 @@ def scan(url: str, progress: Progress | None = None) -> Scan:
         raise ShareError(f"{url} has no {MANIFEST_NAME}: {_NOT_COMPLETE}")
     layout.check_manifest(manifest, url)
     _compare(url, manifest, found)
-    result = Scan(url, manifest, sizes={name: size for name, (size, _) in found.items()})
+    sizes = {name: size for name, (size, _) in found.items()}
+    result = Scan(url, manifest, sizes=sizes, offsets=offsets)
     _check_objects(result, descriptors)
     return result
 
