@@ -123,12 +123,14 @@ def compute(
     """
     r = run if isinstance(run, Run) else Run.open(run)
     check_split(split)
+    report = progress or (lambda stage, done, total: None)
+    report("load", 0, 1)
     inp = load(r, split, epoch)
+    report("load", 1, 1)
     ran, skipped = plan(inp, checks)
     n = inp.n
     cols: dict[str, Any] = {ID_COLUMN: pa.array(inp.example_ids, pa.int64())}
     specs: dict[str, MetricSpec] = {}
-    report = progress or (lambda stage, done, total: None)
 
     stats = None
     if inp.image_urls is not None and ("quality" in ran or "duplicates" in ran):
@@ -140,24 +142,38 @@ def compute(
             report("images", done[0], total)
 
         stats = quality.read_images(inp.image_urls, inp.table.resolve_url, workers, tick)
-    nb = None
+    nb = wide = None
     if inp.embeddings is not None and ({"label", "duplicates", "outliers"} & set(ran)):
         report("neighbours", 0, n)
-        nb = neighbours.knn(inp.embeddings, k)
+        # One search serves every embedding check; the within-class outlier score looks deeper.
+        wide = neighbours.knn(inp.embeddings, outliers.WIDE * k)
+        nb = neighbours.Neighbours(wide.index[:, :k], wide.distance[:, :k])
         report("neighbours", n, n)
 
     if "label" in ran:
+        report("label", 0, 1)
         _label(inp, nb, cols, specs)
+        report("label", 1, 1)
+    if "label" in ran and inp.embeddings is not None and inp.prediction is not None:
+        report("clusters", 0, 1)
+        _clusters(inp, cols)
+        report("clusters", 1, 1)
     if "duplicates" in ran:
+        report("duplicates", 0, 1)
         _duplicates(inp, nb, stats, cols)
+        report("duplicates", 1, 1)
         if len(inp.run.splits) > 1:
+            report("cross-split", 0, 1)
             _cross_split(inp, nb, stats, cols, workers)
+            report("cross-split", 1, 1)
     if stats is not None:  # kept: similarity search by an uploaded image uses them
         no_image = ~np.isfinite(stats.width)
         cols["content_hash"] = pa.array(stats.content_hash, pa.int64(), mask=no_image)
         cols["perceptual_hash"] = pa.array(stats.phash, pa.int64(), mask=no_image)
-    if "outliers" in ran and nb is not None and inp.embeddings is not None:
-        o = outliers.outliers(nb, inp.embeddings, inp.labels, k)
+    if "outliers" in ran and wide is not None:
+        report("outliers", 0, 1)
+        o = outliers.outliers(wide, inp.labels, k)
+        report("outliers", 1, 1)
         cols["outlier_score"] = _f(o.score)
         cols["is_outlier"] = pa.array(o.flag)
         if o.class_score is not None:
@@ -170,6 +186,7 @@ def compute(
             cols[f"is_{check}"] = pa.array(flag)
             quality_checks.append(check)
     _fill_required(cols, n)
+    report("write", 0, 1)
     table = pa.table(cols)
     summary = _summary(inp, table, ran, skipped, quality_checks)
     head = header(
@@ -185,6 +202,7 @@ def compute(
         summary=summary,
     )
     store.write(r.url, split, table, head, specs)
+    report("write", 1, 1)
     return table
 
 
@@ -244,6 +262,17 @@ def _label(
     specs["suggested_label"] = MetricSpec(
         "prediction", inp.value_map, {"target": inp.label_column} if inp.label_column else {}
     )
+
+
+def _clusters(inp: Inputs, cols: dict[str, Any]) -> None:
+    """Embedding clusters whose accuracy is far below the average (k-means, one cluster per
+    :data:`~tercet.insights.summary.CLUSTER_SIZE` samples, at most ``MAX_CLUSTERS``)."""
+    assert inp.embeddings is not None and inp.prediction is not None and inp.labels is not None
+    count = min(summary_mod.MAX_CLUSTERS, max(2, inp.n // summary_mod.CLUSTER_SIZE))
+    cluster = neighbours.clusters(inp.embeddings, count)
+    cols["cluster"] = pa.array(cluster, pa.int32())
+    weak = summary_mod.low_accuracy_clusters(cluster, inp.labels, inp.prediction)
+    cols["is_low_accuracy_cluster"] = pa.array(weak)
 
 
 def _duplicates(

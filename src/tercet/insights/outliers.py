@@ -4,7 +4,11 @@ The outlier score is the mean cosine distance to the ``k`` nearest neighbours (t
 cleanlab's Datalab and FiftyOne's uniqueness build on); a sample is flagged when its score lies
 more than :data:`ROBUST_Z` robust standard deviations (1.4826 × the median absolute deviation)
 above the median. The same score within each class finds samples far from the rest of their
-class. Label purity is the share of the ``k`` neighbours that carry the sample's label.
+class; it is read from the one global search, which looks :data:`WIDE` × ``k`` neighbours deep:
+the sample's nearest ``k`` of its own class among them, and where fewer are there, the deepest
+distance searched for each missing one (a lower bound: a sample with no neighbour of its class
+that near is far from its class, and scores at least that far). Label purity is the share of the
+``k`` neighbours that carry the sample's label.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tercet.insights.neighbours import Neighbours, knn
+from tercet.insights.neighbours import Neighbours
 
 ROBUST_Z = 6.0
+WIDE = 2  # the global search looks this many times k deep, for the within-class scores
 
 
 @dataclass
@@ -37,22 +42,32 @@ def robust_flags(score: np.ndarray, z: float = ROBUST_Z) -> np.ndarray:
     return flags
 
 
-def outliers(
-    nb: Neighbours, vectors: np.ndarray, labels: np.ndarray | None, k: int
-) -> OutlierScores:
-    """Outlier scores from the neighbours already found, and per class when ``labels`` exist."""
-    score = (
-        nb.distance.mean(1).astype(np.float64) if nb.distance.shape[1] else np.zeros(len(nb.index))
-    )
-    class_score = None
-    if labels is not None:
-        class_score = np.full(len(score), np.nan)
-        for label in np.unique(labels[labels >= 0]):
-            rows = np.flatnonzero(labels == label)
-            if len(rows) > 1:
-                within = knn(vectors[rows], k)
-                class_score[rows] = within.distance.mean(1)
+def outliers(nb: Neighbours, labels: np.ndarray | None, k: int) -> OutlierScores:
+    """Outlier scores from the neighbours already found (``nb`` may look deeper than ``k``: the
+    first ``k`` give the global score, all of them the within-class one when ``labels`` exist)."""
+    k = min(k, nb.distance.shape[1])
+    near = nb.distance[:, :k]
+    score = near.mean(1, dtype=np.float64) if k else np.zeros(len(nb.index))
+    class_score = None if labels is None or not k else _class_scores(nb, labels, k)
     return OutlierScores(score=score, flag=robust_flags(score), class_score=class_score)
+
+
+def _class_scores(nb: Neighbours, labels: np.ndarray, k: int) -> np.ndarray:
+    """Mean distance to the ``k`` nearest of the sample's own class among ``nb``; each one not
+    found counts as the deepest distance searched."""
+    theirs = np.where(nb.index >= 0, labels[np.clip(nb.index, 0, None)], -1)
+    same = (theirs == labels[:, None]) & (labels[:, None] >= 0)
+    used = same & (np.cumsum(same, 1) <= k)
+    # A class with fewer than k + 1 members has fewer than k others to find.
+    sizes = np.bincount(labels[labels >= 0], minlength=1)
+    others = np.where(labels >= 0, sizes[np.clip(labels, 0, None)] - 1, 0)
+    want = np.minimum(k, others)
+    found = used.sum(1)
+    deepest = nb.distance[:, -1].astype(np.float64)
+    total = np.where(used, nb.distance, 0).sum(1, dtype=np.float64)
+    total += np.maximum(want - found, 0) * deepest
+    out: np.ndarray = np.where(want > 0, total / np.maximum(want, 1), np.nan)
+    return out
 
 
 @dataclass
