@@ -1,13 +1,13 @@
 """Nearest neighbours by cosine distance: the one place that knows which index library is used.
 
 Exact search (faiss ``IndexFlatIP``, blocked) up to :data:`EXACT_LIMIT` vectors, so small sets
-are scored exactly; an inverted-file index beyond (``IndexIVFFlat``: ``CELLS_PER_ROOT·√n``
+are scored exactly; an inverted-file index beyond (``IndexIVFFlat``: ``CELLS_SCALE·n^(2/3)``
 k-means cells trained on a seeded sample, :data:`NPROBE` cells searched), which is deterministic
 too. Chosen by measurement (docs/insights.md): on 100k × 128 the inverted file was built in 17 s
 and searched all 100k in 6 s at recall@10 1.0, where faiss's HNSW graph took 42 + 73 s (recall
-0.986) and usearch's 91 + 137 s (0.999); on 1M × 128, ``4·√n`` cells cost 218 CPU seconds
-(train, add, search all) against 248 for ``2·√n``, an HNSW coarse quantiser 276 and 8-bit
-scalar quantisation fell to recall@10 0.948.
+0.986) and usearch's 91 + 137 s (0.999); on 1M × 128, 4,000 cells cost 218 CPU seconds
+(train, add, search all) against 248 for 2,000, an HNSW coarse quantiser 276, and 8-bit scalar
+quantisation fell to recall@10 0.948.
 
 The all-against-all search (:func:`knn`) assigns every vector to its cells once: the nearest
 cell files it, the :data:`NPROBE` nearest are where its neighbours are looked for, so the coarse
@@ -26,7 +26,9 @@ from tercet.errors import InsightsError
 EXACT_LIMIT = 20_000
 BLOCK = 4096
 NPROBE = 8
-CELLS_PER_ROOT = 4
+# Cells: training costs ~cells², the self-search ~n² / cells, so the cheapest count grows as
+# n^(2/3); 0.4·n^(2/3) is the measured 4,000 at 1M (docs/insights.md).
+CELLS_SCALE = 0.4
 TRAIN_PER_CELL = 40  # faiss asks for at least 39 points per cell
 KMEANS_ITERATIONS = 10  # faiss default 25; at 200k × 128 the same recall@10 (1.0)
 SEED = 0
@@ -60,7 +62,7 @@ class VectorIndex:
             self._index = faiss.IndexFlatIP(d)
             self._index.add(self.vectors)
             return
-        cells = min(int(CELLS_PER_ROOT * np.sqrt(n)), n // TRAIN_PER_CELL)
+        cells = min(int(CELLS_SCALE * n ** (2 / 3)), n // TRAIN_PER_CELL)
         self._quantiser = faiss.IndexFlatIP(d)  # kept: the IVF index does not own it
         self._index = faiss.IndexIVFFlat(self._quantiser, d, cells, faiss.METRIC_INNER_PRODUCT)
         self._index.cp.seed = SEED
