@@ -240,6 +240,16 @@ def test_within_class_outlier_scores_come_from_the_one_wide_search() -> None:
     np.testing.assert_allclose(o.score, 0.15, rtol=1e-6)  # the global score: the first k
 
 
+def test_an_isolated_sample_ranks_below_one_whose_close_neighbours_disagree() -> None:
+    labels = np.array([0, 1, 1, 1, 0, 1, 1, 1])
+    index = np.array([[1, 2, 3], [2, 3, 0], [1, 3, 0], [1, 2, 0],
+                      [5, 6, 7], [6, 7, 4], [5, 7, 4], [5, 6, 4]])  # fmt: skip
+    distance = np.full((8, 3), 0.05, np.float32)
+    distance[4] = [1.5, 1.6, 1.7]  # sample 4's neighbours are all far away
+    score = outliers.label_purity(Neighbours(index, distance), labels).score
+    assert score[0] > 0.7 and score[4] == pytest.approx(0.5, abs=1e-6)  # 4: a random label's
+
+
 def test_samples_of_embedding_clusters_far_below_the_average_accuracy_are_flagged() -> None:
     cluster = np.array([0] * 200 + [1] * 30 + [2] * 10, dtype=np.int32)
     labels = np.zeros(240, dtype=np.int64)

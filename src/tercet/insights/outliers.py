@@ -8,7 +8,11 @@ class; it is read from the one global search, which looks :data:`WIDE` × ``k`` 
 the sample's nearest ``k`` of its own class among them, and where fewer are there, the deepest
 distance searched for each missing one (a lower bound: a sample with no neighbour of its class
 that near is far from its class, and scores at least that far). Label purity is the share of the
-``k`` neighbours that carry the sample's label.
+``k`` neighbours that carry the sample's label, each weighted by its nearness, with a prior: an
+isolated sample, whose neighbours are all far, says little about its label, so its score falls
+towards what a random label would get instead of ranking with the samples whose close neighbours
+all carry another label (on the planted 50k set this lifts the ranking's average precision from
+0.83 to 0.99, docs/insights.md).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from tercet.insights.neighbours import Neighbours
 
 ROBUST_Z = 6.0
 WIDE = 2  # the global search looks this many times k deep, for the within-class scores
+PRIOR = 1.0  # weight of the uniform prior in the label-purity score, in neighbour weights
 
 
 @dataclass
@@ -73,7 +78,7 @@ def _class_scores(nb: Neighbours, labels: np.ndarray, k: int) -> np.ndarray:
 @dataclass
 class PurityScores:
     purity: np.ndarray  # share of neighbours with the same label
-    score: np.ndarray  # 1 - purity, NaN without a label
+    score: np.ndarray  # 1 - weighted purity with a prior, NaN without a label
     flag: np.ndarray  # most neighbours agree on another label
     suggested: np.ndarray  # the neighbours' most common label
 
@@ -97,6 +102,22 @@ def label_purity(nb: Neighbours, labels: np.ndarray) -> PurityScores:
         np.add.at(votes, (rows[ok], flat[ok]), 1)
         suggested = votes.argmax(1).astype(np.int64)
         share = votes.max(1) / counted
-    score = np.where(valid, 1.0 - purity, np.nan)
+    score = np.where(valid, 1.0 - _weighted_purity(nb, theirs, labels, n_classes), np.nan)
     flag = valid & (suggested != labels) & (share > 0.5)
     return PurityScores(purity=purity, score=score, flag=flag, suggested=suggested)
+
+
+def _weighted_purity(
+    nb: Neighbours, theirs: np.ndarray, labels: np.ndarray, n_classes: int
+) -> np.ndarray:
+    """The neighbours' vote for the sample's label, each weighted ``exp(-distance / scale)``
+    (``scale`` the median mean neighbour distance of the set), plus :data:`PRIOR` weight spread
+    evenly over the classes."""
+    if not nb.distance.shape[1] or n_classes <= 0:
+        return np.zeros(len(labels))
+    mean = nb.distance.mean(1)
+    scale = float(np.median(mean[np.isfinite(mean)])) if np.isfinite(mean).any() else 1.0
+    weight = np.exp(-nb.distance.astype(np.float64) / max(scale, 1e-6)) * (theirs >= 0)
+    agree = (weight * (theirs == labels[:, None])).sum(1)
+    out: np.ndarray = (agree + PRIOR / n_classes) / (weight.sum(1) + PRIOR)
+    return out
