@@ -391,6 +391,7 @@ def prf(truth: np.ndarray, flag: np.ndarray, score: np.ndarray | None) -> dict[s
         top = np.argsort(-score, kind="stable")[: int(truth.sum())]
         out["precision at planted count"] = float(truth[top].mean())
         out["auroc"] = float(roc_auc_score(truth, np.nan_to_num(score, neginf=-1e9)))
+        out["ap"] = float(average_precision_score(truth, np.nan_to_num(score, neginf=-1e9)))
     return {k: round(v, 4) for k, v in out.items()}
 
 
@@ -435,13 +436,16 @@ def speed(root: str, n: int) -> dict[str, Any]:
         run.write_metrics(table, columns, epoch=epoch, split="train",
                           roles={"loss": "loss", "prediction": "prediction"})  # fmt: skip
     run.close()
-    stages: dict[str, float] = {}
+    stages: dict[str, list[float]] = {}  # stage -> [wall s, CPU s]
+    opened: dict[str, tuple[float, float]] = {}
     started = time.perf_counter()
 
     def progress(stage: str, done: int, total: int) -> None:
-        stages.setdefault(f"{stage} start s", time.perf_counter() - started)
+        if stage not in opened:
+            opened[stage] = (time.perf_counter(), _cpu())
         if done == total:
-            stages[f"{stage} end s"] = time.perf_counter() - started
+            wall, cpu = opened[stage]
+            stages[stage] = [time.perf_counter() - wall, _cpu() - cpu]
 
     load_before = os.getloadavg()
     cpu_before = _cpu()
@@ -449,8 +453,8 @@ def speed(root: str, n: int) -> dict[str, Any]:
     took = time.perf_counter() - started
     cpu = _cpu() - cpu_before
     load_after = os.getloadavg()
-    # Recall@1 of the nearest neighbour reported, against exact search on 1,000 samples.
-    sample = np.sort(rng.choice(n, 1000, replace=False))
+    # Recall@1 of the nearest neighbour reported, against exact search on 10,000 samples.
+    sample = np.sort(rng.choice(n, min(n, 10_000), replace=False))
     unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
     exact = faiss.IndexFlatIP(128)
     exact.add(unit)
@@ -464,11 +468,68 @@ def speed(root: str, n: int) -> dict[str, Any]:
     got = np.array(scores.column("nearest_distance").to_pylist())[sample]
     hit = (reported == truth) | np.isclose(got, best, atol=1e-5)
     return {"n": n, "compute s": round(took, 1), "compute CPU s (user+sys)": round(cpu, 1),
-            **{k: round(v, 1) for k, v in stages.items()},
-            "nearest_id recall@1 (1,000 sampled)": float(hit.mean()),
+            "stages (wall s, CPU s)": {k: [round(v, 1) for v in x] for k, x in stages.items()},
+            f"nearest_id recall@1 ({len(sample):,} sampled)": float(hit.mean()),
             "peak RSS GiB (process)": round(
                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
             "load average before/after": (load_before[0], load_after[0])}  # fmt: skip
+
+
+def _datalab_job(labels: np.ndarray, emb: np.ndarray, probs: np.ndarray, out: Any) -> None:
+    from cleanlab import Datalab
+
+    started, cpu = time.perf_counter(), _cpu()
+    lab = Datalab(data={"label": labels.tolist()}, label_name="label", verbosity=0)
+    lab.find_issues(features=emb, pred_probs=probs,
+                    issue_types={"label": {}, "outlier": {}, "near_duplicate": {}})  # fmt: skip
+    out.put((time.perf_counter() - started, _cpu() - cpu))
+
+
+def ratio(root: str, n: int, timeout: float) -> dict[str, Any]:
+    """Tercet's label, duplicate and outlier checks beside cleanlab Datalab's label, outlier and
+    near-duplicate issues on the same ``n`` × 128 embeddings and 10-class probabilities (one
+    epoch); Datalab in a child process, stopped after ``timeout`` seconds."""
+    import multiprocessing
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 10, n).astype(np.int32)
+    centres = rng.normal(0, 1, (10, 128)).astype(np.float32) * 3
+    emb = centres[labels] + rng.normal(0, 1, (n, 128)).astype(np.float32)
+    logits = rng.normal(0, 1, (n, 10)).astype(np.float32)
+    logits[np.arange(n), labels] += 3
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    table = tercet.Table.create({"label": labels}, project="bench", dataset="ratio",
+                                name="train", root=root, roles={"label": "label"})  # fmt: skip
+    ids = table.example_ids()
+    run = tercet.init(project="bench", run="ratio", root=root, heartbeat=False)
+    run.write_metrics(table, {"example_id": ids, "loss": -np.log(probs[np.arange(n), labels]),
+                              "prediction": probs.argmax(1), "probabilities": probs,
+                              "embedding": emb}, epoch=0, split="train",
+                      roles={"loss": "loss", "prediction": "prediction",
+                             "probabilities": "probabilities"})  # fmt: skip
+    run.close()
+    load = os.getloadavg()[0]
+    started, cpu = time.perf_counter(), _cpu()
+    compute(run, split="train")
+    tercet_s, tercet_cpu = time.perf_counter() - started, _cpu() - cpu
+    out: dict[str, Any] = {"n": n, "tercet s": round(tercet_s, 1),
+                           "tercet CPU s": round(tercet_cpu, 1), "load average": load}  # fmt: skip
+    print(f"  {out}", flush=True)
+    queue: Any = multiprocessing.get_context("fork").Queue()
+    child = multiprocessing.get_context("fork").Process(
+        target=_datalab_job, args=(labels, emb, probs, queue)
+    )
+    child.start()
+    child.join(timeout)
+    if child.is_alive():
+        child.terminate()
+        out["Datalab"] = f"did not finish in {timeout:.0f} s"
+    else:
+        lab_s, lab_cpu = queue.get()
+        out.update({"Datalab s": round(lab_s, 1), "Datalab CPU s (its process)": round(lab_cpu, 1),
+                    "ratio Datalab / tercet (wall)": round(lab_s / tercet_s, 2)})  # fmt: skip
+    out["load average after"] = os.getloadavg()[0]
+    return out
 
 
 def main() -> None:
@@ -482,7 +543,11 @@ def main() -> None:
     )
     parser.add_argument("--speed", type=int, default=1_000_000, help="Samples for the speed run.")
     parser.add_argument("--no-others", action="store_true", help="Skip Datalab and cleanvision.")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["digits", "synthetic", "speed"])
+    parser.add_argument("--ratio", type=int, default=100_000, help="Samples beside Datalab.")
+    parser.add_argument("--ratio-timeout", type=float, default=1800, help="Datalab's limit, s.")
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["digits", "synthetic", "speed", "ratio"]
+    )
     parser.add_argument("--digits-run", help="Evaluate this digits run instead of training.")
     parser.add_argument("--keep", help="Write the projects here (kept) instead of a temp folder.")
     args = parser.parse_args()
@@ -507,6 +572,15 @@ def main() -> None:
         if "speed" not in args.skip:
             print(f"all checks on {args.speed} x 128:", flush=True)
             for key, value in speed(root, args.speed).items():
+                if isinstance(value, dict):  # the stage table
+                    print(f"  {'stage':<12} {'wall s':>8} {'CPU s':>8}")
+                    for stage, (wall, cpu) in value.items():
+                        print(f"  {stage:<12} {wall:>8.1f} {cpu:>8.1f}")
+                else:
+                    print(f"  {key}: {value}", flush=True)
+        if "ratio" not in args.skip:
+            print(f"beside Datalab on {args.ratio} x 128:", flush=True)
+            for key, value in ratio(root, args.ratio, args.ratio_timeout).items():
                 print(f"  {key}: {value}", flush=True)
     sys.stdout.flush()
 

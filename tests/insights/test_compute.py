@@ -13,8 +13,10 @@ from PIL import Image
 
 import tercet
 from tercet import InsightsError, Table, storage
-from tercet.insights import compute, duplicates, summary
+from tercet.insights import compute, duplicates, outliers, summary
+from tercet.insights.neighbours import Neighbours
 from tercet.insights.summary import classes as summary_classes
+from tercet.insights.summary import low_accuracy_clusters
 from tercet.runs import folder
 from tests.insights.conftest import (
     BLURRED,
@@ -223,6 +225,40 @@ def test_only_groups_holding_two_labels_are_label_conflicts() -> None:
     assert g.group.tolist() == [10, 10, 12, 12, 12, -1]
     assert g.label_conflict.tolist() == [False, False, True, True, True, False]
     assert g.exact.tolist() == [True, True, False, False, False, False]
+
+
+def test_within_class_outlier_scores_come_from_the_one_wide_search() -> None:
+    """k = 2 from a search 4 deep: the nearest two of the sample's class; one not found counts
+    as the deepest distance searched; a class of two has one other to find; no label, no score."""
+    labels = np.array([0, 0, 0, 0, 1, 1, -1])
+    rows = [[4, 5, 6, 1], [0, 2, 4, 5], [0, 1, 3, 4], [2, 1, 0, 4], [0, 1, 5, 2], [4, 0, 1, 2]]
+    index = np.array([*rows, [0, 1, 2, 3]])
+    distance = np.tile(np.array([0.1, 0.2, 0.3, 0.4], np.float32), (7, 1))
+    o = outliers.outliers(Neighbours(index, distance), labels, 2)
+    expected = [0.4, 0.15, 0.15, 0.15, 0.3, 0.1, np.nan]
+    np.testing.assert_allclose(o.class_score, expected, rtol=1e-6)  # type: ignore[arg-type]
+    np.testing.assert_allclose(o.score, 0.15, rtol=1e-6)  # the global score: the first k
+
+
+def test_an_isolated_sample_ranks_below_one_whose_close_neighbours_disagree() -> None:
+    labels = np.array([0, 1, 1, 1, 0, 1, 1, 1])
+    index = np.array([[1, 2, 3], [2, 3, 0], [1, 3, 0], [1, 2, 0],
+                      [5, 6, 7], [6, 7, 4], [5, 7, 4], [5, 6, 4]])  # fmt: skip
+    distance = np.full((8, 3), 0.05, np.float32)
+    distance[4] = [1.5, 1.6, 1.7]  # sample 4's neighbours are all far away
+    score = outliers.label_purity(Neighbours(index, distance), labels).score
+    assert score[0] > 0.7 and score[4] == pytest.approx(0.5, abs=1e-6)  # 4: a random label's
+
+
+def test_samples_of_embedding_clusters_far_below_the_average_accuracy_are_flagged() -> None:
+    cluster = np.array([0] * 200 + [1] * 30 + [2] * 10, dtype=np.int32)
+    labels = np.zeros(240, dtype=np.int64)
+    prediction = labels.copy()
+    prediction[200:215] = 1  # cluster 1 at 50% against 90% overall
+    prediction[230:] = 1  # cluster 2 at 0%, but too small to say
+    labels[229] = -1  # no label, no flag
+    weak = low_accuracy_clusters(cluster, labels, prediction)
+    assert np.flatnonzero(weak).tolist() == list(range(200, 229))
 
 
 def test_the_summary_names_weak_classes_and_the_imbalance() -> None:

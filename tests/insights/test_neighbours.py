@@ -33,3 +33,16 @@ def test_knn_finds_the_true_neighbours_and_never_the_sample_itself(
     np.testing.assert_allclose(found.distance[:, 0], 1 - sims.max(1), atol=1e-4)
     again = neighbours.knn(x, 5)
     assert (again.index == found.index).all()  # the same every time, the inverted file included
+    # The self-search through each vector's stored cells equals a search of the same queries.
+    index = neighbours.VectorIndex(x)
+    queried = index.search(x[:300], 6)
+    assert (index.search_self(6).index[:300] == queried.index).all()
+
+
+def test_clusters_separate_distinct_groups_the_same_way_every_time() -> None:
+    rng = np.random.default_rng(1)
+    group = np.repeat(np.arange(3), 100)
+    x = np.eye(3, 16)[group] * 5 + 0.1 * rng.normal(0, 1, (300, 16))
+    found = neighbours.clusters(x, 3)
+    assert len(set(zip(group.tolist(), found.tolist(), strict=True))) == 3
+    assert (neighbours.clusters(x, 3) == found).all()

@@ -21,8 +21,9 @@ import pyarrow as pa
 from tercet.errors import InsightsError
 from tercet.insights import confident, duplicates, neighbours, outliers, quality, store
 from tercet.insights import summary as summary_mod
+from tercet.insights.cross_split import cross_split
 from tercet.insights.dynamics import dynamics
-from tercet.insights.inputs import Inputs, load, split_embeddings, split_images
+from tercet.insights.inputs import Inputs, load
 from tercet.runs.folder import check_split
 from tercet.runs.metrics import MetricSpec, header
 from tercet.runs.run import Run
@@ -123,12 +124,14 @@ def compute(
     """
     r = run if isinstance(run, Run) else Run.open(run)
     check_split(split)
+    report = progress or (lambda stage, done, total: None)
+    report("load", 0, 1)
     inp = load(r, split, epoch)
+    report("load", 1, 1)
     ran, skipped = plan(inp, checks)
     n = inp.n
     cols: dict[str, Any] = {ID_COLUMN: pa.array(inp.example_ids, pa.int64())}
     specs: dict[str, MetricSpec] = {}
-    report = progress or (lambda stage, done, total: None)
 
     stats = None
     if inp.image_urls is not None and ("quality" in ran or "duplicates" in ran):
@@ -140,24 +143,38 @@ def compute(
             report("images", done[0], total)
 
         stats = quality.read_images(inp.image_urls, inp.table.resolve_url, workers, tick)
-    nb = None
+    nb = wide = None
     if inp.embeddings is not None and ({"label", "duplicates", "outliers"} & set(ran)):
         report("neighbours", 0, n)
-        nb = neighbours.knn(inp.embeddings, k)
+        # One search serves every embedding check; the within-class outlier score looks deeper.
+        wide = neighbours.knn(inp.embeddings, outliers.WIDE * k)
+        nb = neighbours.Neighbours(wide.index[:, :k], wide.distance[:, :k])
         report("neighbours", n, n)
 
     if "label" in ran:
+        report("label", 0, 1)
         _label(inp, nb, cols, specs)
+        report("label", 1, 1)
+    if "label" in ran and inp.embeddings is not None and inp.prediction is not None:
+        report("clusters", 0, 1)
+        _clusters(inp, cols)
+        report("clusters", 1, 1)
     if "duplicates" in ran:
+        report("duplicates", 0, 1)
         _duplicates(inp, nb, stats, cols)
+        report("duplicates", 1, 1)
         if len(inp.run.splits) > 1:
-            _cross_split(inp, nb, stats, cols, workers)
+            report("cross-split", 0, 1)
+            cross_split(inp, nb, stats, cols, workers)
+            report("cross-split", 1, 1)
     if stats is not None:  # kept: similarity search by an uploaded image uses them
         no_image = ~np.isfinite(stats.width)
         cols["content_hash"] = pa.array(stats.content_hash, pa.int64(), mask=no_image)
         cols["perceptual_hash"] = pa.array(stats.phash, pa.int64(), mask=no_image)
-    if "outliers" in ran and nb is not None and inp.embeddings is not None:
-        o = outliers.outliers(nb, inp.embeddings, inp.labels, k)
+    if "outliers" in ran and wide is not None:
+        report("outliers", 0, 1)
+        o = outliers.outliers(wide, inp.labels, k)
+        report("outliers", 1, 1)
         cols["outlier_score"] = _f(o.score)
         cols["is_outlier"] = pa.array(o.flag)
         if o.class_score is not None:
@@ -170,6 +187,7 @@ def compute(
             cols[f"is_{check}"] = pa.array(flag)
             quality_checks.append(check)
     _fill_required(cols, n)
+    report("write", 0, 1)
     table = pa.table(cols)
     summary = _summary(inp, table, ran, skipped, quality_checks)
     head = header(
@@ -185,6 +203,7 @@ def compute(
         summary=summary,
     )
     store.write(r.url, split, table, head, specs)
+    report("write", 1, 1)
     return table
 
 
@@ -246,6 +265,17 @@ def _label(
     )
 
 
+def _clusters(inp: Inputs, cols: dict[str, Any]) -> None:
+    """Embedding clusters whose accuracy is far below the average (k-means, one cluster per
+    :data:`~tercet.insights.summary.CLUSTER_SIZE` samples, at most ``MAX_CLUSTERS``)."""
+    assert inp.embeddings is not None and inp.prediction is not None and inp.labels is not None
+    count = min(summary_mod.MAX_CLUSTERS, max(2, inp.n // summary_mod.CLUSTER_SIZE))
+    cluster = neighbours.clusters(inp.embeddings, count)
+    cols["cluster"] = pa.array(cluster, pa.int32())
+    weak = summary_mod.low_accuracy_clusters(cluster, inp.labels, inp.prediction)
+    cols["is_low_accuracy_cluster"] = pa.array(weak)
+
+
 def _duplicates(
     inp: Inputs,
     nb: neighbours.Neighbours | None,
@@ -274,76 +304,6 @@ def _duplicates(
     cols["is_exact_duplicate"] = pa.array(g.exact)
     if inp.labels is not None:
         cols["duplicate_label_conflict"] = pa.array(g.label_conflict)
-
-
-def _cross_split(
-    inp: Inputs,
-    nb: neighbours.Neighbours | None,
-    stats: quality.ImageStats | None,
-    cols: dict[str, Any],
-    workers: int,
-) -> None:
-    """Copies in the run's other splits (train/val leakage): the same file content, a perceptual
-    hash within :data:`~tercet.insights.duplicates.PHASH_MAX_BITS` bits, or an embedding within
-    the near-duplicate threshold. The strongest kind found names the match."""
-    n = inp.n
-    kind = np.full(n, len(CROSS_KINDS), dtype=np.int8)  # index into CROSS_KINDS; lower = stronger
-    other_id = np.full(n, -1, dtype=np.int64)
-    other_split = np.full(n, None, dtype=object)
-    best = np.full(n, np.inf, dtype=np.float32)
-    column = inp.columns.get("embedding")
-    threshold = (
-        duplicates.embedding_threshold(nb.distance[:, 0])
-        if nb is not None and nb.index.shape[1]
-        else None
-    )
-
-    def take(hit: np.ndarray, level: int, theirs: np.ndarray, split: str) -> None:
-        better = hit & (level < kind)
-        kind[better] = level
-        other_id[better] = theirs[better]
-        other_split[better] = split
-
-    for split in inp.run.splits:
-        if split == inp.split:
-            continue
-        if stats is not None:
-            found = split_images(inp.run, split)
-            if found is not None:
-                ids, urls, table = found
-                theirs = quality.read_images(urls, table.resolve_url, workers)
-                has = np.isfinite(theirs.width)
-                mine = np.isfinite(stats.width)
-                hit, match = duplicates.cross_exact(
-                    stats.content_hash, mine, theirs.content_hash, has
-                )
-                take(hit, 0, ids[np.clip(match, 0, None)], split)
-                big = np.fmin(stats.width, stats.height) >= duplicates.PHASH_MIN_SIDE
-                big_theirs = np.fmin(theirs.width, theirs.height) >= duplicates.PHASH_MIN_SIDE
-                hit, match = duplicates.cross_phash(stats.phash, big, theirs.phash, big_theirs)
-                take(hit, 1, ids[np.clip(match, 0, None)], split)
-        if threshold is not None and inp.embeddings is not None and column is not None:
-            emb = split_embeddings(inp.run, split, column)
-            if emb is None or emb[1].shape[1] != inp.embeddings.shape[1] or not len(emb[0]):
-                continue
-            near = neighbours.VectorIndex(emb[1]).search(inp.embeddings, 1)
-            d, j = near.distance[:, 0], near.index[:, 0]
-            closer = (d <= threshold) & (j >= 0) & (d < best)
-            best[closer] = d[closer]
-            take(closer, 2, emb[0][np.clip(j, 0, None)], split)
-    leak = kind < len(CROSS_KINDS)
-    cols["is_cross_split_duplicate"] = pa.array(leak)
-    cols["cross_split"] = pa.array(
-        [s if hit else None for s, hit in zip(other_split.tolist(), leak.tolist(), strict=True)],
-        pa.string(),
-    )
-    cols["cross_split_id"] = pa.array(other_id, pa.int64(), mask=~leak)
-    cols["cross_split_match"] = pa.array(
-        [CROSS_KINDS[k] if k < len(CROSS_KINDS) else None for k in kind.tolist()], pa.string()
-    )
-
-
-CROSS_KINDS = ("exact", "perceptual", "embedding")
 
 
 REQUIRED = {

@@ -65,7 +65,15 @@ ISSUES: dict[str, tuple[str, str | None, str]] = {
         "near duplicates in another split (leakage)",
     ),
     "is_outlier": ("outlier", "outlier_score", "far from every other sample"),
+    "is_low_accuracy_cluster": (
+        "low_accuracy_cluster",
+        None,
+        "in an embedding cluster whose accuracy is far below the average",
+    ),
 }
+CLUSTER_SIZE = 200  # samples per embedding cluster
+MIN_CLUSTER = 20  # a smaller cluster's accuracy says too little
+MAX_CLUSTERS = 100
 
 
 def issue_columns(quality_checks: list[str]) -> dict[str, tuple[str, str | None, str]]:
@@ -118,15 +126,13 @@ def classes(
     if prediction is not None and valid.any():
         overall = float((prediction[valid] == labels[valid]).mean())
     out: list[ClassSummary] = []
+    right = (
+        np.bincount(labels[valid], weights=prediction[valid] == labels[valid])
+        if (prediction is not None)
+        else None
+    )
     for label, count in zip(present, counts, strict=True):
-        rows = labels == label
-        acc = float((prediction[rows] == label).mean()) if prediction is not None else None
-        low = (
-            acc is not None
-            and overall is not None
-            and (1 - acc) >= 2 * (1 - overall)
-            and (1 - acc) >= (1 - overall) + 0.05
-        )
+        acc = float(right[label] / count) if right is not None else None
         entry = (value_map or {}).get(int(label))
         name = entry["name"] if isinstance(entry, dict) else str(entry or label)
         out.append(
@@ -136,8 +142,35 @@ def classes(
                 "count": int(count),
                 "share": count / total,
                 "accuracy": acc,
-                "low_accuracy": bool(low),
+                "low_accuracy": acc is not None and overall is not None and low(acc, overall),
             }
         )
     imbalance = float(counts.max() / counts.min()) if len(counts) else None
     return out, imbalance, overall
+
+
+def low(accuracy: float, overall: float) -> bool:
+    """Far below the average: an error at least twice the average and five points above it."""
+    error, average = 1 - accuracy, 1 - overall
+    return bool(error >= 2 * average and error >= average + 0.05)
+
+
+def low_accuracy_clusters(
+    cluster: np.ndarray, labels: np.ndarray, prediction: np.ndarray
+) -> np.ndarray:
+    """Per sample: whether its embedding cluster (of :data:`MIN_CLUSTER` labelled samples or
+    more) has an accuracy far below the average (:func:`low`)."""
+    valid = (labels >= 0) & (prediction >= 0)
+    if not valid.any():
+        return np.zeros(len(labels), dtype=bool)
+    size = np.bincount(cluster[valid], minlength=int(cluster.max(initial=0)) + 1)
+    right = np.bincount(
+        cluster[valid], weights=prediction[valid] == labels[valid], minlength=len(size)
+    )
+    overall = float((prediction[valid] == labels[valid]).mean())
+    accuracy = right / np.maximum(size, 1)
+    weak = np.array(
+        [s >= MIN_CLUSTER and low(a, overall) for s, a in zip(size, accuracy, strict=True)]
+    )
+    out: np.ndarray = weak[cluster] & (labels >= 0)
+    return out
