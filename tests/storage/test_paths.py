@@ -97,6 +97,7 @@ def test_join_appends_segments(url: str, parts: tuple[str, ...], expected: str) 
         ("s3://b/p/x.json", "s3://b/p", "x.json"),
         ("s3://b/p/t/", "s3://b/p", "t"),
         ("s3://b", "s3://", "b"),
+        ("s3://b/k:v://w/x", "s3://b/k:v://w", "x"),  # a key may hold "://"
     ],
 )
 def test_parent_and_basename(url: str, folder: str, name: str) -> None:
@@ -139,6 +140,8 @@ def test_resolve_without_a_base_uses_the_current_directory(
         ("s3://b/p/t/x.json", "s3://b/p", "t/x.json"),
         ("S3://b/p/t/x.json", "s3://b/p/", "t/x.json"),
         ("s3://b/q/x.json", "s3://b/p", "../q/x.json"),
+        ("s3://b/p/q/x.json", "s3://b/p/q", "x.json"),
+        ("s3://b/p/x.json", "s3://b/p/q", "../x.json"),
         ("s3://b", "s3://b/p", ".."),
         # another bucket, another store, another filesystem: the URL as given
         ("s3://other/p/x.json", "s3://b/p", "s3://other/p/x.json"),
