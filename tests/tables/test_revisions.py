@@ -132,7 +132,8 @@ def test_a_large_edit_with_an_added_column_reads_back_from_its_delta_file() -> N
         e.delete_rows([7])
     edited = e.result
     spec = edited.descriptor["delta"]
-    assert spec["file"] == "delta.parquet" and [c["name"] for c in spec["added_columns"]] == ["note"]
+    assert spec["file"] == "delta.parquet"
+    assert [c["name"] for c in spec["added_columns"]] == ["note"]
     child = edited.set_values("note", [1], ["changed"])
     for t, note1 in ((edited, "ok"), (child, "changed")):
         rows = t.to_arrow(["example_id", "score", "note"]).to_pydict()
