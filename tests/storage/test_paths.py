@@ -98,6 +98,8 @@ def test_join_appends_segments(url: str, parts: tuple[str, ...], expected: str) 
         ("s3://b/p/t/", "s3://b/p", "t"),
         ("s3://b", "s3://", "b"),
         ("s3://b/k:v://w/x", "s3://b/k:v://w", "x"),  # a key may hold "://"
+        ("/data/XX", "/data", "XX"),  # only slashes are trimmed, whatever the letters
+        ("s3://b/p/XX/", "s3://b/p", "XX"),
     ],
 )
 def test_parent_and_basename(url: str, folder: str, name: str) -> None:
@@ -169,6 +171,8 @@ def test_relative_to_stays_within_one_filesystem_and_bucket(
         ("s3://b/project", "s3://b/projects", False),
         ("s3://b", "s3://b/projects", False),
         ("/data/ab", "/data/a", False),
+        ("/data/X/y", "/data/X", True),
+        ("s3://b/XX/y", "s3://b/XX/", True),
     ],
 )
 def test_is_under_holds_on_a_path_segment_boundary(url: str, root: str, under: bool) -> None:
