@@ -68,10 +68,14 @@ def test_latest_follows_its_definition_on_random_trees() -> None:
         revs = [R("r0", None, "0000", "0")]
         for i in range(1, rng.randint(1, 40)):
             parent = rng.choice(revs).url
-            revs.append(R(f"r{i}", parent, f"{rng.randint(0, 30):04d}", f"{rng.randint(0, 9)}"))
+            # Times often tie (one clock tick); ids are unique, as real revision ids are.
+            revs.append(R(f"r{i}", parent, f"{rng.randint(0, 30):04d}", f"{rng.randint(0, 9)}-{i}"))
         each = format.latest_of_each(revs)
         expected = {r.url: _by_definition(r, revs) for r in revs}
         assert each == expected
+        # A listing comes in any order: children before parents gives the same answer.
+        assert format.latest_of_each(reversed(revs)) == expected
+        assert format.latest_of_each(rng.sample(revs, len(revs))) == expected
         assert {r.url: format.latest_leaf(r, revs).url for r in revs} == expected
 
 
@@ -84,7 +88,8 @@ def test_a_chain_of_ten_thousand_revisions_needs_no_recursion() -> None:
 
 def test_looping_parent_links_end() -> None:
     x, y = R("x", "y", "1", "1"), R("y", "x", "2", "2")
-    assert set(format.latest_of_each([x, y])) == {"x", "y"}
+    assert format.latest_of_each([x, y]) == {"x": "y", "y": "y"}
+    assert format.latest_of_each([y, x]) == {"x": "x", "y": "x"}
     assert format.latest_leaf(x, [x, y]).url in ("x", "y")
 
 
@@ -202,7 +207,7 @@ def test_names_are_checked_and_the_error_says_which_name() -> None:
 
 
 def test_display_names_are_checked_and_the_error_says_which_name() -> None:
-    for good in ("My table", "数据", "x" * 128, "a.b", "a..b", "-a"):
+    for good in ("My table", "数据", "x", "x" * 128, "a.b", "a..b", "-a"):
         assert format.check_display_name(good) == good
     for bad in ("x" * 129, "", "   ", "a\tb", "a/b", "a\\b", ".a", "..", None):
         with pytest.raises(InvalidNameError) as error:
@@ -324,6 +329,50 @@ def test_references_by_value_and_the_error_names_file_and_field() -> None:
         format.check_reference("", "/p/runs/r", "run", "table", "/p/runs/r/m.parquet")
     # The project of a run is one level up, not four.
     assert format.check_reference("../x", "/p/runs/r", "run", "derived_from") == "/p/runs/x"
+
+
+TAMPERED = (
+    "Tercet never writes such a reference: the object was made by hand or tampered with; remove "
+    "it or restore it from a copy."
+)
+
+
+@pytest.mark.parametrize(
+    ("stored", "field", "message"),
+    [
+        ("", "rows", f"{REV}/object.json: 'rows' is '', not a URL."),
+        (
+            "/etc/x",
+            "rows",
+            f"{REV}/object.json: 'rows' is '/etc/x', but it must be a path relative to the "
+            f"object. {TAMPERED}",
+        ),
+        (
+            "<A>/x",
+            "parent",
+            f"{REV}/object.json: 'parent' is '<A>/x', but it must be a path relative to the "
+            f"object in its project. {TAMPERED}",
+        ),
+        (
+            "../x",
+            "delta",
+            f"{REV}/object.json: 'delta' is '../x', which leads to /p/datasets/d/tables/x, "
+            f"outside its object's folder. {TAMPERED}",
+        ),
+        (
+            "../../../../../q",
+            "parent",
+            f"{REV}/object.json: 'parent' is '../../../../../q', which leads to /q, outside its "
+            f"project /p. {TAMPERED}",
+        ),
+    ],
+)
+def test_a_refused_reference_says_where_what_and_what_to_do(
+    stored: str, field: format.ReferenceField, message: str
+) -> None:
+    with pytest.raises(CorruptObjectError) as err:
+        format.check_reference(stored, REV, "table", field)
+    assert str(err.value) == message
 
 
 def test_descriptor_formats_by_value() -> None:

@@ -226,6 +226,7 @@ def test_a_metrics_footer_cannot_name_a_table_outside_the_roots(world: World, fo
         "file-url": "file://" + world.secret.url,
     }[form]
     _metrics(run, ref)
+    world.service.scan()  # the crafted run as a whole: no background scan caught it half-written
     before = snapshot(world.root), snapshot(world.outside)
     _refused(world.service, _run_requests(run))
     _trajectory_reads_only_the_run(world.service, run)
@@ -249,6 +250,7 @@ def test_a_projection_symlinked_outside_is_refused(world: World) -> None:
     folder = Path(run) / "metrics" / "val" / "projections" / "pca-2d"
     folder.mkdir(parents=True)
     (folder / storage.basename(metrics)).symlink_to(leak)
+    world.service.scan()
     source = {"run": run, "split": "val", "epoch": 0, "projection": "pca-2d"}
     for path, body in (
         ("/api/rows", {"source": source}),
@@ -273,6 +275,7 @@ def test_a_metrics_file_or_scalars_symlinked_outside_are_refused(world: World) -
     scalars.parent.mkdir(parents=True)
     pq.write_table(pa.table({"step": [1], "name": [SECRET], "value": [1.0]}), leak.with_name("s"))
     scalars.symlink_to(leak.with_name("s"))
+    world.service.scan()
     _refused(world.service, _run_requests(run))
     _trajectory_reads_only_the_run(world.service, run)
     response = world.service.client.get("/api/scalars", params={"run": run})
@@ -291,6 +294,7 @@ def test_fenced_reads_are_not_bypassed_by_caches_filled_without_a_fence(world: W
     _refused(world.service, _table_requests(crafted))
     run = world.craft_run("evil-cached")
     _metrics(run, world.secret.url)
+    world.service.scan()
     _refused(world.service, _run_requests(run))
     _trajectory_reads_only_the_run(world.service, run)
 

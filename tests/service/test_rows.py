@@ -240,6 +240,8 @@ class RunSetup:
 
 @pytest.fixture
 def run_setup(root: Path, table: Table) -> RunSetup:
+    # Tests ask for it before `service`: written in full before the service starts, so no index
+    # scan sees the run half written (a run without metrics served as indexed: a flaky 404).
     run = write_run(root, "demo", "r1", inputs={"train": table.url})
     ids = np.arange(N)
     labels = table.to_pandas().label.to_numpy()
@@ -276,7 +278,7 @@ def run_setup(root: Path, table: Table) -> RunSetup:
 
 
 def test_run_metrics_join_the_collected_revision(
-    service: RunningService, run_setup: RunSetup
+    run_setup: RunSetup, service: RunningService
 ) -> None:
     source = {"run": run_setup.run, "split": "train", "epoch": 0}
     info = service.client.post("/api/schema", json={"source": source}).json()
@@ -294,7 +296,7 @@ def test_run_metrics_join_the_collected_revision(
     assert latest_epoch.column("loss").to_pylist()[:3] == [0.0, 2.0, 4.0]
 
 
-def test_run_metrics_join_the_latest_revision(service: RunningService, run_setup: RunSetup) -> None:
+def test_run_metrics_join_the_latest_revision(run_setup: RunSetup, service: RunningService) -> None:
     source = {"run": run_setup.run, "split": "train", "epoch": 0, "join": "latest"}
     page = rows(service, source, columns=["label", "metric_label"], limit=N)
     assert page.num_rows == N - 1 and 5 not in page.column("example_id").to_pylist()
@@ -302,7 +304,7 @@ def test_run_metrics_join_the_latest_revision(service: RunningService, run_setup
     assert page.column("metric_label").to_pylist()[:2] == [0, 1]
 
 
-def test_run_projection_columns(service: RunningService, run_setup: RunSetup) -> None:
+def test_run_projection_columns(run_setup: RunSetup, service: RunningService) -> None:
     source = {"run": run_setup.run, "split": "train", "epoch": 1, "projection": "pca-2d"}
     page = rows(service, source, columns=["proj_x", "proj_y"], limit=N)
     assert page.column("proj_x").to_pylist()[:3] == [0.0, 1.0, 2.0]
@@ -317,7 +319,7 @@ def test_run_projection_columns(service: RunningService, run_setup: RunSetup) ->
     assert split.status_code == 404 and "train" in split.json()["detail"]
 
 
-def test_confusion_matrix(service: RunningService, run_setup: RunSetup) -> None:
+def test_confusion_matrix(run_setup: RunSetup, service: RunningService) -> None:
     result = service.client.post(
         "/api/confusion", json={"run": run_setup.run, "split": "train", "epoch": 0}
     ).json()
@@ -335,7 +337,7 @@ def test_confusion_matrix(service: RunningService, run_setup: RunSetup) -> None:
     assert np.asarray(filtered["matrix"])[1:].sum() == 0
 
 
-def test_trajectory_and_scalars(service: RunningService, run_setup: RunSetup) -> None:
+def test_trajectory_and_scalars(run_setup: RunSetup, service: RunningService) -> None:
     traj = service.client.post(
         "/api/trajectory",
         json={"run": run_setup.run, "split": "train", "example_id": 7, "columns": ["loss"]},

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 import tercet
-from tercet.errors import EditError, InvalidNameError, SchemaError
+from tercet.errors import EditError, InvalidNameError, SchemaError, UnknownExampleError
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -117,6 +117,37 @@ def test_edits_in_the_service_form_are_checked_item_by_item(
                       "weights": [{"example_id": 0, "weight": 0.5}]})  # fmt: skip
     rows = e.result.to_pandas().set_index("example_id")
     assert rows["note"].isna()[2] and 3 not in rows.index and rows.loc[0, "weight"] == 0.5
+
+
+def test_one_value_is_set_on_every_id_and_an_empty_set_drops_nothing(table: tercet.Table) -> None:
+    with table.edit() as e:
+        e.set_values("note", [], [])  # nothing set on note: the score edits still apply
+        e.set_values("score", np.array([1, 3]), np.float64(7.5))
+    assert e.result.to_arrow(["score"]).column("score").to_pylist() == [0.0, 7.5, 2.0, 7.5]
+    with e.result.edit() as again:
+        again.set_values("note", [0, 2], "zz")  # a string is one value, not its characters
+    assert again.result.to_arrow(["note"]).column("note").to_pylist() == ["zz", "b", "zz", "d"]
+
+
+def test_ids_in_the_service_form_are_checked_at_the_int64_bounds(
+    table: tercet.Table, root: Path
+) -> None:
+    def apply(edits: dict[str, Any]) -> Any:
+        return lambda e: e.apply_json(edits)
+
+    low, high = -(2**63), 2**63 - 1
+    for edge in (low, high):  # in range: refused as unknown, not as out of range
+        refused(root, table, UnknownExampleError,
+                f"Example ids [{edge}] are not in revision {table.name} ({table.url}): they were "
+                "deleted or never existed.", apply({"delete": [edge]}))  # fmt: skip
+    refused(root, table, EditError,
+            f"set[0].example_id: example ids are 64-bit integers; {high + 1} is out of range.",
+            apply({"set": [{"column": "score", "example_id": high + 1}]}))  # fmt: skip
+    refused(root, table, EditError,
+            f"weights[0].example_id: example ids are 64-bit integers; {low - 1} is out of range.",
+            apply({"weights": [{"example_id": low - 1, "weight": 1.0}]}))  # fmt: skip
+    refused(root, table, EditError, "delete: example ids are integers; received True.",
+            apply({"delete": [True]}))  # fmt: skip
 
 
 def test_list_tables_reads_the_root_it_is_given_and_skips_damaged_revisions(

@@ -121,6 +121,27 @@ def test_add_column_and_value_map_change(table: tercet.Table) -> None:
     assert "note" not in table.schema
 
 
+def test_a_large_edit_with_an_added_column_reads_back_from_its_delta_file() -> None:
+    """More edited cells than fit in the descriptor: the edits and the added column's default
+    are read back from delta.parquet, also through a child revision."""
+    n = 300
+    big = tercet.Table.create({"score": np.zeros(n)}, project="p", dataset="d", name="big")
+    with big.edit() as e:
+        e.add_column("note", pa.string(), role="text", default="ok")
+        e.set_values("score", np.arange(n), np.arange(n) / 2)
+        e.delete_rows([7])
+    edited = e.result
+    spec = edited.descriptor["delta"]
+    assert spec["file"] == "delta.parquet"
+    assert [c["name"] for c in spec["added_columns"]] == ["note"]
+    child = edited.set_values("note", [1], ["changed"])
+    for t, note1 in ((edited, "ok"), (child, "changed")):
+        rows = t.to_arrow(["example_id", "score", "note"]).to_pydict()
+        assert 7 not in rows["example_id"] and len(rows["example_id"]) == n - 1
+        assert rows["score"][:3] == [0.0, 0.5, 1.0] and rows["score"][-1] == (n - 1) / 2
+        assert rows["note"][:3] == ["ok", note1, "ok"]
+
+
 def test_edit_validation_errors_leave_storage_intact(table: tercet.Table, root: Path) -> None:
     before = snapshot(root)
     with pytest.raises(SchemaError, match="not in its value map"):

@@ -19,7 +19,7 @@ def protocol(url: str) -> str:
     """``"file"`` for local paths, else the scheme (``s3``, ``memory``, …)."""
     if "://" not in url:
         return "file"
-    return url.split("://", 1)[0].lower()
+    return url.partition("://")[0].lower()
 
 
 def is_local(url: str) -> bool:
@@ -84,8 +84,8 @@ def relative_to(url: str, base: str) -> str:
         return url
     if is_local(url_n):
         return os.path.relpath(url_n, base_n)
-    u_rest, b_rest = url_n.split("://", 1)[1], base_n.split("://", 1)[1]
-    if u_rest.split("/", 1)[0] != b_rest.split("/", 1)[0]:
+    u_rest, b_rest = url_n.partition("://")[2], base_n.partition("://")[2]
+    if u_rest.partition("/")[0] != b_rest.partition("/")[0]:
         return url  # another bucket
     return posixpath.relpath(u_rest, b_rest)
 
