@@ -19,11 +19,9 @@ import numpy as np
 from tercet.dependencies import require
 from tercet.errors import RunError
 from tercet.integrations import hooks
-from tercet.runs.collect import CollectResult
-from tercet.runs.collectors import TableColumns
+from tercet.runs.collect import CollectResult, table_example_ids
 from tercet.runs.harvest import Harvest, batch_example_ids, score_rows
 from tercet.runs.run import Run
-from tercet.schema import ID_COLUMN
 from tercet.tables.table import Table
 
 require("lightning", "tercet.integrations.lightning")  # the install hint when missing
@@ -219,8 +217,7 @@ def _ids_in_order(trainer: Any, table: Table) -> np.ndarray | None:
         return None
     if int(getattr(trainer, "world_size", 1)) != 1:
         return None
-    # Read once per table revision (cached with its other columns), not once per epoch.
-    return np.asarray(TableColumns(table).get(ID_COLUMN), dtype=np.int64)
+    return table_example_ids(table)
 
 
 def _constants(trainer: Any) -> Mapping[str, Any]:

@@ -219,13 +219,13 @@ def _samples(data: Any, table: Table | None) -> tuple[Any, Table, np.ndarray, np
     from tercet.torch import TableDataset, as_dataset
 
     if isinstance(data, Table):
-        return as_dataset(data), data, _ids(data), None
+        return as_dataset(data), data, table_example_ids(data), None
     if isinstance(data, TableDataset):
         if not isinstance(data.table, Table):
             raise RunError(
                 f"collect_metrics reads a tercet Table; the dataset holds {type(data.table)}."
             )
-        return data, data.table, _ids(data.table), None
+        return data, data.table, table_example_ids(data.table), None
     if table is None:
         raise RunError(
             "collect_metrics reads a tercet Table, table.map(...), or another dataset with "
@@ -235,7 +235,7 @@ def _samples(data: Any, table: Table | None) -> tuple[Any, Table, np.ndarray, np
     return data, table, ids, table_positions(table, ids)
 
 
-def _ids(table: Table) -> np.ndarray:
+def table_example_ids(table: Table) -> np.ndarray:
     """``example_id`` of every row, read once per table revision (not once per epoch)."""
     return np.asarray(TableColumns(table).get(ID_COLUMN), dtype=np.int64)
 
@@ -278,7 +278,7 @@ def _arrow_column(data: Any, name: str) -> Any:
 
 def table_positions(table: Table, ids: np.ndarray) -> np.ndarray:
     """Row numbers in ``table`` of ``ids``; an id the table does not hold is an error."""
-    table_ids = _ids(table)
+    table_ids = table_example_ids(table)
     order = np.argsort(table_ids, kind="stable")
     found = np.searchsorted(table_ids, ids, sorter=order)
     found = np.minimum(found, len(table_ids) - 1) if len(table_ids) else found
