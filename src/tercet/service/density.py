@@ -12,53 +12,27 @@ and colour-by keep working on real rows with their ``example_id``.
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Hashable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
+from tercet.service.cache import ByteLRU
 from tercet.service.context import ServiceContext, get_ctx
 from tercet.service.errors import ApiError
-from tercet.service.filters import compile_filter, quote
+from tercet.service.filters import Where, compile_filter, quote
 from tercet.service.models import MAX_LIMIT, Filter, FiniteFloat, Source
-from tercet.service.sources import NUMERIC
-from tercet.storage import fence
+from tercet.service.sources import NUMERIC, SourceData
 
 router = APIRouter(tags=["rows"])
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 # Answers kept per source, filter and grid: sources are immutable (their key names the exact
-# files), so an answer never goes stale; a page reload or a pan back costs no scan. Bounded by
-# count (a 256 × 256 answer is at most ~65k cells).
+# files), so an answer never goes stale; a page reload or a pan back costs no scan. Each entry
+# counts 1, so the bound is a count (a 256 × 256 answer is at most ~65k cells).
 ANSWERS_KEPT = 32
-
-
-class _Recent:
-    """A small least-recently-used map, safe across request threads."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[Hashable, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> Any:
-        with self._lock:
-            if key not in self._items:
-                return None
-            self._items.move_to_end(key)
-            return self._items[key]
-
-    def put(self, key: Hashable, value: Any) -> None:
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-
-_answers = _Recent(ANSWERS_KEPT)
-_extents = _Recent(ANSWERS_KEPT * 4)
+_answers = ByteLRU(ANSWERS_KEPT)
+_extents = ByteLRU(ANSWERS_KEPT * 4)
 
 
 class _Request(BaseModel):
@@ -132,22 +106,28 @@ def density(request: DensityRequest, ctx: Ctx) -> DensityResult:
         request.max_points if request.max_points is not None else ctx.config.service.density_points
     )
     flt = request.filter.model_dump_json() if request.filter is not None else ""
-    base = (fence.active(), source.key, flt, request.x, request.y)
+    base = (source.key, flt, request.x, request.y)
     key = (*base, request.viewport and request.viewport.model_dump_json(), request.bins, threshold)
-    kept: DensityResult | None = _answers.get(key)
-    if kept is not None:
-        return kept
+    answer: DensityResult = _answers.get(
+        key, lambda: (_bin(ctx, source, where, request, threshold, base), 1)
+    )
+    return answer
+
+
+def _bin(
+    ctx: ServiceContext, source: SourceData, where: Where, request: DensityRequest,
+    threshold: int, base: Hashable,
+) -> DensityResult:  # fmt: skip
+    """The answer of :func:`density` when none is kept."""
     x, y = (f"CAST({quote(c)} AS DOUBLE)" for c in (request.x, request.y))
     valid = f"isfinite({x}) AND isfinite({y})"  # null is not finite either
     with ctx.db.query(source, where) as cur:
-        row = _extents.get(base)
-        if row is None:  # the filtered rows' count and bounds, once per source, filter and axes
-            row = cur.execute(
-                f"SELECT count(*), min({x}), max({x}), min({y}), max({y}) "
-                f"FROM src WHERE ({where.sql}) AND {valid}",
-                where.params,
-            ).fetchone()
-            _extents.put(base, row)
+        # The filtered rows' count and bounds, once per source, filter and axes.
+        row = _extents.get(base, lambda: (cur.execute(
+            f"SELECT count(*), min({x}), max({x}), min({y}), max({y}) "
+            f"FROM src WHERE ({where.sql}) AND {valid}",
+            where.params,
+        ).fetchone(), 1))  # fmt: skip
         total = int(row[0]) if row else 0
         if not total or row is None:
             return DensityResult(
@@ -173,7 +153,7 @@ def density(request: DensityRequest, ctx: Ctx) -> DensityResult:
         ).fetchnumpy()
     counts = [int(n) for n in cells["n"]]
     in_view = sum(counts)
-    answer = DensityResult(
+    return DensityResult(
         total=total,
         in_view=in_view,
         extent=extent,
@@ -186,5 +166,3 @@ def density(request: DensityRequest, ctx: Ctx) -> DensityResult:
         threshold=threshold,
         points=in_view <= threshold,
     )
-    _answers.put(key, answer)
-    return answer
