@@ -81,6 +81,7 @@ def test_a_second_service_answers_from_the_disk_cache_without_fetching_rows(
     proxy.reset_traffic()
     assert _query(first.client, table) == _expected(table)
     assert _gets(proxy).down >= size  # the rows were fetched once …
+    first.app.state.ctx.sources.disk.flush()  # the copy is written beside the answer
     assert len(list(folder.glob("*.obj"))) == 1
 
     second = start_service(disk_cache_dir=str(folder), disk_cache_bytes=10 * size)
@@ -108,9 +109,11 @@ def test_the_cache_stays_within_its_bound_evicting_the_least_recently_read(
     with using(cache):
         for url in urls[:2]:
             storage.read_parquet(url)
+            cache.flush()
         storage.read_parquet(urls[0])  # t0 now more recent than t1
         assert (cache.hits, cache.misses) == (1, 2)
         got = storage.read_parquet(urls[2])
+        cache.flush()
     assert got.equals(tables[2].to_arrow().select(got.column_names))
     assert cache.size() <= cache.max_bytes
     assert cache.size() == sizes[0] + sizes[2]  # t1, least recently read, went
@@ -118,6 +121,7 @@ def test_the_cache_stays_within_its_bound_evicting_the_least_recently_read(
     small = ObjectCache(tmp_path / "small", max_bytes=min(sizes) // 2)
     with using(small):
         assert storage.read_parquet(urls[0]).num_rows == N
+    small.flush()
     assert small.size() == 0
 
 
@@ -130,6 +134,7 @@ def test_a_damaged_copy_is_fetched_again_never_served(
     cache = ObjectCache(tmp_path / "objects", max_bytes=2**30)
     with using(cache):
         want = storage.read_parquet(url)
+    cache.flush()
     (copy,) = cache.folder.glob("*.obj")
     data = bytearray(copy.read_bytes())
     if damage == "truncated":
@@ -140,6 +145,7 @@ def test_a_damaged_copy_is_fetched_again_never_served(
     proxy.reset_traffic()
     with using(cache):
         assert storage.read_parquet(url).equals(want)
+    cache.flush()
     assert cache.rejected == 1 and cache.hits == 0
     assert _gets(proxy).down >= storage.file_info(url)["size"]
     (again,) = cache.folder.glob("*.obj")
@@ -159,6 +165,7 @@ def test_a_killed_writers_temp_file_is_never_read_and_is_swept(
     cache = ObjectCache(folder, max_bytes=2**30)
     with using(cache):
         assert storage.read_parquet(url).num_rows == N
+    cache.flush()
     assert not dead.exists()
     assert [p.suffix for p in folder.iterdir() if p.name != ".lock"] == [".obj"]
 
@@ -170,8 +177,10 @@ def test_the_fence_applies_before_the_cache(
     try:
         secret = _table(f"{outside}/p", "secret")
         folder = tmp_path / "objects"
-        with using(ObjectCache(folder, max_bytes=2**30)):  # a copy made without a fence
+        unfenced = ObjectCache(folder, max_bytes=2**30)
+        with using(unfenced):  # a copy made without a fence
             storage.read_parquet(_rows_url(secret))
+        unfenced.flush()
         assert len(list(folder.glob("*.obj"))) == 1
         service = start_service(disk_cache_dir=str(folder))
         response = service.client.post("/api/rows", json={"source": {"table": secret.url}})

@@ -25,6 +25,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -87,6 +88,8 @@ class ObjectCache:
     """Copies of remote objects in ``folder``, at most ``max_bytes`` of them in all.
 
     ``hits``, ``misses`` and ``rejected`` (copies found damaged) count this instance's reads.
+    A fetched object is written on a thread of this instance while the caller goes on with its
+    bytes; :meth:`flush` waits for those writes.
     """
 
     def __init__(self, folder: str | Path, max_bytes: int) -> None:
@@ -95,6 +98,8 @@ class ObjectCache:
         self.hits = 0
         self.misses = 0
         self.rejected = 0
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="tercet-objcache")
+        self._pending: list[Future[None]] = []
 
     # -- reading -------------------------------------------------------------------------------
     def read(self, url: str) -> pa.Buffer:
@@ -120,13 +125,23 @@ class ObjectCache:
             # One GET (s3fs would send a HEAD first to choose a chunked download).
             data: bytes = fs.cat_file(path, **({"max_concurrency": 1} if s3 else {}))
         if len(data) == size and 0 < size <= self.max_bytes:
-            try:
-                self._store(key, data)
-            except OSError as exc:  # a full or read-only disk: serve the read, keep nothing
-                log.warning("object cache %s: could not keep %s (%s)", self.folder, url, exc)
+            # Kept on a thread of its own: the caller decodes the bytes meanwhile.
+            self._pending.append(self._writer.submit(self._keep, key, data, url))
         return pa.py_buffer(data)
 
+    def flush(self) -> None:
+        """Wait until every copy started by this instance is on disk (or failed)."""
+        pending, self._pending = self._pending, []
+        wait(pending)
+
+    def _keep(self, key: str, data: bytes, url: str) -> None:
+        try:
+            self._store(key, data)
+        except OSError as exc:  # a full or read-only disk: the read was served, nothing kept
+            log.warning("object cache %s: could not keep %s (%s)", self.folder, url, exc)
+
     def _lookup(self, key: str, size: int) -> pa.Buffer | None:
+        self._pending = [f for f in self._pending if not f.done()]
         try:
             names = [n for n in os.listdir(self.folder) if n.startswith(key + ".")]
         except FileNotFoundError:
