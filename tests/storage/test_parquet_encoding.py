@@ -50,11 +50,13 @@ def test_dictionary_columns_names_every_non_float_leaf() -> None:
 def test_a_table_write_skips_dictionaries_for_floats_and_ids(tmp_path: Path) -> None:
     n = 5_000
     rng = np.random.default_rng(0)
+    score = rng.random(n)
+    embedding = rng.standard_normal((n, 8)).astype(np.float32)
     data = {
         "label": rng.integers(0, 10, n),
-        "score": rng.random(n),
+        "score": score,
         "path": [f"img/{i % 7}.jpg" for i in range(n)],
-        "embedding": rng.standard_normal((n, 8)).astype(np.float32),
+        "embedding": embedding,
     }
     table = tercet.Table.create(data, project="p", dataset="d", name="t", roles={"path": "image"})
     rows = storage.join(table.url, table.descriptor["rows"][0])
@@ -64,8 +66,8 @@ def test_a_table_write_skips_dictionaries_for_floats_and_ids(tmp_path: Path) -> 
     assert not _dictionary(enc["example_id"]) and not _dictionary(enc["weight"])
     back = tercet.Table.open(table.url).to_pandas()
     assert back.example_id.tolist() == list(range(n))
-    assert np.allclose(np.stack(back.embedding.to_numpy()), data["embedding"])
-    assert back.score.tolist() == pytest.approx(data["score"].tolist())
+    assert np.allclose(np.stack(back.embedding.to_numpy()), embedding)
+    assert back.score.tolist() == pytest.approx(score.tolist())
 
 
 def test_write_parquet_keeps_an_explicit_choice(tmp_path: Path) -> None:
