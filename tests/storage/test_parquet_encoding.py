@@ -66,7 +66,7 @@ def test_a_table_write_skips_dictionaries_for_floats_and_ids(tmp_path: Path) -> 
     assert not _dictionary(enc["example_id"]) and not _dictionary(enc["weight"])
     back = tercet.Table.open(table.url).to_pandas()
     assert back.example_id.tolist() == list(range(n))
-    assert np.allclose(np.stack(back.embedding.to_numpy()), embedding)
+    assert np.allclose(np.stack(list(back.embedding)), embedding)
     assert back.score.tolist() == pytest.approx(score.tolist())
 
 
