@@ -149,13 +149,14 @@ class ObjectCache:
         for name in names:
             path = self.folder / name
             try:
-                with pa.memory_map(str(path)) as mm:  # stays readable if another process evicts
-                    data = mm.read_buffer()
-            except (FileNotFoundError, OSError):
+                # Read, not memory-mapped: a copy changed under a mapping would kill the process
+                # (SIGBUS); an open file stays readable when another process evicts it.
+                data = pa.py_buffer(path.read_bytes())
+            except OSError:
                 continue
             want = name[len(key) + 1 : -len(SUFFIX)]
             if data.size == size and _hash(data) == want:
-                with suppress(OSError):  # evicted meanwhile: the mapped bytes stay good
+                with suppress(OSError):  # evicted meanwhile: the bytes read stay good
                     os.utime(path)  # most recently used
                 return data
             self.rejected += 1
