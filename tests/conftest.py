@@ -41,6 +41,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     root.mkdir()
     monkeypatch.setenv("TERCET_CONFIG", str(config_dir / "config.yaml"))
     monkeypatch.setenv("TERCET_ROOT", str(root))
+    # The service's disk cache of remote objects lives in the platform cache dir by default.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     tercet.aliases.clear()
     yield root
     tercet.aliases.clear()

@@ -28,6 +28,7 @@ __all__ = [
     "config_dir",
     "config_path",
     "current",
+    "default_disk_cache_dir",
     "default_root",
     "load",
     "read_file",
@@ -49,6 +50,8 @@ _SCALAR_KEYS: dict[str, tuple[type, Any]] = {
     "service.image_decoders": (int, 2),
     "service.tmp_sweep_age": (int, 24 * 3600),
     "service.density_points": (int, 1_000_000),
+    "service.disk_cache_dir": (str, None),
+    "service.disk_cache_bytes": (int, 10 * 1024**3),
     "dashboard.host": (str, "127.0.0.1"),
     "dashboard.port": (int, 8000),
 }
@@ -80,6 +83,12 @@ def config_dir() -> Path:
     return config_path().parent
 
 
+def default_disk_cache_dir() -> str:
+    """Where the service keeps local copies of remote objects unless ``service.disk_cache_dir``
+    says: ``<platform cache dir>/tercet/objects``."""
+    return str(Path(platformdirs.user_cache_dir("tercet")) / "objects")
+
+
 def default_root() -> str:
     """The project root when none is configured: ``<platform data dir>/tercet/projects``."""
     return str(Path(platformdirs.user_data_dir("tercet")) / "projects")
@@ -102,6 +111,10 @@ class ServiceConfig:
     scan: list[str] = field(default_factory=list)
     cors_origins: list[str] = field(default_factory=list)
     density_points: int = 1_000_000  # more rows in a 2D scatter: density cells, not points
+    # Local copies of remote Parquet objects, shared by services on this machine (0: none);
+    # the folder defaults to <platform cache dir>/tercet/objects (default_disk_cache_dir()).
+    disk_cache_dir: str | None = None
+    disk_cache_bytes: int = 10 * 1024**3
 
 
 @dataclass

@@ -40,6 +40,7 @@ from tercet.service.middleware.token import TokenMiddleware
 from tercet.service.models import ErrorBody
 from tercet.service.query import Database
 from tercet.service.sources import Sources
+from tercet.storage import objcache
 
 log = logging.getLogger("tercet.service")
 
@@ -126,13 +127,14 @@ def create_app(
         tmp_sweep_age=cfg.service.tmp_sweep_age,
     )
     cache = ByteLRU(cache_bytes)
+    disk = objcache.from_config(cfg)
     ctx = ServiceContext(
         config=cfg,
         token=token,
         access=access,
         index=index,
         bus=bus,
-        sources=Sources(access, index, cache, index_max_age=scan_interval),
+        sources=Sources(access, index, cache, index_max_age=scan_interval, disk=disk),
         db=Database(),
         scan_interval=scan_interval,
         grants=Grants(token),

@@ -9,7 +9,7 @@ themselves are then taken from the Arrow table with their exact types (embedding
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ from tercet.service.index import Index
 from tercet.service.lookup import IdIndex
 from tercet.service.models import ColumnInfo, ColumnType, RunSource, TableSource, ValueMapEntry
 from tercet.service.runs_read import RunEntry
+from tercet.storage.objcache import ObjectCache, using
 from tercet.tables.table import Table
 
 ROW = "__tercet_row"
@@ -204,14 +205,27 @@ def _keep_last(table: pa.Table, what: str) -> pa.Table:
 
 
 class Sources:
-    """Resolves request sources to cached :class:`SourceData`."""
+    """Resolves request sources to :class:`SourceData` kept in ``cache``; remote Parquet
+    objects are read through ``disk`` (local copies shared by this machine's services)."""
 
-    def __init__(self, access: Access, index: Index, cache: ByteLRU, index_max_age: float) -> None:
+    def __init__(
+        self,
+        access: Access,
+        index: Index,
+        cache: ByteLRU,
+        index_max_age: float,
+        disk: ObjectCache | None = None,
+    ) -> None:
         self.access = access
         self.index = index
         self.cache = cache
+        self.disk = disk
         self.index_max_age = index_max_age
         self.insights = scores.Newest(index_max_age)
+
+    def _cached(self, key: Hashable, load: Callable[[], tuple[Any, int]]) -> Any:
+        with using(self.disk):
+            return self.cache.get(key, load)
 
     def get(self, source: TableSource | RunSource) -> SourceData:
         """The rows a request's source names (checked against the roots)."""
@@ -232,7 +246,7 @@ class Sources:
             data = SourceData(("table", t.url), rows, infos)
             return data, data.nbytes
 
-        data: SourceData = self.cache.get(("table", t.url), load)
+        data: SourceData = self._cached(("table", t.url), load)
         return data
 
     # -- runs --------------------------------------------------------------------------------
@@ -290,7 +304,7 @@ class Sources:
             )
             return table, int(table.nbytes)
 
-        table: pa.Table = self.cache.get(key, load)
+        table: pa.Table = self._cached(key, load)
         return table
 
     def run(self, source: RunSource) -> SourceData:
@@ -328,7 +342,7 @@ class Sources:
             data = self._join(key, self.table(table_url), files, projection, insights)
             return data, data.nbytes
 
-        data: SourceData = self.cache.get(key, load)
+        data: SourceData = self._cached(key, load)
         return data
 
     def _join(

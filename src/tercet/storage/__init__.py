@@ -25,6 +25,7 @@ from __future__ import annotations
 from tercet.localfile import TMP_PREFIX
 from tercet.storage.atomic import (
     ParquetStream,
+    dictionary_columns,
     open_atomic,
     write_bytes,
     write_json,
@@ -69,6 +70,7 @@ __all__ = [
     "canonical",
     "carry",
     "data_files",
+    "dictionary_columns",
     "exists",
     "fenced",
     "file_info",

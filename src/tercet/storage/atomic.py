@@ -15,7 +15,7 @@ import io
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -131,20 +131,55 @@ def write_json(url: str, obj: Any, overwrite: bool = False) -> None:
     write_bytes(url, data, overwrite=overwrite)
 
 
+def dictionary_columns(schema: pa.Schema, plain: Iterable[str] = ()) -> list[str]:
+    """The Parquet column paths worth a dictionary: every leaf but floating-point ones and the
+    columns named in ``plain`` (unique ids).
+
+    Parquet tries a dictionary for each column chunk and falls back to plain values once it
+    outgrows its page; for floats (scores, embeddings) it nearly always does, after hashing
+    every value. Skipping them took a 1M-row, 6-column write from 1.63 to 0.60 s of CPU and its
+    file from 92 to 79 MB (``docs/scaling.md``).
+    """
+    skip = set(plain)
+    out: list[str] = []
+
+    def walk(path: str, t: pa.DataType) -> None:
+        if pa.types.is_dictionary(t):
+            t = t.value_type
+        if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+            walk(f"{path}.list.element", t.value_type)
+        elif pa.types.is_map(t):
+            walk(f"{path}.key_value.key", t.key_type)
+            walk(f"{path}.key_value.value", t.item_type)
+        elif pa.types.is_struct(t):
+            for child in t:
+                walk(f"{path}.{child.name}", child.type)
+        elif not pa.types.is_floating(t):
+            out.append(path)
+
+    for field in schema:
+        if field.name not in skip:
+            walk(field.name, field.type)
+    return out
+
+
 def write_parquet(url: str, table: pa.Table, **options: Any) -> None:
-    """Write an Arrow table as one immutable Parquet file."""
+    """Write an Arrow table as one immutable Parquet file (zstd; no dictionary for floats)."""
     options.setdefault("compression", "zstd")
+    options.setdefault("use_dictionary", dictionary_columns(table.schema))
     with open_atomic(url) as fh:
         pq.write_table(table, fh, **options)
 
 
 class ParquetStream:
-    """Writes record batches into one Parquet file that appears only on :meth:`close`."""
+    """Writes record batches into one Parquet file that appears only on :meth:`close` (zstd;
+    no dictionary for floats, see :func:`dictionary_columns`)."""
 
     def __init__(
         self, url: str, schema: pa.Schema, row_group_size: int | None = None, **options: Any
     ) -> None:
         options.setdefault("compression", "zstd")
+        options.setdefault("use_dictionary", dictionary_columns(schema))
         self._row_group_size = row_group_size
         self.url = url
         self._cm = open_atomic(url)

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from tercet.errors import CorruptObjectError, TercetError
 from tercet.localfile import TMP_PREFIX
+from tercet.storage import objcache
 from tercet.storage.backends import arrow_filesystem, check_bucket, filesystem
 from tercet.storage.errors import not_found, parquet_error, translate
 from tercet.storage.fence import FencedExecutor, guard, guard_all
@@ -278,6 +279,9 @@ def _read_parquet_file(
 ) -> pa.Table:
     if is_local(url):
         return pq.read_table(path, filesystem=fs, columns=columns)
+    cache = objcache.active()
+    if cache is not None:
+        return pq.read_table(pa.BufferReader(cache.read(url)), columns=columns)
     # One fragment reads the footer once (a dataset would read it again to scan).
     return _remote_format().make_fragment(path, filesystem=fs).to_table(columns=columns)
 
@@ -286,7 +290,8 @@ def read_parquet(urls: str | list[str], columns: list[str] | None = None) -> pa.
     """Read one or more Parquet files into one Arrow table.
 
     On object stores the wanted column chunks are joined into few ranged requests (gaps up to
-    :data:`HOLE_SIZE`), all issued at once; ``docs/storage.md`` says why.
+    :data:`HOLE_SIZE`), all issued at once; ``docs/storage.md`` says why. Inside
+    :func:`tercet.storage.objcache.using` remote files are read whole through that local cache.
     """
     url_list = [urls] if isinstance(urls, str) else list(urls)
     guard_all(url_list)

@@ -120,11 +120,20 @@ def prepare(
         for name in value_maps:
             roles.setdefault(name, "label")
         schema = Schema.from_arrow(out.schema, roles=roles, value_maps=value_maps)
-    ids = out.column(ID_COLUMN)
-    if pc.count_distinct(ids).as_py() != n:
+    if not _unique(out.column(ID_COLUMN)):
         raise SchemaError("example_id values must be unique within a table.")
     schema.validate_table(out)
     return out, schema
+
+
+def _unique(ids: pa.ChunkedArray) -> bool:
+    """True when no id repeats. Ids made here, or kept in order, are strictly increasing: one
+    comparison each, where a distinct count hashes them all (0.36 s of a 1M-row write)."""
+    if ids.null_count == 0 and len(ids) > 1:
+        values = ids.to_numpy()
+        if bool((values[1:] > values[:-1]).all()):
+            return True
+    return bool(pc.count_distinct(ids).as_py() == len(ids))
 
 
 def _with_id_and_weight(schema: Schema) -> Schema:
@@ -265,6 +274,8 @@ class SourceWriter:
                 storage.join(self.folder, self._rows_name),
                 self.schema.to_arrow(),
                 row_group_size=ROW_GROUP,
+                # Ids are unique: a dictionary of them is never kept, only paid for.
+                use_dictionary=storage.dictionary_columns(self.schema.to_arrow(), [ID_COLUMN]),
             )
         self._stream.write(prepared)
         self._rows += prepared.num_rows
