@@ -19,8 +19,8 @@ import pyarrow.compute as pc
 
 from tercet import aliases, format, layout, storage
 from tercet.errors import SchemaError
-from tercet.storage import files as storage_files
 from tercet.schema import ID_COLUMN, WEIGHT_COLUMN, Column, Schema, make_value_map
+from tercet.storage import files as storage_files
 from tercet.tables import existing
 from tercet.tables.unique import IdGuard
 
