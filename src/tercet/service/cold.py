@@ -14,7 +14,6 @@ qualifies: then SQL over the files sees exactly the values it would see over the
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from tercet import format, storage
 from tercet.errors import CorruptObjectError
 from tercet.service.models import RunSource, TableSource
 from tercet.service.sources import ROW, SourceData, Sources, servable
+from tercet.storage.fence import carry
 from tercet.tables.table import Table
 
 log = logging.getLogger(__name__)
@@ -76,16 +76,15 @@ def cold_table(t: Table) -> ColdSource | None:
 
 
 def load_in_background(load: Any, *args: Any) -> None:
-    """Run ``load(*args)`` on a daemon thread, in the caller's context (its storage fence)."""
-    context = contextvars.copy_context()
+    """Run ``load(*args)`` on a daemon thread, under the caller's storage fence."""
 
     def run() -> None:
         try:
-            context.run(load, *args)
+            load(*args)
         except Exception:  # the request that needs the rows reports it
             log.debug("background load of %r failed", args, exc_info=True)
 
-    threading.Thread(target=run, name="tercet-source-load", daemon=True).start()
+    threading.Thread(target=carry(run), name="tercet-source-load", daemon=True).start()
 
 
 def source(sources: Sources, wanted: TableSource | RunSource) -> SourceData:
