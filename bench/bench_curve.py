@@ -21,6 +21,7 @@ Run: ``python bench/bench_curve.py`` (``BENCH_CURVE_PLOT=path`` to write the plo
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import resource
@@ -124,7 +125,7 @@ def one(n: int) -> dict[str, float]:
             e.set_values("label", ids, rng.integers(0, 10, len(ids)))
         edited[key] = rev = e.result
         out[f"{key} edits"] = k
-        record(key, lambda rev=rev: tercet.Table(rev.url, rev.descriptor).to_arrow())
+        record(key, functools.partial(_read_revision, rev))
     for key, kind, url in (("raw read", "raw", str(raw)), ("read", "table", source.url),
                            *((k, "table", r.url) for k, r in edited.items())):  # fmt: skip
         mem = _measure_memory(kind, url)
@@ -132,6 +133,12 @@ def one(n: int) -> dict[str, float]:
     out.update(_service(source))
     out["peak rss mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
+
+
+def _read_revision(rev: Any) -> object:
+    import tercet
+
+    return tercet.Table(rev.url, rev.descriptor).to_arrow()
 
 
 def _writes(data: pa.Table, work: Path, record: Callable[[str, Callable[[], object]], None]) -> Any:
