@@ -75,14 +75,32 @@ def cold_table(t: Table) -> ColdSource | None:
     return ColdSource(("cold", t.url), empty, infos, files=files, rows=t.num_rows)
 
 
-def load_in_background(load: Any, *args: Any) -> None:
-    """Run ``load(*args)`` on a daemon thread, under the caller's storage fence."""
+_loading = threading.Semaphore(1)
+_pending: set[str] = set()
+_pending_lock = threading.Lock()
+
+
+def load_in_background(load: Any, url: str) -> None:
+    """Run ``load(url)`` on a daemon thread, under the caller's storage fence.
+
+    Background loads run one at a time and once per table, so a client asking for the schemas
+    of many tables does not load them all at once (each still waits its turn in the cache);
+    a request that needs the rows loads them itself, without waiting for this queue.
+    """
+    with _pending_lock:
+        if url in _pending:
+            return
+        _pending.add(url)
 
     def run() -> None:
         try:
-            load(*args)
+            with _loading:
+                load(url)
         except Exception:  # the request that needs the rows reports it
-            log.debug("background load of %r failed", args, exc_info=True)
+            log.debug("background load of %s failed", url, exc_info=True)
+        finally:
+            with _pending_lock:
+                _pending.discard(url)
 
     threading.Thread(target=carry(run), name="tercet-source-load", daemon=True).start()
 
