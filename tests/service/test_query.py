@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -19,6 +20,9 @@ class Rows:
     """The one thing Database.query reads of a source: its Arrow rows."""
 
     scan = pa.table({"a": [1, 2, 3]})
+
+    def attach(self, cur: Any) -> None:
+        cur.register("src", self.scan)
 
 
 def test_close_interrupts_a_running_query_and_refuses_new_ones() -> None:

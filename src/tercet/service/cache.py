@@ -59,5 +59,10 @@ class ByteLRU:
                 self._loading.pop(key, None)
         return value
 
+    def __contains__(self, key: Hashable) -> bool:
+        """Whether ``key`` is loaded (under the active fence), without loading or touching it."""
+        with self._lock:
+            return (fence.active(), key) in self._entries
+
     def __len__(self) -> int:
         return len(self._entries)

@@ -71,7 +71,7 @@ class Database:
                 cur = self._con.cursor()
                 self._active.add(cur)
             try:
-                cur.register("src", source.scan)
+                source.attach(cur)
                 for name, table in where.tables.items():
                     cur.register(name, table)
                 yield cur

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Query, Response
 from pydantic import TypeAdapter, ValidationError
 
 from tercet.schema import ID_COLUMN
-from tercet.service import filters, lookup, query
+from tercet.service import cold, filters, lookup, query
 from tercet.service.context import ServiceContext, get_ctx
 from tercet.service.errors import ApiError, format_validation
 from tercet.service.models import (
@@ -47,7 +47,7 @@ ARROW_RESPONSE: dict[int | str, dict[str, Any]] = {
 @router.post("/api/schema", response_model=SchemaInfo)
 def schema(request: SchemaRequest, ctx: Ctx) -> SchemaInfo:
     """The columns of a source (types, roles, value maps) and its number of rows."""
-    source = ctx.sources.get(request.source)
+    source = cold.source(ctx.sources, request.source)
     return SchemaInfo(
         columns=source.columns,
         num_rows=source.num_rows,
@@ -123,7 +123,7 @@ def rows_get(
 @router.post("/api/count", response_model=CountResult)
 def count(request: CountRequest, ctx: Ctx) -> CountResult:
     """Rows in the source, and rows matching the filter."""
-    source = ctx.sources.get(request.source)
+    source = cold.source(ctx.sources, request.source)
     where = filters.compile_filter(source, request.filter)
     return CountResult(total=source.num_rows, filtered=query.count(ctx.db, source, where))
 
@@ -132,7 +132,7 @@ def count(request: CountRequest, ctx: Ctx) -> CountResult:
 def summary(request: SummaryRequest, ctx: Ctx) -> HistogramSummary | CategorySummary:
     """A histogram (numeric columns) or counts per category (labels, text, bools) under the
     filter."""
-    source = ctx.sources.get(request.source)
+    source = cold.source(ctx.sources, request.source)
     where = filters.compile_filter(source, request.filter)
     return query.summary(
         ctx.db, source, where, request.column, request.bins, request.min, request.max

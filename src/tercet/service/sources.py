@@ -59,6 +59,10 @@ class SourceData:
     def num_rows(self) -> int:
         return int(self.table.num_rows)
 
+    def attach(self, cur: Any) -> None:
+        """Make the rows the table ``src`` of the DuckDB cursor ``cur``."""
+        cur.register("src", self.scan)
+
     @property
     def nbytes(self) -> int:
         # Row numbers, and the id index once an id lookup builds it.

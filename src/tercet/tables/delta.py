@@ -130,17 +130,50 @@ def apply(table: pa.Table, delta: Delta, columns: list[str] | None, where: str) 
         if col not in table.column_names:
             continue
         pos = positions(table.column(ID_COLUMN), ids, where)
-        base = table.column(col).combine_chunks()
-        idx = np.arange(n, dtype=np.int64)
-        idx[pos] = n + np.arange(len(ids), dtype=np.int64)
-        merged = pa.concat_arrays([base, _stored(col, values, base.type, where)]).take(
-            pa.array(idx)
-        )
+        column = table.column(col)
+        merged = _replace(column, pos, _stored(col, values, column.type, where))
         table = table.set_column(table.column_names.index(col), col, merged)
     if len(delta.deleted):
         keep = pc.invert(pc.is_in(table.column(ID_COLUMN), value_set=pa.array(delta.deleted)))
         table = table.filter(keep)
     return table
+
+
+def _replace(column: pa.ChunkedArray, pos: np.ndarray, values: pa.Array) -> pa.ChunkedArray:
+    """``column`` with ``values[i]`` at row ``pos[i]``, chunk by chunk.
+
+    Rows are replaced inside each chunk as read (one per Parquet row group), so the work and the
+    extra memory are those of the chunks an edit touches: no copy of the whole column into one
+    array, no index array over every row, and untouched chunks are shared, not copied.
+    """
+    order = np.argsort(pos, kind="stable")
+    pos, values = pos[order], values.take(pa.array(order))
+    if len(pos) > 1 and np.any(pos[1:] == pos[:-1]):
+        last = np.append(pos[1:] != pos[:-1], True)  # a row set twice keeps its last value
+        pos, values = pos[last], values.filter(pa.array(last))
+    chunks: list[pa.Array] = []
+    start = 0
+    for chunk in column.chunks:
+        lo, hi = np.searchsorted(pos, [start, start + len(chunk)])
+        if lo == hi:
+            chunks.append(chunk)
+        else:
+            chunks.append(_replace_chunk(chunk, pos[lo:hi] - start, values.slice(lo, hi - lo)))
+        start += len(chunk)
+    return pa.chunked_array(chunks, type=column.type)
+
+
+def _replace_chunk(chunk: pa.Array, local: np.ndarray, values: pa.Array) -> pa.Array:
+    mask = np.zeros(len(chunk), dtype=bool)
+    mask[local] = True
+    try:
+        # Values in row order, as replace_with_mask takes them.
+        return pc.replace_with_mask(chunk, pa.array(mask), values)
+    except pa.ArrowNotImplementedError:
+        # Nested and dictionary types have no replace kernel: gather from chunk + values.
+        idx = np.arange(len(chunk), dtype=np.int64)
+        idx[local] = len(chunk) + np.arange(len(local), dtype=np.int64)
+        return pa.concat_arrays([chunk, values]).take(pa.array(idx))
 
 
 def _stored(column: str, values: pa.Array, t: pa.DataType, where: str) -> pa.Array:
