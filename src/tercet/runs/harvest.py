@@ -18,7 +18,7 @@ padded repeats included (at most one per rank after the first).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import pyarrow as pa
@@ -236,7 +236,7 @@ class Harvest:
         return np.asarray(self._order[found], dtype=np.int64)
 
 
-def _holds(collector: Collector) -> bool:
+def _holds(collector: Collector) -> TypeGuard[ClassificationCollector]:
     """Whether ``collector`` computes its columns for a whole pass at once (its
     ``collect`` not overridden by a subclass, which then sees every batch)."""
     return (

@@ -135,20 +135,18 @@ class ClassificationCollector(Collector):
         k = min(self.top_k, classes)
         valid = (targets >= 0) & (targets < classes)
         safe = np.where(valid, targets, 0)
-        parts = [h.values if h.computed else None for h in held]
-        if any(p is None for p in parts) and not all(p is None for p in parts):
-            # Both kinds (unusual): compute the host's batches one by one.
-            at = 0
-            for i, h in enumerate(held):
-                n = len(h.targets)
-                if not h.computed:
-                    parts[i] = self._on_host(h.values, safe[at : at + n], k)
-                at += n
-        if all(p is None for p in parts):
+        if not any(h.computed for h in held):
             scores = np.concatenate([h.values for h in held]) if len(held) > 1 else held[0].values
             host = self._on_host(scores, safe, k)
-        else:
-            host = np.concatenate(parts) if len(parts) > 1 else parts[0]  # type: ignore[arg-type]
+        else:  # numbers computed on a device (scores on the host too, unusually: batch by batch)
+            parts, at = [], 0
+            for h in held:
+                n = len(h.targets)
+                parts.append(
+                    h.values if h.computed else self._on_host(h.values, safe[at : at + n], k)
+                )
+                at += n
+            host = np.concatenate(parts) if len(parts) > 1 else parts[0]
         loss, label_probability = host[:, 0].astype(np.float32), host[:, 1].astype(np.float32)
         loss[~valid] = np.nan
         label_probability[~valid] = np.nan
