@@ -33,6 +33,9 @@
    would run (``trainer.predict`` / an eval loop keeping the same numbers). Medians of
    ``--rounds`` interleaved rounds after a warm-up round. Target: ≤ 5% over that baseline.
    The bare loops (no per-sample numbers at all) are printed beside it, with no target.
+   Then the same over fits of ``--fit-epochs`` epochs (default 5; the HF Trainer with the eval
+   split only): what a training pays, the run's creation and closing spread over its epochs,
+   beside the one-epoch figure that pays them in full. Same target.
 4. Collection on several processes (``--ddp``): ``collect_metrics`` over one table under
    ``torchrun --nproc_per_node=1`` and ``=2`` (gloo, CPU); throughput is rows over the slowest
    rank's time. Target: ≥ 1.6× on 2 processes (needs 2 free cores).
@@ -220,8 +223,10 @@ def _median(times: list[float]) -> float:
     return statistics.median(times) if times else float("nan")
 
 
-def bench_huggingface(root: str, repeats: int, rows: int = 1024) -> dict[str, list[float]]:
-    """One Trainer epoch (train + eval), without and with TercetCallback."""
+def bench_huggingface(root: str, repeats: int, rows: int = 1024, epochs: int = 1,
+                      only: tuple[str, ...] = ()) -> dict[str, list[float]]:  # fmt: skip
+    """A Trainer fit of ``epochs`` epochs (train + eval each), without and with TercetCallback
+    (the loops named in ``only``, or all)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import datasets  # type: ignore[import-untyped]
     import transformers
@@ -234,8 +239,8 @@ def bench_huggingface(root: str, repeats: int, rows: int = 1024) -> dict[str, li
         ids = rng.integers(2, 200, size=(n, 24))
         labels = (ids[:, 0] > 100).astype(np.int64)
         tables[split] = tercet.Table.create(
-            {"tokens": [r.tolist() for r in ids], "label": labels}, "bench-hf", "d", split,
-            root=root, value_maps={"label": ["a", "b"]},
+            {"tokens": [r.tolist() for r in ids], "label": labels}, f"bench-hf-{epochs}", "d",
+            split, root=root, value_maps={"label": ["a", "b"]},
         )  # fmt: skip
         cols = tables[split].to_arrow(["example_id", "tokens", "label"]).to_pydict()
         hf[split] = datasets.Dataset.from_dict(
@@ -257,12 +262,13 @@ def bench_huggingface(root: str, repeats: int, rows: int = 1024) -> dict[str, li
         "callback (eval)": [],
         "callback (eval + train)": [],
     }
+    times = {k: v for k, v in times.items() if not only or k in only}
     used: dict[str, list[float]] = {k: [] for k in times}
     for i in range(repeats + 1):  # the first round warms up
         for name in list(times) if i % 2 else list(times)[::-1]:
             transformers.set_seed(0)
             args = transformers.TrainingArguments(
-                output_dir=os.path.join(root, "hf-out"), num_train_epochs=1,
+                output_dir=os.path.join(root, "hf-out"), num_train_epochs=epochs,
                 per_device_train_batch_size=32, per_device_eval_batch_size=128,
                 eval_strategy="epoch", save_strategy="no", logging_steps=10, report_to=[],
                 use_cpu=True, disable_tqdm=True,
@@ -274,7 +280,7 @@ def bench_huggingface(root: str, repeats: int, rows: int = 1024) -> dict[str, li
                 compute_metrics=keep_by_hand(model) if by_hand else None,
             )  # fmt: skip
             if name.startswith("callback"):
-                tercet.init(project="bench-hf", root=root, heartbeat=False)
+                tercet.init(project=f"bench-hf-{epochs}", root=root, heartbeat=False)
                 TercetCallback.attach(
                     trainer, train_table=tables["train"], eval_table=tables["val"],
                     embedding_layer="bert.pooler", reduce=None, batch_size=128,
@@ -316,8 +322,10 @@ def keep_by_hand(model: Any) -> Callable[[Any], dict[str, float]]:
     return compute_metrics
 
 
-def bench_lightning(root: str, repeats: int, rows: int = 4096) -> dict[str, list[float]]:
-    """One Lightning epoch (train + validation), without and with TercetCallback."""
+def bench_lightning(root: str, repeats: int, rows: int = 4096,
+                    epochs: int = 1) -> dict[str, list[float]]:  # fmt: skip
+    """A Lightning fit of ``epochs`` epochs (train + validation each), without and with
+    TercetCallback."""
     import warnings
 
     warnings.filterwarnings("ignore")
@@ -353,7 +361,11 @@ def bench_lightning(root: str, repeats: int, rows: int = 4096) -> dict[str, list
     for split, n in (("train", rows), ("val", rows // 4)):
         x = rng.normal(size=(n, 32)).astype(np.float32)
         table = tercet.Table.create(
-            {"x": list(x), "label": rng.integers(0, 10, n)}, "bench-pl", "d", split, root=root
+            {"x": list(x), "label": rng.integers(0, 10, n)},
+            f"bench-pl-{epochs}",
+            "d",
+            split,
+            root=root,
         )
         data[split] = table.map(lambda r: (torch.as_tensor(r["x"]), int(r["label"])))
     loaders = {k: DataLoader(v, batch_size=64, shuffle=k == "train") for k, v in data.items()}
@@ -392,6 +404,13 @@ def bench_lightning(root: str, repeats: int, rows: int = 4096) -> dict[str, list
         finally:
             hook.remove()
 
+    class EvalTrain(L.Callback):  # type: ignore[misc]
+        """The train split's numbers by hand after every epoch of a longer fit."""
+
+        def on_train_epoch_end(self, trainer: Any, module: Any) -> None:
+            plain_eval(module)
+            module.train()
+
     times: dict[str, list[float]] = {
         "fit": [], "fit, val kept": [], "callback (val)": [], "fit + eval(train)": [],
         "callback (val + train)": [],
@@ -402,22 +421,24 @@ def bench_lightning(root: str, repeats: int, rows: int = 4096) -> dict[str, list
             torch.manual_seed(0)
             callbacks: list[Any] = []
             if name.startswith("callback"):
-                tercet.init(project="bench-pl", root=root, heartbeat=False)
+                tercet.init(project=f"bench-pl-{epochs}", root=root, heartbeat=False)
                 every = 1 if "train" in name else None
                 callbacks = [TercetCallback(train=data["train"], val=data["val"],
                                             embedding_layer="net.1", reduce=None,
                                             train_every=every)]  # fmt: skip
             elif name != "fit":  # the same numbers by hand: val's kept, and train's after fit
                 callbacks = [KeepVal()]
+                if name == "fit + eval(train)" and epochs > 1:
+                    callbacks.append(EvalTrain())  # after every epoch, as the callback does
             trainer = L.Trainer(
-                max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
                 enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks,
                 num_sanity_val_steps=0,
             )  # fmt: skip
             module = Module()
             start, cpu = time.perf_counter(), time.process_time()
             trainer.fit(module, loaders["train"], loaders["val"])
-            if name == "fit + eval(train)":
+            if name == "fit + eval(train)" and epochs == 1:
                 plain_eval(module)
             active = tercet.active_run()
             if active is not None:
@@ -508,6 +529,31 @@ def report_frameworks(hf: dict[str, list[float]], pl: dict[str, list[float]]) ->
               f"{_median(times) / _median(base) - 1:>+10.1%}")  # fmt: skip
 
 
+HF_LONG = ("trainer", "trainer, eval kept", "callback (eval)")
+"""The HF loops timed over a longer fit (the train split by hand has no per-epoch form that
+is the same work as the callback's)."""
+
+
+def report_long_fits(epochs: int, hf: dict[str, list[float]],
+                     pl: dict[str, list[float]]) -> None:  # fmt: skip
+    print(f"\nFits of {epochs} epochs (median of the timed rounds; train + evaluation each epoch)")
+    print(f"{'loop':<52}{'s/fit':>10}{'vs base':>10}")
+    for label, times, base in (
+        ("HF Trainer", hf["trainer"], hf["trainer"]),
+        ("HF Trainer, eval numbers kept by hand", hf["trainer, eval kept"], hf["trainer"]),
+        ("HF Trainer + TercetCallback (eval split)", hf["callback (eval)"],
+         hf["trainer, eval kept"]),
+        ("Lightning fit", pl["fit"], pl["fit"]),
+        ("Lightning fit, val numbers kept by hand", pl["fit, val kept"], pl["fit"]),
+        ("Lightning + TercetCallback (val, outputs reused)", pl["callback (val)"],
+         pl["fit, val kept"]),
+        ("Lightning fit, val kept + plain eval of train", pl["fit + eval(train)"], pl["fit"]),
+        ("Lightning + TercetCallback (val + train)", pl["callback (val + train)"],
+         pl["fit + eval(train)"]),
+    ):  # fmt: skip
+        print(f"{label:<52}{_median(times):>10.3f}{_median(times) / _median(base) - 1:>+10.1%}")
+
+
 def overhead(targets: Targets, name: str, times: dict[str, list[float]], key: str, base: str,
              baseline_is: str) -> None:  # fmt: skip
     """``key`` against ``base`` within 5%, twice: wall-clock medians, and the medians of the CPU
@@ -529,6 +575,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per framework loop")
     parser.add_argument("--frameworks", action="store_true", help="also bench HF and Lightning")
     parser.add_argument("--ddp", action="store_true", help="also bench 2 processes against 1")
+    parser.add_argument(
+        "--fit-epochs", type=int, default=5,
+        help="with --frameworks, also time fits this long (the callback's fixed costs per fit, "
+        "creating and closing the run, spread over them); 0 skips them",
+    )  # fmt: skip
     parser.add_argument("--only-new", action="store_true", help="skip the digits and write benches")
     parser.add_argument(
         "--threads", type=int, default=1,
@@ -542,6 +593,12 @@ def main() -> int:
         os.environ["TERCET_CONFIG"] = str(Path(root) / "config.yaml")  # keep the user's out
         hf = bench_huggingface(root, args.rounds) if args.frameworks else None
         pl = bench_lightning(root, args.rounds) if args.frameworks else None
+        long_fits = args.frameworks and args.fit_epochs > 1
+        hf_long = (
+            bench_huggingface(root, args.rounds, epochs=args.fit_epochs, only=HF_LONG)
+            if long_fits else None
+        )  # fmt: skip
+        pl_long = bench_lightning(root, args.rounds, epochs=args.fit_epochs) if long_fits else None
         ddp = bench_ddp(root) if args.ddp else None
         if args.only_new:
             epochs, writes = {}, {}
@@ -571,6 +628,18 @@ def main() -> int:
                 targets.info(f"{name}{', CPU time' if suffix else ''}",
                              _median(times[key + suffix]), baseline=_median(times[base + suffix]),
                              baseline_is="the bare loop, no per-sample numbers")  # fmt: skip
+    if hf_long is not None and pl_long is not None:
+        n = args.fit_epochs
+        report_long_fits(n, hf_long, pl_long)
+        overhead(targets, f"HF Trainer {n}-epoch fit with TercetCallback (eval)", hf_long,
+                 "callback (eval)", "trainer, eval kept",
+                 "the same Trainer, eval numbers kept by hand")  # fmt: skip
+        overhead(targets, f"Lightning {n}-epoch fit with TercetCallback (val)", pl_long,
+                 "callback (val)", "fit, val kept",
+                 "the same fit keeping val's numbers by hand")  # fmt: skip
+        overhead(targets, f"Lightning {n}-epoch fit with TercetCallback (val + train)", pl_long,
+                 "callback (val + train)", "fit + eval(train)",
+                 "the same + evaluation of train by hand after every epoch")  # fmt: skip
     if ddp is not None:
         rates = {p: DDP_ROWS / t for p, t in ddp.items()}
         print(f"\nCollection over {DDP_ROWS:,} rows (classification + 256-d embedding), gloo, CPU")

@@ -82,3 +82,50 @@ def test_a_harvested_pass_is_written_once_per_id_with_each_batchs_values(mixed: 
     assert got["score"] == ids.astype(float).tolist()
     assert got["vec"] == [[float(i), float(i + 1)] for i in ids]
     assert got["step"] == [7] * 5
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_a_harvested_classification_is_computed_once_and_lines_up_with_its_ids(
+    mixed: bool,
+) -> None:
+    """ClassificationCollector holds each batch's scores and computes the pass at the end: its
+    columns sit in collector order between the others, each value on its own example_id (also
+    when another column's type changes between batches, ``mixed``, and rows are written batch
+    by batch), and its aggregates count every sample once."""
+    from tercet.runs.harvest import Harvest
+
+    table = tercet.Table.create(
+        {"x": np.arange(6, dtype=np.float32), "label": np.array([0, 1, 1, 0, 1, 0])},
+        "p", "d", "val", value_maps={"label": ["a", "b"]},
+    )  # fmt: skip
+    run = tercet.init(project="p", heartbeat=False)
+    ids = np.asarray(table.example_ids())
+
+    def before(batch: Any, outputs: Any) -> dict[str, Any]:
+        kind = pa.int32() if mixed and batch.example_ids[0] == ids[0] else pa.int64()
+        return {"first": pa.array(batch.example_ids, kind)}
+
+    def after(batch: Any, outputs: Any) -> dict[str, Any]:
+        return {"last": batch.example_ids * 10}
+
+    classify = tercet.ClassificationCollector(probabilities=True)
+    harvest = Harvest(run, table, "val", [before, classify, after], torch.nn.Identity())
+    rng = np.random.default_rng(1)
+    logits = torch.as_tensor(rng.normal(size=(6, 2)), dtype=torch.float32)
+    for at in (0, 2, 4):
+        harvest.add({"example_id": ids[at : at + 2]}, logits[at : at + 2])
+    result = harvest.finish()
+    run.wait()
+    assert result is not None and result["rows"] == 6
+    got = run.metrics("val", epoch=result["epoch"])
+    assert got.column_names[:3] == ["example_id", "first", "loss"]
+    assert got.column_names[-1] == "last"
+    by_id = got.to_pandas().set_index("example_id").loc[ids]
+    probs = torch.softmax(logits, 1).numpy()
+    labels = np.array([0, 1, 1, 0, 1, 0])
+    np.testing.assert_allclose(np.stack(by_id["probabilities"]), probs, rtol=1e-5)
+    np.testing.assert_allclose(by_id["loss"], -np.log(probs[np.arange(6), labels]), rtol=1e-5)
+    assert by_id["prediction"].tolist() == probs.argmax(1).tolist()
+    assert by_id["last"].tolist() == (ids * 10).tolist()
+    accuracy = float((probs.argmax(1) == labels).mean())
+    assert result["aggregates"]["accuracy"] == pytest.approx(accuracy)

@@ -85,7 +85,12 @@ def has_embeddings(collectors: CollectorsArg) -> bool:
 
 def finish(run: Run, reduce: str | None, dims: int = 3) -> None:
     """Once training ends: every rank's files written, then rank 0 projects the embeddings with
-    one fit (``reduce``: ``"pca"``, ``"umap"``, ``"pacmap"`` or None)."""
+    one fit (``reduce``: ``"pca"``, ``"umap"``, ``"pacmap"`` or None).
+
+    With nothing to project in one process, it returns at once: the last files go on being
+    written while the framework tears down, and closing the run waits for them."""
+    if reduce is None and not distributed.world().distributed:
+        return
     run.wait()
     distributed.barrier()
     if reduce is None or run.rank != 0:

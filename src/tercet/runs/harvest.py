@@ -18,7 +18,7 @@ padded repeats included (at most one per rank after the first).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import pyarrow as pa
@@ -28,12 +28,14 @@ from tercet.runs import metrics as metrics_mod
 from tercet.runs.collect import CollectResult, add_columns, plain_constants, publisher
 from tercet.runs.collectors import (
     Batch,
+    ClassificationCollector,
     CollectContext,
     Collector,
     RunTarget,
     TableColumns,
     as_collectors,
 )
+from tercet.runs.collectors.classification import Held
 from tercet.schema import ID_COLUMN
 from tercet.tables.table import Table
 
@@ -76,6 +78,8 @@ class Harvest:
         self._order = np.argsort(table_ids, kind="stable")
         self._sorted_ids = table_ids[self._order]
         self._rows: list[dict[str, Any]] = []
+        self._held: list[dict[int, Held]] = []  # per batch, by collector
+        self._names: dict[int, list[str]] = {}  # the columns of each collector not held back
         self._started: list[Collector] = []
         context = CollectContext(table, self.split, epoch, model, run)
         for collector in self.active:
@@ -102,14 +106,21 @@ class Harvest:
             self.reason = f"a batch holds an {ID_COLUMN} that is not a row of {self.table.name}"
             return
         row: dict[str, Any] = {ID_COLUMN: ids}
+        held: dict[int, Held] = {}
         try:
             view = Batch(batch, None, ids, 0, self._columns, positions)
-            for collector in self.active:
-                add_columns(row, collector.collect(view, outputs))
+            for i, collector in enumerate(self.active):
+                if _holds(collector):
+                    held[i] = collector.hold(view, outputs)  # computed for all batches at once
+                else:
+                    produced = collector.collect(view, outputs)
+                    self._names.setdefault(i, list(produced))
+                    add_columns(row, produced)
         except Exception as exc:  # the own pass raises it again, with the model's inputs
             self.reason = f"a collector could not read the step's outputs ({exc})"
             return
         self._rows.append(row)
+        self._held.append(held)
 
     def finish(
         self, constants: Mapping[str, Any] | None = None, log_aggregates: bool = True
@@ -132,6 +143,15 @@ class Harvest:
             else [(self.reason, here)]
         )
         reasons = [r for r, _ in everyone if r is not None]
+        if not reasons and self._held:
+            try:
+                self._rows = self._release()
+            except Exception as exc:
+                self.reason = f"a collector could not read the step's outputs ({exc})"
+            if at.group and at.distributed:
+                reasons = [r for r in distributed.gather(self.reason) if r is not None]
+            elif self.reason is not None:
+                reasons = [self.reason]
         if reasons:
             self.reason = self.reason or reasons[0]
             return None
@@ -163,7 +183,7 @@ class Harvest:
                 writer.abort()
                 raise
             self.run.write_in_background(self.split, publisher(writer))
-        self._rows = []
+        self._rows, self._held = [], []
         aggregates: dict[str, float] = {}
         for collector in self.active:
             aggregates.update(collector.aggregates())
@@ -181,6 +201,26 @@ class Harvest:
             "aggregates": aggregates,
         }
 
+    def _release(self) -> list[dict[str, Any]]:
+        """The batches' rows with the columns the collectors held back computed, in collector
+        order: joined into one row (one computation over the pass), or batch by batch when the
+        other columns do not join."""
+        try:
+            joined, held = [_joined(self._rows, None)], [self._held]
+        except (pa.ArrowException, TypeError, ValueError, IndexError):
+            joined, held = self._rows, [[h] for h in self._held]
+        out = []
+        for row, batches in zip(joined, held, strict=True):
+            ordered: dict[str, Any] = {ID_COLUMN: row[ID_COLUMN]}
+            for i, collector in enumerate(self.active):
+                if i in batches[0]:
+                    assert isinstance(collector, ClassificationCollector)
+                    add_columns(ordered, collector.release([b[i] for b in batches]))
+                else:
+                    ordered.update({name: row[name] for name in self._names.get(i, [])})
+            out.append(ordered)
+        return out
+
     def close(self) -> None:
         """Unhook the collectors of a pass abandoned before :meth:`finish`."""
         for collector in self._started:
@@ -194,6 +234,15 @@ class Harvest:
         if not np.array_equal(self._sorted_ids[found], ids):
             return None
         return np.asarray(self._order[found], dtype=np.int64)
+
+
+def _holds(collector: Collector) -> TypeGuard[ClassificationCollector]:
+    """Whether ``collector`` computes its columns for a whole pass at once (its
+    ``collect`` not overridden by a subclass, which then sees every batch)."""
+    return (
+        isinstance(collector, ClassificationCollector)
+        and type(collector).collect is ClassificationCollector.collect
+    )
 
 
 def batch_example_ids(batch: Any, outputs: Any) -> np.ndarray | None:

@@ -16,6 +16,7 @@ import traceback
 import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from datetime import datetime
 from pathlib import PurePath
 from types import TracebackType
@@ -32,7 +33,7 @@ from tercet.errors import (
     RunError,
     StorageError,
 )
-from tercet.runs import collect, eventlog, folder, names, reduce, scalars, state
+from tercet.runs import collect, durable, eventlog, folder, names, reduce, scalars, state
 from tercet.runs.background import BackgroundWrites
 from tercet.runs.folder import MetricsFile
 from tercet.runs.heartbeat import Heartbeat
@@ -74,12 +75,13 @@ class Run:
         self._closed = False
         self._pid = os.getpid()
         self._lock = threading.RLock()
-        self._scalars = scalars.ScalarLog(url)
+        self._scalars = scalars.ScalarLog(url, on_write=self._sync_soon)
         self._recorded_inputs: set[tuple[str, str | None]] = set()
         self._written: dict[str, dict[str, Any]] = {}  # events written here, but heartbeats
         self._epochs: dict[str, int] = {}
         self._heartbeat: Heartbeat | None = None
         self._writes = BackgroundWrites(descriptor.get("name", "run"))
+        self._syncs = durable.PendingSyncs(self._writes)
         self.reducers: dict[tuple[Any, ...], Any] = {}  # fitted reducers, reused by later calls
         # Called by close() once metrics are written, before the final status (insights=True).
         self.on_close: list[Callable[[Run], None]] = []
@@ -283,10 +285,22 @@ class Run:
             with self._lock:
                 copies = dict(self._written)
             event[eventlog.SUMMARY] = {"object": self._d, "events": copies}
-        storage.write_json(storage.join(folder.events_folder(self.url), name), event)
+        url = storage.join(folder.events_folder(self.url), name)
+        if named in eventlog.FINAL:
+            self._syncs.sync_now()  # every file written before it durable first
+            storage.write_json(url, event)
+        else:
+            # Synced on the writer thread (tercet.runs.durable); a lost heartbeat only makes a
+            # crashed machine's run read stale sooner, so heartbeats are not synced at all.
+            storage.write_json(url, event, durable=False)
+            if named != "heartbeat":
+                self._syncs.add(url)
         if named != "heartbeat":
             with self._lock:  # a copy never nests another's summary
                 self._written[name] = {k: v for k, v in event.items() if k != eventlog.SUMMARY}
+
+    def _sync_soon(self, url: str) -> None:
+        self._syncs.add(url)
 
     def set_parameters(self, parameters: Mapping[str, Any]) -> None:
         """Add or change parameters (hyperparameters, config); later values win. Recorded by
@@ -539,6 +553,8 @@ class Run:
             self._heartbeat.stop()
             self._heartbeat = None
         write_error: BaseException | None = None
+        with suppress(Exception):  # kept buffered on failure: the flush below raises it
+            self.flush()  # first, so the part is synced by the writer thread with the rest
         try:
             self.wait()
         except BaseException as exc:

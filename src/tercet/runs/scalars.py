@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,8 +35,11 @@ _Row = tuple[int, int | None, str, float, datetime]
 class ScalarLog:
     """The scalars of one run: :meth:`log` buffers, :meth:`flush` writes one part."""
 
-    def __init__(self, run_url: str) -> None:
+    def __init__(self, run_url: str, on_write: Callable[[str], None] | None = None) -> None:
         self.run_url = run_url
+        # Given, parts are written without an fsync and handed to it to be made durable
+        # (tercet.runs.durable); otherwise each part is synced as it is written.
+        self._on_write = on_write
         self._lock = threading.Lock()
         self._rows: list[_Row] = []
         self._last_flush = time.monotonic()
@@ -92,11 +95,13 @@ class ScalarLog:
         )
         url = storage.join(folder.aggregate_folder(self.run_url), folder.aggregate_file_name())
         try:
-            storage.write_parquet(url, table)
+            storage.write_parquet(url, table, durable=self._on_write is None)
         except BaseException:
             with self._lock:
                 self._rows[:0] = rows  # keep them for the next attempt
             raise
+        if self._on_write is not None:
+            self._on_write(url)
 
 
 def read(run_url: str) -> pa.Table:

@@ -119,16 +119,17 @@ def _put_whole(fs: Any, path: str, url: str, data: bytes, overwrite: bool) -> No
                 lock.release()
 
 
-def write_bytes(url: str, data: bytes, overwrite: bool = False) -> None:
-    """Write ``data`` to ``url`` atomically; refuse to overwrite unless asked."""
-    with open_atomic(url, overwrite=overwrite) as fh:
+def write_bytes(url: str, data: bytes, overwrite: bool = False, durable: bool = True) -> None:
+    """Write ``data`` to ``url`` atomically; refuse to overwrite unless asked (``durable``: as
+    for :func:`open_atomic`)."""
+    with open_atomic(url, overwrite=overwrite, durable=durable) as fh:
         fh.write(data)
 
 
-def write_json(url: str, obj: Any, overwrite: bool = False) -> None:
+def write_json(url: str, obj: Any, overwrite: bool = False, durable: bool = True) -> None:
     """Write ``obj`` as JSON to ``url`` atomically; refuse to overwrite unless asked."""
     data = json.dumps(obj, indent=1, sort_keys=False, default=str).encode("utf-8")
-    write_bytes(url, data, overwrite=overwrite)
+    write_bytes(url, data, overwrite=overwrite, durable=durable)
 
 
 def dictionary_columns(schema: pa.Schema, plain: Iterable[str] = ()) -> list[str]:
@@ -163,11 +164,11 @@ def dictionary_columns(schema: pa.Schema, plain: Iterable[str] = ()) -> list[str
     return out
 
 
-def write_parquet(url: str, table: pa.Table, **options: Any) -> None:
+def write_parquet(url: str, table: pa.Table, durable: bool = True, **options: Any) -> None:
     """Write an Arrow table as one immutable Parquet file (zstd; no dictionary for floats)."""
     options.setdefault("compression", "zstd")
     options.setdefault("use_dictionary", dictionary_columns(table.schema))
-    with open_atomic(url) as fh:
+    with open_atomic(url, durable=durable) as fh:
         pq.write_table(table, fh, **options)
 
 

@@ -221,6 +221,16 @@ def sync(urls: list[str]) -> None:
         list(pool.map(sync_folder, sorted({os.path.dirname(p) for p in rest})))
 
 
+def sync_here(urls: list[str]) -> None:
+    """:func:`sync` of a few files in the calling thread, each file then each folder: no thread
+    pool, so it also works while the interpreter exits (a run's final barrier at exit)."""
+    local = sorted({normalize(u) for u in urls if is_local(u)})
+    for path in local:
+        _fsync_file(path)
+    for folder in sorted({os.path.dirname(p) for p in local}):
+        sync_folder(folder)
+
+
 def _syncfs(folder: str) -> bool:
     """``syncfs(2)`` of the filesystem holding ``folder``; False where there is none."""
     libc = _libc()

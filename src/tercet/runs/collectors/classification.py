@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,17 @@ from tercet.runs.collectors.base import (
 )
 from tercet.runs.metrics import MetricSpec
 from tercet.schema import ValueMap
+
+
+@dataclass(frozen=True)
+class Held:
+    """One batch as :meth:`ClassificationCollector.hold` took it: its scores (or, for scores
+    on a device, the per-sample numbers already computed there) and its targets."""
+
+    values: np.ndarray
+    targets: np.ndarray
+    computed: bool
+    classes: int
 
 
 class ClassificationCollector(Collector):
@@ -92,6 +104,12 @@ class ClassificationCollector(Collector):
         )
 
     def collect(self, batch: Batch, outputs: Any) -> Mapping[str, Any]:
+        return self.release([self.hold(batch, outputs)])
+
+    def hold(self, batch: Batch, outputs: Any) -> Held:
+        """What :meth:`release` needs of one batch, checked now, computed later: a framework's
+        loop hands its batches one at a time, and the numbers of all of them computed at once
+        cost a fraction of one computation per batch (:class:`tercet.runs.harvest.Harvest`)."""
         import torch
 
         scores = select_outputs(outputs, self.outputs)
@@ -103,13 +121,32 @@ class ClassificationCollector(Collector):
                 "outputs=lambda out: ... to pick them."
             )
         targets = self._targets(batch)
-        valid = (targets >= 0) & (targets < scores.shape[1])
-        safe = np.where(valid, targets, 0)
-        k = min(self.top_k, scores.shape[1])
         if scores.device.type == "cpu":
+            return Held(to_numpy(scores).astype(np.float32), targets, False, scores.shape[1])
+        # On a device: its numbers now, one copy to the host per batch, none of the scores kept.
+        safe = np.where((targets >= 0) & (targets < scores.shape[1]), targets, 0)
+        k = min(self.top_k, scores.shape[1])
+        return Held(self._on_device(scores, safe, k), targets, True, scores.shape[1])
+
+    def release(self, held: Sequence[Held]) -> dict[str, Any]:
+        """The columns of the batches :meth:`hold` took, end to end."""
+        targets = np.concatenate([h.targets for h in held]) if len(held) > 1 else held[0].targets
+        classes = held[0].classes
+        k = min(self.top_k, classes)
+        valid = (targets >= 0) & (targets < classes)
+        safe = np.where(valid, targets, 0)
+        if not any(h.computed for h in held):
+            scores = np.concatenate([h.values for h in held]) if len(held) > 1 else held[0].values
             host = self._on_host(scores, safe, k)
-        else:
-            host = self._on_device(scores, safe, k)
+        else:  # numbers computed on a device (scores on the host too, unusually: batch by batch)
+            parts, at = [], 0
+            for h in held:
+                n = len(h.targets)
+                parts.append(
+                    h.values if h.computed else self._on_host(h.values, safe[at : at + n], k)
+                )
+                at += n
+            host = np.concatenate(parts) if len(parts) > 1 else parts[0]
         loss, label_probability = host[:, 0].astype(np.float32), host[:, 1].astype(np.float32)
         loss[~valid] = np.nan
         label_probability[~valid] = np.nan
