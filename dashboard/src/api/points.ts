@@ -2,6 +2,7 @@
 // request, an example-id → point-index lookup, and the ids that pass the filters.
 import type { Table as ArrowTable } from 'apache-arrow';
 import { numericColumn, type ServiceClient } from './client.svelte';
+import { markOnce } from '../lib/marks';
 import type { ColumnInfo, Filter, Source } from './types';
 
 export interface PointColumns {
@@ -47,7 +48,8 @@ function valuesOf(table: ArrowTable, name: string, col: ColumnInfo | undefined):
 function makeIndex(ids: Float64Array): (id: number) => number {
   let max = -1;
   let dense = true;
-  for (const id of ids) {
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
     if (!(Number.isInteger(id) && id >= 0)) {
       dense = false;
       break;
@@ -56,7 +58,7 @@ function makeIndex(ids: Float64Array): (id: number) => number {
   }
   if (dense && max < ids.length * 4 + 1024) {
     const table = new Int32Array(max + 1).fill(-1);
-    ids.forEach((id, i) => (table[id] = i));
+    for (let i = 0; i < ids.length; i++) table[ids[i]] = i;
     return (id) => (id >= 0 && id <= max ? table[id] : -1);
   }
   const m = new Map<number, number>();
@@ -73,11 +75,13 @@ export async function loadPoints(
   limit = 2_000_000,
 ): Promise<Points> {
   const names = [...new Set(['example_id', cols.x, cols.y, cols.z, cols.color, cols.size].filter((c): c is string => Boolean(c)))];
+  markOnce('tercet:points:asked');
   const res = await client.rows({ source, columns: names, filter, sort: [], offset: 0, limit });
+  markOnce('tercet:points:decoded');
   const t = res.table;
   const ids = numericColumn(t, 'example_id');
   const info = (n: string | null) => schema.find((c) => c.name === n);
-  return {
+  const points = {
     n: t.numRows,
     ids,
     x: f32Column(t, cols.x),
@@ -88,6 +92,8 @@ export async function loadPoints(
     bytes: res.bytes,
     indexOf: makeIndex(ids),
   };
+  markOnce('tercet:points:ready');
+  return points;
 }
 
 /** Example ids of the rows that pass `filter`: identities, so they fit any points of the source. */

@@ -3,12 +3,16 @@
 // service. Measured here (SwiftShader, no GPU) at 1M points: ~1.0 s to first frame, against
 // ~2.6 s for regl-scatterplot, whose draw() converts columns to row arrays and waits for its
 // spatial index; lasso and picking project the points on the CPU instead (~10 ms per 1M).
+// When WebGL itself runs on the CPU (no GPU: SwiftShader, llvmpipe), 2D frames of many points are
+// drawn by splat.ts in JS instead (~30 ms against ~1 s per frame at 1M points).
 // The camera, hit tests, pointer handling and shaders are in their own files beside this one.
 import { Camera, bounds, type Bounds } from './camera';
 import { project } from './mat4';
 import { pick, pointsInPolygon, type Projected } from './picking';
 import { PointerControls, type PointerHost, type RendererEvents } from './pointer';
-import { LINE_FS, LINE_VS, POINT_FS, POINT_VS, link } from './shaders';
+import { IMAGE_FS, IMAGE_VS, LINE_FS, LINE_VS, POINT_FS, POINT_VS, link } from './shaders';
+import { splat } from './splat';
+import { markOnce } from '../lib/marks';
 
 export type { RendererEvents } from './pointer';
 
@@ -57,6 +61,16 @@ export class PointRenderer implements PointerHost {
   private resizeObserver: ResizeObserver;
   private pointer: PointerControls;
   private size: { w: number; h: number } | null = null;
+  private paletteBytes = new Uint8Array(256 * 4);
+  private selection: Uint32Array = new Uint32Array(0);
+  private imageProgram: WebGLProgram;
+  private imageVao: WebGLVertexArrayObject;
+  private imageTex: WebGLTexture;
+  private image: Uint32Array | null = null;
+  /** WebGL runs on the CPU here (no GPU): many points are cheaper drawn by splat.ts. */
+  readonly software: boolean;
+  /** From this many points, 2D frames in software WebGL are drawn by the CPU (tests lower it). */
+  splatFrom = 100_000;
 
   lassoMode = false;
   pointSize = 3;
@@ -83,6 +97,10 @@ export class PointRenderer implements PointerHost {
     this.selectionBuffer = gl.createBuffer()!;
     this.lineBuffer = gl.createBuffer()!;
     this.lineVao = gl.createVertexArray()!;
+    this.imageProgram = link(gl, IMAGE_VS, IMAGE_FS);
+    this.imageVao = gl.createVertexArray()!;
+    this.imageTex = gl.createTexture()!;
+    this.software = softwareGL(gl);
     this.setPalette([[0.3, 0.5, 0.9]]);
     this.resizeObserver = new ResizeObserver((entries) => {
       const r = entries[entries.length - 1]?.contentRect;
@@ -144,6 +162,7 @@ export class PointRenderer implements PointerHost {
       if (!keepView) this.resetView(false);
     }
     this.pointer.hover = null;
+    if (this.n > 0) markOnce('tercet:scatter:uploaded');
     this.requestRender();
   }
 
@@ -157,6 +176,7 @@ export class PointRenderer implements PointerHost {
       px[i * 4 + 2] = Math.round(c[2] * 255);
       px[i * 4 + 3] = 255;
     }
+    this.paletteBytes = px;
     gl.bindTexture(gl.TEXTURE_2D, this.paletteTex);
     gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA8, 256, 1, 0, gl.RGBA, gl.UNSIGNED_BYTE, px);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
@@ -183,6 +203,7 @@ export class PointRenderer implements PointerHost {
     gl.bufferData(gl.ELEMENT_ARRAY_BUFFER, indices, gl.DYNAMIC_DRAW);
     gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, null);
     this.selectionCount = indices.length;
+    this.selection = indices;
     this.requestRender();
   }
 
@@ -293,7 +314,8 @@ export class PointRenderer implements PointerHost {
     const { w, h } = this.cssSize;
     const m = this.camera.matrix(w, h);
     if (this.mode === '3d') this.drawCube();
-    if (this.data && this.n > 0) {
+    if (this.data && this.n > 0 && this.splatting) this.drawImage(m, dpr);
+    else if (this.data && this.n > 0) {
       gl.useProgram(this.program);
       gl.bindVertexArray(this.vao);
       gl.activeTexture(gl.TEXTURE0);
@@ -321,6 +343,7 @@ export class PointRenderer implements PointerHost {
       // The first frame counts as drawn when the GPU has finished it; a fence is polled each
       // animation frame instead of readPixels, which would block the main thread meanwhile.
       this.drawnOnce = true;
+      markOnce('tercet:scatter:draw-issued');
       const sync = gl.fenceSync(gl.SYNC_GPU_COMMANDS_COMPLETE, 0);
       gl.flush();
       const poll = () => {
@@ -331,6 +354,51 @@ export class PointRenderer implements PointerHost {
       };
       requestAnimationFrame(poll);
     }
+  }
+
+  /** Whether frames are drawn by the CPU (splat.ts) now. */
+  get splatting(): boolean {
+    return this.software && this.mode === '2d' && this.n >= this.splatFrom;
+  }
+
+  private drawImage(matrix: Float32Array, dpr: number): void {
+    const gl = this.gl;
+    const W = this.canvas.width;
+    const H = this.canvas.height;
+    if (!this.image || this.image.length !== W * H) this.image = new Uint32Array(W * H);
+    else this.image.fill(0);
+    const d = this.data!;
+    splat(this.image, W, H, { x: d.x, y: d.y, color: d.color, size: d.size, mask: this.mask, selection: this.selection.subarray(0, this.selectionCount) }, {
+      matrix,
+      pointSize: this.pointSize * dpr,
+      alpha: this.alpha,
+      dim: this.dimColor,
+      ringColor: this.ringColor,
+      ring: 3 * dpr,
+      palette: this.paletteBytes,
+    });
+    gl.activeTexture(gl.TEXTURE0);
+    gl.bindTexture(gl.TEXTURE_2D, this.imageTex);
+    gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA8, W, H, 0, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(this.image.buffer));
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
+    gl.disable(gl.BLEND); // the image already holds the blended points over a clear canvas
+    gl.useProgram(this.imageProgram);
+    gl.uniform1i(gl.getUniformLocation(this.imageProgram, 'uImage'), 0);
+    gl.bindVertexArray(this.imageVao);
+    gl.drawArrays(gl.TRIANGLES, 0, 3);
+    gl.bindVertexArray(null);
+    gl.enable(gl.BLEND);
+  }
+
+  /** The RGBA bytes drawn at (x, y) in CSS px of the canvas, after drawing a frame now (tests). */
+  readPixel(x: number, y: number): [number, number, number, number] {
+    this.render();
+    const gl = this.gl;
+    const dpr = window.devicePixelRatio || 1;
+    const px = new Uint8Array(4);
+    gl.readPixels(Math.floor(x * dpr), this.canvas.height - 1 - Math.floor(y * dpr), 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);
+    return [px[0], px[1], px[2], px[3]];
   }
 
   private drawCube(): void {
@@ -360,4 +428,11 @@ export class PointRenderer implements PointerHost {
     if (this.frame) cancelAnimationFrame(this.frame);
     this.gl.getExtension('WEBGL_lose_context')?.loseContext();
   }
+}
+
+/** Whether this context renders on the CPU (SwiftShader, llvmpipe): no GPU behind it. */
+function softwareGL(gl: WebGL2RenderingContext): boolean {
+  const info = gl.getExtension('WEBGL_debug_renderer_info');
+  const name: unknown = gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER);
+  return /swiftshader|llvmpipe|softpipe|software/i.test(String(name));
 }

@@ -1,0 +1,5 @@
+// Named moments of the first load, for the benchmark's breakdown (bench/bench_dashboard.py reads
+// them with the Performance API): each is marked once per page, so later loads add nothing.
+export function markOnce(name: string): void {
+  if (performance.getEntriesByName(name, 'mark').length === 0) performance.mark(name);
+}
