@@ -69,8 +69,10 @@ export class PointRenderer implements PointerHost {
   private image: Uint32Array | null = null;
   /** WebGL runs on the CPU here (no GPU): many points are cheaper drawn by splat.ts. */
   readonly software: boolean;
-  /** From this many points, 2D frames in software WebGL are drawn by the CPU (tests lower it). */
-  splatFrom = 100_000;
+  /** From this many points, 2D frames in software WebGL are drawn by the CPU (tests lower it;
+   * `window.tercetSplatFrom` set before the page loads moves it, so the benchmark can measure
+   * the WebGL points path beside this one). */
+  splatFrom = (window as { tercetSplatFrom?: number }).tercetSplatFrom ?? 100_000;
 
   lassoMode = false;
   pointSize = 3;

@@ -58,42 +58,48 @@ export function splat(image: Uint32Array, W: number, H: number, p: SplatPoints, 
   const { x, y, color, size, mask } = p;
   const [m0, m1, m3, m4, m5, m7, m12, m13, m15] = [m[0], m[1], m[3], m[4], m[5], m[7], m[12], m[13], m[15]];
 
-  // One point: the pixels whose centres fall in its disc, blended over what is there.
-  const disc = (i: number, ringWidth: number, table: Uint32Array): void => {
-    const X = x[i];
-    const Y = y[i];
-    const cw = m3 * X + m7 * Y + m15;
-    const nx = (m0 * X + m4 * Y + m12) / cw;
-    const ny = (m1 * X + m5 * Y + m13) / cw;
-    if (!(nx >= -1 && nx <= 1 && ny >= -1 && ny <= 1)) return; // GL clips a point by its centre
-    const wx = (nx + 1) * 0.5 * W;
-    const wy = (ny + 1) * 0.5 * H;
-    const passes = mask === null || mask[i] === 1;
-    let d = size ? s.pointSize * (0.5 + 2.7 * (size[i] / 255)) : s.pointSize;
-    d = Math.max(1, (passes ? d : Math.max(1, d * 0.75)) + ringWidth);
-    const r = d / 2;
-    const r2 = r * r;
-    const inner2 = 0.36 * r2; // the shader's ring: gl_PointCoord radius past 0.3
-    const fill = passes ? table[color[i]] : dim;
-    const x0 = Math.max(0, Math.ceil(wx - r - 0.5));
-    const x1 = Math.min(W - 1, Math.floor(wx + r - 0.5));
-    const y0 = Math.max(0, Math.ceil(wy - r - 0.5));
-    const y1 = Math.min(H - 1, Math.floor(wy + r - 0.5));
-    for (let py = y0; py <= y1; py++) {
-      const dy = py + 0.5 - wy;
-      for (let px = x0; px <= x1; px++) {
-        const dx = px + 0.5 - wx;
-        const d2 = dx * dx + dy * dy;
-        if (d2 <= r2) {
-          const o = py * W + px;
-          image[o] = over(ringWidth > 0 && d2 > inner2 ? ring : fill, image[o]);
+  // Each point: the pixels whose centres fall in its disc, blended over what is there. One loop
+  // per pass with the point's work inline (a call per point costs as much as the point).
+  const pass = (selection: Uint32Array | null, ringWidth: number, table: Uint32Array): void => {
+    const count = selection ? selection.length : x.length;
+    for (let k = 0; k < count; k++) {
+      const i = selection ? selection[k] : k;
+      if (i >= x.length) continue;
+      const X = x[i];
+      const Y = y[i];
+      const cw = m3 * X + m7 * Y + m15;
+      const nx = (m0 * X + m4 * Y + m12) / cw;
+      const ny = (m1 * X + m5 * Y + m13) / cw;
+      if (!(nx >= -1 && nx <= 1 && ny >= -1 && ny <= 1)) continue; // GL clips a point by its centre
+      const wx = (nx + 1) * 0.5 * W;
+      const wy = (ny + 1) * 0.5 * H;
+      const passes = mask === null || mask[i] === 1;
+      let d = size ? s.pointSize * (0.5 + 2.7 * (size[i] / 255)) : s.pointSize;
+      d = Math.max(1, (passes ? d : Math.max(1, d * 0.75)) + ringWidth);
+      const r = d / 2;
+      const r2 = r * r;
+      const inner2 = 0.36 * r2; // the shader's ring: gl_PointCoord radius past 0.3
+      const fill = passes ? table[color[i]] : dim;
+      const x0 = Math.max(0, Math.ceil(wx - r - 0.5));
+      const x1 = Math.min(W - 1, Math.floor(wx + r - 0.5));
+      const y0 = Math.max(0, Math.ceil(wy - r - 0.5));
+      const y1 = Math.min(H - 1, Math.floor(wy + r - 0.5));
+      for (let py = y0; py <= y1; py++) {
+        const dy = py + 0.5 - wy;
+        for (let px = x0; px <= x1; px++) {
+          const dx = px + 0.5 - wx;
+          const d2 = dx * dx + dy * dy;
+          if (d2 <= r2) {
+            const o = py * W + px;
+            image[o] = over(ringWidth > 0 && d2 > inner2 ? ring : fill, image[o]);
+          }
         }
       }
     }
   };
 
-  for (let i = 0; i < x.length; i++) disc(i, 0, on);
-  for (const i of p.selection) if (i < x.length) disc(i, s.ring, full);
+  pass(null, 0, on);
+  if (p.selection.length > 0) pass(p.selection, s.ring, full);
 }
 
 /** RGBA bytes packed little-endian (what a Uint32Array view of RGBA8 pixels holds). */
