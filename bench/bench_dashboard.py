@@ -543,9 +543,9 @@ def main() -> int:
     targets = Targets("dashboard targets")
     for name, frame, *_ in rows:
         if name == "scatter-1m" and webgl:
-            base = statistics.median(r["tercet:scatter2d:first-frame"] for r in webgl)
+            gl_frame = statistics.median(r["tercet:scatter2d:first-frame"] for r in webgl)
             targets.at_most(f"{name}: first frame", frame, TARGETS[name], unit="ms",
-                            baseline=base, baseline_is="WebGL points, same run")  # fmt: skip
+                            baseline=gl_frame, baseline_is="WebGL points, same run")  # fmt: skip
         else:
             targets.at_most(f"{name}: first frame", frame, TARGETS[name], unit="ms")
     if gallery:
