@@ -4,14 +4,15 @@
 // ~2.6 s for regl-scatterplot, whose draw() converts columns to row arrays and waits for its
 // spatial index; lasso and picking project the points on the CPU instead (~10 ms per 1M).
 // When WebGL itself runs on the CPU (no GPU: SwiftShader, llvmpipe), 2D frames of many points are
-// drawn by splat.ts in JS instead (~30 ms against ~1 s per frame at 1M points).
-// The camera, hit tests, pointer handling and shaders are in their own files beside this one.
+// drawn by splat.ts in JS instead (~50-100 ms against ~1-2 s per frame at 1M points).
+// The camera, hit tests, pointer handling, shaders and the 3D box are in files beside this one.
 import { Camera, bounds, type Bounds } from './camera';
 import { project } from './mat4';
 import { pick, pointsInPolygon, type Projected } from './picking';
 import { PointerControls, type PointerHost, type RendererEvents } from './pointer';
-import { IMAGE_FS, IMAGE_VS, LINE_FS, LINE_VS, POINT_FS, POINT_VS, link } from './shaders';
-import { splat } from './splat';
+import { Cube } from './cube';
+import { POINT_FS, POINT_VS, link } from './shaders';
+import { CpuImage, softwareGL } from './splat';
 import { markOnce } from '../lib/marks';
 
 export type { RendererEvents } from './pointer';
@@ -43,14 +44,12 @@ export class PointRenderer implements PointerHost {
   readonly camera: Camera;
   private gl: WebGL2RenderingContext;
   private program: WebGLProgram;
-  private lineProgram: WebGLProgram;
+  private cube: Cube;
   private vao: WebGLVertexArrayObject;
   private buffers = new Map<string, WebGLBuffer>();
   private paletteTex: WebGLTexture;
   private selectionBuffer: WebGLBuffer;
   private selectionCount = 0;
-  private lineBuffer: WebGLBuffer;
-  private lineVao: WebGLVertexArrayObject;
   private data: PointData | null = null;
   private n = 0;
   private mask: Uint8Array | null = null;
@@ -63,10 +62,7 @@ export class PointRenderer implements PointerHost {
   private size: { w: number; h: number } | null = null;
   private paletteBytes = new Uint8Array(256 * 4);
   private selection: Uint32Array = new Uint32Array(0);
-  private imageProgram: WebGLProgram;
-  private imageVao: WebGLVertexArrayObject;
-  private imageTex: WebGLTexture;
-  private image: Uint32Array | null = null;
+  private cpuImage: CpuImage;
   /** WebGL runs on the CPU here (no GPU): many points are cheaper drawn by splat.ts. */
   readonly software: boolean;
   /** From this many points, 2D frames in software WebGL are drawn by the CPU (tests lower it;
@@ -93,15 +89,11 @@ export class PointRenderer implements PointerHost {
     if (!gl) throw new Error('WebGL2 is not available in this browser.');
     this.gl = gl;
     this.program = link(gl, POINT_VS, POINT_FS);
-    this.lineProgram = link(gl, LINE_VS, LINE_FS);
+    this.cube = new Cube(gl);
     this.vao = gl.createVertexArray()!;
     this.paletteTex = gl.createTexture()!;
     this.selectionBuffer = gl.createBuffer()!;
-    this.lineBuffer = gl.createBuffer()!;
-    this.lineVao = gl.createVertexArray()!;
-    this.imageProgram = link(gl, IMAGE_VS, IMAGE_FS);
-    this.imageVao = gl.createVertexArray()!;
-    this.imageTex = gl.createTexture()!;
+    this.cpuImage = new CpuImage(gl);
     this.software = softwareGL(gl);
     this.setPalette([[0.3, 0.5, 0.9]]);
     this.resizeObserver = new ResizeObserver((entries) => {
@@ -114,7 +106,14 @@ export class PointRenderer implements PointerHost {
     this.resize();
   }
 
+  /** Buffers handed to WebGL at its next draw, not before: CPU-drawn frames never need them. */
+  private pending = new Map<string, () => void>();
+
   private upload(name: string, array: ArrayBufferView, size: number, type: number, normalized: boolean): void {
+    this.pending.set(name, () => this.uploadNow(name, array, size, type, normalized));
+  }
+
+  private uploadNow(name: string, array: ArrayBufferView, size: number, type: number, normalized: boolean): void {
     const gl = this.gl;
     let buf = this.buffers.get(name);
     if (!buf) {
@@ -133,6 +132,7 @@ export class PointRenderer implements PointerHost {
   }
 
   private constant(name: string, value: number): void {
+    this.pending.delete(name); // a constant replaces a buffer not handed over yet
     const gl = this.gl;
     const loc = gl.getAttribLocation(this.program, name);
     if (loc < 0) return;
@@ -315,9 +315,11 @@ export class PointRenderer implements PointerHost {
     gl.blendFunc(gl.ONE, gl.ONE_MINUS_SRC_ALPHA);
     const { w, h } = this.cssSize;
     const m = this.camera.matrix(w, h);
-    if (this.mode === '3d') this.drawCube();
+    if (this.mode === '3d') this.cube.draw(this.camera.cubeMatrix(w, h), this.gridColor);
     if (this.data && this.n > 0 && this.splatting) this.drawImage(m, dpr);
     else if (this.data && this.n > 0) {
+      for (const upload of this.pending.values()) upload();
+      this.pending.clear();
       gl.useProgram(this.program);
       gl.bindVertexArray(this.vao);
       gl.activeTexture(gl.TEXTURE0);
@@ -364,13 +366,9 @@ export class PointRenderer implements PointerHost {
   }
 
   private drawImage(matrix: Float32Array, dpr: number): void {
-    const gl = this.gl;
-    const W = this.canvas.width;
-    const H = this.canvas.height;
-    if (!this.image || this.image.length !== W * H) this.image = new Uint32Array(W * H);
-    else this.image.fill(0);
     const d = this.data!;
-    splat(this.image, W, H, { x: d.x, y: d.y, color: d.color, size: d.size, mask: this.mask, selection: this.selection.subarray(0, this.selectionCount) }, {
+    const selection = this.selection.subarray(0, this.selectionCount);
+    this.cpuImage.draw(this.canvas.width, this.canvas.height, { x: d.x, y: d.y, color: d.color, size: d.size, mask: this.mask, selection }, {
       matrix,
       pointSize: this.pointSize * dpr,
       alpha: this.alpha,
@@ -379,18 +377,6 @@ export class PointRenderer implements PointerHost {
       ring: 3 * dpr,
       palette: this.paletteBytes,
     });
-    gl.activeTexture(gl.TEXTURE0);
-    gl.bindTexture(gl.TEXTURE_2D, this.imageTex);
-    gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA8, W, H, 0, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(this.image.buffer));
-    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
-    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
-    gl.disable(gl.BLEND); // the image already holds the blended points over a clear canvas
-    gl.useProgram(this.imageProgram);
-    gl.uniform1i(gl.getUniformLocation(this.imageProgram, 'uImage'), 0);
-    gl.bindVertexArray(this.imageVao);
-    gl.drawArrays(gl.TRIANGLES, 0, 3);
-    gl.bindVertexArray(null);
-    gl.enable(gl.BLEND);
   }
 
   /** The RGBA bytes drawn at (x, y) in CSS px of the canvas, after drawing a frame now (tests). */
@@ -403,28 +389,6 @@ export class PointRenderer implements PointerHost {
     return [px[0], px[1], px[2], px[3]];
   }
 
-  private drawCube(): void {
-    const gl = this.gl;
-    const c = [-1, 1];
-    const v: number[] = [];
-    for (const a of c) for (const b of c) {
-      v.push(-1, a, b, 1, a, b, a, -1, b, a, 1, b, a, b, -1, a, b, 1);
-    }
-    gl.useProgram(this.lineProgram);
-    gl.bindVertexArray(this.lineVao);
-    gl.bindBuffer(gl.ARRAY_BUFFER, this.lineBuffer);
-    gl.bufferData(gl.ARRAY_BUFFER, new Float32Array(v), gl.STATIC_DRAW);
-    const loc = gl.getAttribLocation(this.lineProgram, 'aPos');
-    gl.enableVertexAttribArray(loc);
-    gl.vertexAttribPointer(loc, 3, gl.FLOAT, false, 0, 0);
-    // The cube is drawn in normalised space, so it bypasses the data normaliser.
-    const { w, h } = this.cssSize;
-    gl.uniformMatrix4fv(gl.getUniformLocation(this.lineProgram, 'uMatrix'), false, this.camera.cubeMatrix(w, h));
-    gl.uniform4fv(gl.getUniformLocation(this.lineProgram, 'uColor'), this.gridColor);
-    gl.drawArrays(gl.LINES, 0, v.length / 3);
-    gl.bindVertexArray(null);
-  }
-
   destroy(): void {
     this.resizeObserver.disconnect();
     if (this.frame) cancelAnimationFrame(this.frame);
@@ -432,9 +396,3 @@ export class PointRenderer implements PointerHost {
   }
 }
 
-/** Whether this context renders on the CPU (SwiftShader, llvmpipe): no GPU behind it. */
-function softwareGL(gl: WebGL2RenderingContext): boolean {
-  const info = gl.getExtension('WEBGL_debug_renderer_info');
-  const name: unknown = gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER);
-  return /swiftshader|llvmpipe|softpipe|software/i.test(String(name));
-}

@@ -1,11 +1,12 @@
 // 2D points written straight into an RGBA image by the CPU, for browsers whose WebGL itself runs
 // on the CPU (SwiftShader, llvmpipe: no GPU). There each point costs a primitive set-up, and 1M
-// points take ~1 s per frame; projecting them and writing their few pixels in JS takes ~30 ms,
+// points take ~1-2 s per frame; projecting them and writing their few pixels in JS ~50-100 ms,
 // and the image is then drawn as one textured triangle. The rules are the point shaders' in
 // shaders.ts, so both paths draw the same picture: a disc of the point's size (at least 1 px),
 // the palette colour at `alpha`, points failing the filters in `dim` at 0.75× size, selection
 // rings on top, blended premultiplied (ONE, ONE_MINUS_SRC_ALPHA) in draw order.
 import type { Mat4 } from './mat4';
+import { IMAGE_FS, IMAGE_VS, link } from './shaders';
 
 export interface SplatPoints {
   x: Float32Array;
@@ -124,4 +125,44 @@ function over(src: number, dst: number): number {
   const b = ((src >>> 16) & 255) + scale((dst >>> 16) & 255, k);
   const a = (src >>> 24) + scale(dst >>> 24, k);
   return (r | (g << 8) | (b << 16) | (a << 24)) >>> 0;
+}
+
+/** Whether this context renders on the CPU (SwiftShader, llvmpipe): no GPU behind it. */
+export function softwareGL(gl: WebGL2RenderingContext): boolean {
+  const info = gl.getExtension('WEBGL_debug_renderer_info');
+  const name: unknown = gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER);
+  return /swiftshader|llvmpipe|softpipe|software/i.test(String(name));
+}
+
+/** The CPU-drawn image of the points, shown by WebGL as one triangle over a cleared canvas. */
+export class CpuImage {
+  private program: WebGLProgram;
+  private vao: WebGLVertexArrayObject;
+  private texture: WebGLTexture;
+  private image: Uint32Array | null = null;
+
+  constructor(private readonly gl: WebGL2RenderingContext) {
+    this.program = link(gl, IMAGE_VS, IMAGE_FS);
+    this.vao = gl.createVertexArray()!;
+    this.texture = gl.createTexture()!;
+  }
+
+  draw(W: number, H: number, points: SplatPoints, style: SplatStyle): void {
+    const gl = this.gl;
+    if (!this.image || this.image.length !== W * H) this.image = new Uint32Array(W * H);
+    else this.image.fill(0);
+    splat(this.image, W, H, points, style);
+    gl.activeTexture(gl.TEXTURE0);
+    gl.bindTexture(gl.TEXTURE_2D, this.texture);
+    gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA8, W, H, 0, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(this.image.buffer));
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
+    gl.disable(gl.BLEND); // the image already holds the blended points over a clear canvas
+    gl.useProgram(this.program);
+    gl.uniform1i(gl.getUniformLocation(this.program, 'uImage'), 0);
+    gl.bindVertexArray(this.vao);
+    gl.drawArrays(gl.TRIANGLES, 0, 3);
+    gl.bindVertexArray(null);
+    gl.enable(gl.BLEND);
+  }
 }
