@@ -5,6 +5,8 @@
 import { tableFromIPC, type Table as ArrowTable } from 'apache-arrow';
 import { untrack } from 'svelte';
 import { filterCacheKey } from './filters';
+import type { PointArrays, PointColumns } from './point-arrays';
+import type { PointsAnswer, PointsAsk } from './points.worker';
 import { followEvents, type EventHandlers } from './sse';
 import type {
   ColumnInfo,
@@ -81,6 +83,7 @@ export class ServiceClient {
     readonly token: string,
   ) {
     window.__tercetStats = this.stats;
+    this.pointsWorker(); // started now: its script is loaded by the time the points are asked
   }
 
   /** Drops cached metadata answers (after an index event or a commit). */
@@ -156,6 +159,7 @@ export class ServiceClient {
   close(): void {
     this.closed = true;
     this.events?.abort();
+    this.worker?.terminate();
     if (this.grantTimer !== null) clearTimeout(this.grantTimer);
   }
 
@@ -366,33 +370,67 @@ export class ServiceClient {
     };
   }
 
+  /**
+   * A scatter's points (`POST /api/rows`), fetched, decoded and made into typed arrays by a worker
+   * (points.worker.ts), with the same counters, priority and errors as `request`. null when
+   * workers cannot run here: the caller reads the rows itself then.
+   */
+  async pointRows(req: RowsRequest, cols: PointColumns): Promise<{ points: PointArrays; bytes: number; received?: number } | null> {
+    const worker = this.pointsWorker();
+    if (!worker) return null;
+    const id = ++this.asked;
+    this.foreground += 1;
+    untrack(() => (this.inflight += 1));
+    this.stats.requests += 1;
+    let answer: PointsAnswer;
+    try {
+      answer = await new Promise<PointsAnswer>((resolve) => {
+        this.waiting.set(id, resolve);
+        const ask: PointsAsk = { id, url: `${this.service}/api/rows`, token: this.token, body: JSON.stringify(req), cols };
+        worker.postMessage(ask);
+      });
+    } finally {
+      this.waiting.delete(id);
+      untrack(() => (this.inflight -= 1));
+      this.foreground -= 1;
+      if (this.foreground === 0) for (const w of this.idleWaiters.splice(0)) w();
+    }
+    if (!answer.ok) {
+      if (answer.status === -1) return null; // the worker died: the caller reads the rows itself
+      if (answer.status === 0) {
+        throw new ServiceError('unreachable', `No service reachable at ${this.service}: start it with \`tercet service\` (or \`tercet ui\`), then retry.`);
+      }
+      throw await this.errorFrom(new Response(answer.body, { status: answer.status }));
+    }
+    this.stats.bytes += answer.bytes;
+    return { points: answer.points, bytes: answer.bytes, received: answer.received };
+  }
+
+  private worker: Worker | null | undefined;
+  private asked = 0;
+  private waiting = new Map<number, (a: PointsAnswer) => void>();
+
+  private pointsWorker(): Worker | null {
+    if (this.worker !== undefined) return this.worker;
+    try {
+      this.worker = new Worker(new URL('./points.worker.ts', import.meta.url), { type: 'module' });
+      this.worker.onmessage = (e: MessageEvent<PointsAnswer>) => this.waiting.get(e.data.id)?.(e.data);
+      this.worker.onerror = () => {
+        // the worker could not start (or died): its askers read the rows themselves instead
+        for (const [id, resolve] of this.waiting) resolve({ id, ok: false, status: -1, body: '' });
+        this.worker = null;
+      };
+    } catch {
+      this.worker = null;
+    }
+    return this.worker;
+  }
+
   async commit(req: RevisionRequest): Promise<RevisionCreated> {
     const created = await this.post<RevisionCreated>('/api/revisions', req);
     this.invalidate('nav:');
     return created;
   }
-}
-
-/** Numeric column of an Arrow table as float64 numbers (int64 ids included). */
-export function numericColumn(table: ArrowTable, name: string): Float64Array {
-  const child = table.getChild(name);
-  const out = new Float64Array(table.numRows);
-  if (!child) return out.fill(NaN);
-  const arr: unknown = child.toArray();
-  if (arr instanceof Float64Array) return arr;
-  if (ArrayBuffer.isView(arr) && !(arr instanceof DataView)) {
-    const typed = arr as unknown as ArrayLike<number | bigint>;
-    for (let i = 0; i < out.length; i++) out[i] = Number(typed[i]);
-  } else {
-    for (let i = 0; i < out.length; i++) {
-      const v: unknown = child.get(i);
-      out[i] = v === null || v === undefined ? NaN : Number(v);
-    }
-  }
-  if (child.nullCount > 0) {
-    for (let i = 0; i < out.length; i++) if (!child.isValid(i)) out[i] = NaN;
-  }
-  return out;
 }
 
 /** Turns an Arrow cell into a plain JS value (bigint → number, vectors → arrays). */
@@ -418,6 +456,9 @@ function normalise(v: unknown): unknown {
   }
   return v;
 }
+
+/** Numeric columns as float64 (re-exported: readers import it with the client). */
+export { numericColumn } from './arrow';
 
 export function isNumeric(c: ColumnInfo): boolean {
   return c.type === 'int' || c.type === 'float';

@@ -1,16 +1,11 @@
 // Columnar point data for the scatter plots: every row's coordinates and encodings in one Arrow
 // request, an example-id → point-index lookup, and the ids that pass the filters.
-import type { Table as ArrowTable } from 'apache-arrow';
 import { numericColumn, type ServiceClient } from './client.svelte';
+import { markOnce } from '../lib/marks';
+import { pointArrays, type PointArrays, type PointColumns } from './point-arrays';
 import type { ColumnInfo, Filter, Source } from './types';
 
-export interface PointColumns {
-  x: string;
-  y: string;
-  z: string | null;
-  color: string | null;
-  size: string | null;
-}
+export type { PointColumns } from './point-arrays';
 
 export interface Points {
   n: number;
@@ -24,40 +19,11 @@ export interface Points {
   indexOf(id: number): number;
 }
 
-/** A numeric column as float32 for the GPU, without a copy when it already is one. */
-function f32Column(table: ArrowTable, name: string): Float32Array {
-  const child = table.getChild(name);
-  if (child && child.nullCount === 0) {
-    const arr: unknown = child.toArray();
-    if (arr instanceof Float32Array) return arr;
-  }
-  return Float32Array.from(numericColumn(table, name));
-}
-
-function valuesOf(table: ArrowTable, name: string, col: ColumnInfo | undefined): ArrayLike<unknown> {
-  const child = table.getChild(name);
-  if (!child) return new Array<unknown>(table.numRows).fill(null);
-  if (col && (col.type === 'int' || col.type === 'float')) return numericColumn(table, name);
-  const out = new Array<unknown>(table.numRows);
-  for (let i = 0; i < out.length; i++) out[i] = child.get(i);
-  return out;
-}
-
-/** id → index: a dense table when ids are small non-negative integers, else a Map. */
-function makeIndex(ids: Float64Array): (id: number) => number {
-  let max = -1;
-  let dense = true;
-  for (const id of ids) {
-    if (!(Number.isInteger(id) && id >= 0)) {
-      dense = false;
-      break;
-    }
-    if (id > max) max = id;
-  }
-  if (dense && max < ids.length * 4 + 1024) {
-    const table = new Int32Array(max + 1).fill(-1);
-    ids.forEach((id, i) => (table[id] = i));
-    return (id) => (id >= 0 && id <= max ? table[id] : -1);
+/** id → index: the dense table when the ids allowed one, else a Map. */
+function makeIndex(ids: Float64Array, dense: Int32Array | null): (id: number) => number {
+  if (dense) {
+    const max = dense.length - 1;
+    return (id) => (id >= 0 && id <= max ? dense[id] : -1);
   }
   const m = new Map<number, number>();
   ids.forEach((id, i) => m.set(id, i));
@@ -73,21 +39,23 @@ export async function loadPoints(
   limit = 2_000_000,
 ): Promise<Points> {
   const names = [...new Set(['example_id', cols.x, cols.y, cols.z, cols.color, cols.size].filter((c): c is string => Boolean(c)))];
-  const res = await client.rows({ source, columns: names, filter, sort: [], offset: 0, limit });
-  const t = res.table;
-  const ids = numericColumn(t, 'example_id');
-  const info = (n: string | null) => schema.find((c) => c.name === n);
-  return {
-    n: t.numRows,
-    ids,
-    x: f32Column(t, cols.x),
-    y: f32Column(t, cols.y),
-    z: cols.z ? f32Column(t, cols.z) : null,
-    color: cols.color ? valuesOf(t, cols.color, info(cols.color)) : null,
-    size: cols.size ? numericColumn(t, cols.size) : null,
-    bytes: res.bytes,
-    indexOf: makeIndex(ids),
-  };
+  const req = { source, columns: names, filter, sort: [], offset: 0, limit };
+  const colorInfo = cols.color ? schema.find((c) => c.name === cols.color) : undefined;
+  const numericColor = colorInfo !== undefined && (colorInfo.type === 'int' || colorInfo.type === 'float');
+  markOnce('tercet:points:asked');
+  // numbers only (colour by a number, or none) are read in the worker; other colour values are
+  // Arrow values a worker cannot hand over as they are, so the page reads those answers itself
+  let got = !cols.color || numericColor ? await client.pointRows(req, cols) : null;
+  if (got?.received) markOnce('tercet:points:received', got.received - performance.timeOrigin);
+  if (!got) {
+    const res = await client.rows(req);
+    got = { points: pointArrays(res.table, cols, numericColor), bytes: res.bytes };
+  }
+  markOnce('tercet:points:decoded');
+  const p: PointArrays = got.points;
+  const points = { n: p.n, ids: p.ids, x: p.x, y: p.y, z: p.z, color: p.color, size: p.size, bytes: got.bytes, indexOf: makeIndex(p.ids, p.dense) };
+  markOnce('tercet:points:ready');
+  return points;
 }
 
 /** Example ids of the rows that pass `filter`: identities, so they fit any points of the source. */

@@ -78,8 +78,17 @@ export function categoricalEncoding(values: ArrayLike<unknown>, col: ColumnInfo 
       legend.push({ label: e.name, color, value: Number(k) });
     }
   }
+  // Small non-negative integers (label ids) are looked up by value, not by their text: the same
+  // codes as the keys below, without a string per point.
+  const byInt = new Int16Array(1024).fill(-1);
   for (let i = 0; i < values.length; i++) {
-    const k = keyOf(values[i]);
+    const v = values[i];
+    const small = typeof v === 'number' && v >= 0 && v < 1024 && Number.isInteger(v);
+    if (small && byInt[v] >= 0) {
+      codes[i] = byInt[v];
+      continue;
+    }
+    const k = keyOf(v);
     let code = index.get(k);
     if (code === undefined) {
       if (index.size >= 254) code = 255;
@@ -92,6 +101,7 @@ export function categoricalEncoding(values: ArrayLike<unknown>, col: ColumnInfo 
       }
     }
     codes[i] = code;
+    if (small) byInt[v] = code;
   }
   while (palette.length < 255) palette.push(hexToRgb(MISSING));
   palette.push(hexToRgb(MISSING));

@@ -3,12 +3,17 @@
 // service. Measured here (SwiftShader, no GPU) at 1M points: ~1.0 s to first frame, against
 // ~2.6 s for regl-scatterplot, whose draw() converts columns to row arrays and waits for its
 // spatial index; lasso and picking project the points on the CPU instead (~10 ms per 1M).
-// The camera, hit tests, pointer handling and shaders are in their own files beside this one.
+// When WebGL itself runs on the CPU (no GPU: SwiftShader, llvmpipe), 2D frames of many points are
+// drawn by splat.ts in JS instead (~50-100 ms against ~1-2 s per frame at 1M points).
+// The camera, hit tests, pointer handling, shaders and the 3D box are in files beside this one.
 import { Camera, bounds, type Bounds } from './camera';
 import { project } from './mat4';
 import { pick, pointsInPolygon, type Projected } from './picking';
 import { PointerControls, type PointerHost, type RendererEvents } from './pointer';
-import { LINE_FS, LINE_VS, POINT_FS, POINT_VS, link } from './shaders';
+import { Cube } from './cube';
+import { POINT_FS, POINT_VS, link } from './shaders';
+import { CpuImage, softwareGL } from './splat';
+import { markOnce } from '../lib/marks';
 
 export type { RendererEvents } from './pointer';
 
@@ -39,14 +44,12 @@ export class PointRenderer implements PointerHost {
   readonly camera: Camera;
   private gl: WebGL2RenderingContext;
   private program: WebGLProgram;
-  private lineProgram: WebGLProgram;
+  private cube: Cube;
   private vao: WebGLVertexArrayObject;
   private buffers = new Map<string, WebGLBuffer>();
   private paletteTex: WebGLTexture;
   private selectionBuffer: WebGLBuffer;
   private selectionCount = 0;
-  private lineBuffer: WebGLBuffer;
-  private lineVao: WebGLVertexArrayObject;
   private data: PointData | null = null;
   private n = 0;
   private mask: Uint8Array | null = null;
@@ -57,6 +60,15 @@ export class PointRenderer implements PointerHost {
   private resizeObserver: ResizeObserver;
   private pointer: PointerControls;
   private size: { w: number; h: number } | null = null;
+  private paletteBytes = new Uint8Array(256 * 4);
+  private selection: Uint32Array = new Uint32Array(0);
+  private cpuImage: CpuImage;
+  /** WebGL runs on the CPU here (no GPU): many points are cheaper drawn by splat.ts. */
+  readonly software: boolean;
+  /** From this many points, 2D frames in software WebGL are drawn by the CPU (tests lower it;
+   * `window.tercetSplatFrom` set before the page loads moves it, so the benchmark can measure
+   * the WebGL points path beside this one). */
+  splatFrom = (window as { tercetSplatFrom?: number }).tercetSplatFrom ?? 100_000;
 
   lassoMode = false;
   pointSize = 3;
@@ -77,12 +89,12 @@ export class PointRenderer implements PointerHost {
     if (!gl) throw new Error('WebGL2 is not available in this browser.');
     this.gl = gl;
     this.program = link(gl, POINT_VS, POINT_FS);
-    this.lineProgram = link(gl, LINE_VS, LINE_FS);
+    this.cube = new Cube(gl);
     this.vao = gl.createVertexArray()!;
     this.paletteTex = gl.createTexture()!;
     this.selectionBuffer = gl.createBuffer()!;
-    this.lineBuffer = gl.createBuffer()!;
-    this.lineVao = gl.createVertexArray()!;
+    this.cpuImage = new CpuImage(gl);
+    this.software = softwareGL(gl);
     this.setPalette([[0.3, 0.5, 0.9]]);
     this.resizeObserver = new ResizeObserver((entries) => {
       const r = entries[entries.length - 1]?.contentRect;
@@ -94,7 +106,14 @@ export class PointRenderer implements PointerHost {
     this.resize();
   }
 
+  /** Buffers handed to WebGL at its next draw, not before: CPU-drawn frames never need them. */
+  private pending = new Map<string, () => void>();
+
   private upload(name: string, array: ArrayBufferView, size: number, type: number, normalized: boolean): void {
+    this.pending.set(name, () => this.uploadNow(name, array, size, type, normalized));
+  }
+
+  private uploadNow(name: string, array: ArrayBufferView, size: number, type: number, normalized: boolean): void {
     const gl = this.gl;
     let buf = this.buffers.get(name);
     if (!buf) {
@@ -113,6 +132,7 @@ export class PointRenderer implements PointerHost {
   }
 
   private constant(name: string, value: number): void {
+    this.pending.delete(name); // a constant replaces a buffer not handed over yet
     const gl = this.gl;
     const loc = gl.getAttribLocation(this.program, name);
     if (loc < 0) return;
@@ -144,6 +164,7 @@ export class PointRenderer implements PointerHost {
       if (!keepView) this.resetView(false);
     }
     this.pointer.hover = null;
+    if (this.n > 0) markOnce('tercet:scatter:uploaded');
     this.requestRender();
   }
 
@@ -157,6 +178,7 @@ export class PointRenderer implements PointerHost {
       px[i * 4 + 2] = Math.round(c[2] * 255);
       px[i * 4 + 3] = 255;
     }
+    this.paletteBytes = px;
     gl.bindTexture(gl.TEXTURE_2D, this.paletteTex);
     gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA8, 256, 1, 0, gl.RGBA, gl.UNSIGNED_BYTE, px);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
@@ -183,6 +205,7 @@ export class PointRenderer implements PointerHost {
     gl.bufferData(gl.ELEMENT_ARRAY_BUFFER, indices, gl.DYNAMIC_DRAW);
     gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, null);
     this.selectionCount = indices.length;
+    this.selection = indices;
     this.requestRender();
   }
 
@@ -292,8 +315,11 @@ export class PointRenderer implements PointerHost {
     gl.blendFunc(gl.ONE, gl.ONE_MINUS_SRC_ALPHA);
     const { w, h } = this.cssSize;
     const m = this.camera.matrix(w, h);
-    if (this.mode === '3d') this.drawCube();
-    if (this.data && this.n > 0) {
+    if (this.mode === '3d') this.cube.draw(this.camera.cubeMatrix(w, h), this.gridColor);
+    if (this.data && this.n > 0 && this.splatting) this.drawImage(m, dpr);
+    else if (this.data && this.n > 0) {
+      for (const upload of this.pending.values()) upload();
+      this.pending.clear();
       gl.useProgram(this.program);
       gl.bindVertexArray(this.vao);
       gl.activeTexture(gl.TEXTURE0);
@@ -321,6 +347,7 @@ export class PointRenderer implements PointerHost {
       // The first frame counts as drawn when the GPU has finished it; a fence is polled each
       // animation frame instead of readPixels, which would block the main thread meanwhile.
       this.drawnOnce = true;
+      markOnce('tercet:scatter:draw-issued');
       const sync = gl.fenceSync(gl.SYNC_GPU_COMMANDS_COMPLETE, 0);
       gl.flush();
       const poll = () => {
@@ -333,26 +360,33 @@ export class PointRenderer implements PointerHost {
     }
   }
 
-  private drawCube(): void {
+  /** Whether frames are drawn by the CPU (splat.ts) now. */
+  get splatting(): boolean {
+    return this.software && this.mode === '2d' && this.n >= this.splatFrom;
+  }
+
+  private drawImage(matrix: Float32Array, dpr: number): void {
+    const d = this.data!;
+    const selection = this.selection.subarray(0, this.selectionCount);
+    this.cpuImage.draw(this.canvas.width, this.canvas.height, { x: d.x, y: d.y, color: d.color, size: d.size, mask: this.mask, selection }, {
+      matrix,
+      pointSize: this.pointSize * dpr,
+      alpha: this.alpha,
+      dim: this.dimColor,
+      ringColor: this.ringColor,
+      ring: 3 * dpr,
+      palette: this.paletteBytes,
+    });
+  }
+
+  /** The RGBA bytes drawn at (x, y) in CSS px of the canvas, after drawing a frame now (tests). */
+  readPixel(x: number, y: number): [number, number, number, number] {
+    this.render();
     const gl = this.gl;
-    const c = [-1, 1];
-    const v: number[] = [];
-    for (const a of c) for (const b of c) {
-      v.push(-1, a, b, 1, a, b, a, -1, b, a, 1, b, a, b, -1, a, b, 1);
-    }
-    gl.useProgram(this.lineProgram);
-    gl.bindVertexArray(this.lineVao);
-    gl.bindBuffer(gl.ARRAY_BUFFER, this.lineBuffer);
-    gl.bufferData(gl.ARRAY_BUFFER, new Float32Array(v), gl.STATIC_DRAW);
-    const loc = gl.getAttribLocation(this.lineProgram, 'aPos');
-    gl.enableVertexAttribArray(loc);
-    gl.vertexAttribPointer(loc, 3, gl.FLOAT, false, 0, 0);
-    // The cube is drawn in normalised space, so it bypasses the data normaliser.
-    const { w, h } = this.cssSize;
-    gl.uniformMatrix4fv(gl.getUniformLocation(this.lineProgram, 'uMatrix'), false, this.camera.cubeMatrix(w, h));
-    gl.uniform4fv(gl.getUniformLocation(this.lineProgram, 'uColor'), this.gridColor);
-    gl.drawArrays(gl.LINES, 0, v.length / 3);
-    gl.bindVertexArray(null);
+    const dpr = window.devicePixelRatio || 1;
+    const px = new Uint8Array(4);
+    gl.readPixels(Math.floor(x * dpr), this.canvas.height - 1 - Math.floor(y * dpr), 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);
+    return [px[0], px[1], px[2], px[3]];
   }
 
   destroy(): void {
@@ -361,3 +395,4 @@ export class PointRenderer implements PointerHost {
     this.gl.getExtension('WEBGL_lose_context')?.loseContext();
   }
 }
+

@@ -1,5 +1,5 @@
-// GLSL of the point renderer: points (palette colour, size, filter mask, selection ring) and the
-// 3D cube's lines.
+// GLSL of the point renderer: points (palette colour, size, filter mask, selection ring), the
+// 3D cube's lines, and the image of points drawn by the CPU.
 
 export const POINT_VS = `#version 300 es
 in float aX; in float aY; in float aZ; in float aColor; in float aSize; in float aMask;
@@ -32,6 +32,13 @@ export const LINE_VS = `#version 300 es
 in vec3 aPos; uniform mat4 uMatrix; void main() { gl_Position = uMatrix * vec4(aPos, 1.0); }`;
 export const LINE_FS = `#version 300 es
 precision mediump float; uniform vec4 uColor; out vec4 o; void main() { o = vec4(uColor.rgb * uColor.a, uColor.a); }`;
+
+// The CPU-drawn image (splat.ts) as one triangle over the canvas, pixel for pixel.
+export const IMAGE_VS = `#version 300 es
+void main() { vec2 p = vec2((gl_VertexID << 1) & 2, gl_VertexID & 2); gl_Position = vec4(p * 2.0 - 1.0, 0.0, 1.0); }`;
+export const IMAGE_FS = `#version 300 es
+precision mediump float; uniform sampler2D uImage; out vec4 o;
+void main() { o = texelFetch(uImage, ivec2(gl_FragCoord.xy), 0); }`;
 
 export function link(gl: WebGL2RenderingContext, vs: string, fs: string): WebGLProgram {
   const p = gl.createProgram()!;
