@@ -23,7 +23,7 @@ from tercet import format, storage
 from tercet.errors import CorruptObjectError
 from tercet.service.models import RunSource, TableSource
 from tercet.service.sources import ROW, SourceData, Sources, servable
-from tercet.storage.fence import carry
+from tercet.storage.fence import canonical, carry, guard_all
 from tercet.tables.table import Table
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,15 @@ def cold_table(t: Table) -> ColdSource | None:
     if not files or not all(storage.is_local(f) for f in files):
         return None
     stored = t.schema.to_arrow()
+    # DuckDB opens these files itself, past the storage fence: each is checked here (symlinks
+    # resolved) and handed over resolved, and its footer must hold exactly the stored columns,
+    # else the load reads it and says what is wrong with it.
+    guard_all(files)
+    files = [canonical(f) for f in files]
+    for f in files:
+        found = storage.read_parquet_metadata(f).schema.to_arrow_schema()
+        if not found.remove_metadata().equals(stored.remove_metadata()):
+            return None
     specs = {c.name: (c.role, c.value_map) for c in t.schema}
     empty, infos = servable(stored.empty_table(), specs, {c.name: c.extra for c in t.schema})
     served = [(f.name, f.type) for f in empty.schema]

@@ -25,7 +25,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -37,7 +37,7 @@ from tercet.errors import ConfigError
 from tercet.localfile import TMP_PREFIX, tmp_name, tmp_writer, writer_alive
 from tercet.storage.backends import filesystem
 from tercet.storage.errors import endpoint_text, translate
-from tercet.storage.fence import canonical, guard
+from tercet.storage.fence import FencedExecutor, canonical, guard
 from tercet.storage.paths import protocol
 
 log = logging.getLogger("tercet.storage")
@@ -98,7 +98,7 @@ class ObjectCache:
         self.hits = 0
         self.misses = 0
         self.rejected = 0
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="tercet-objcache")
+        self._writer = FencedExecutor(1, thread_name_prefix="tercet-objcache")
         self._pending: list[Future[None]] = []
 
     # -- reading -------------------------------------------------------------------------------
