@@ -170,6 +170,19 @@ def test_a_filter_nested_or_wide_up_to_the_caps_is_compiled_and_one_more_is_refu
     assert refusal({"or": [leaf] * MAX_NODES}) == too_large
 
 
+@pytest.mark.parametrize("kind", ["and", "or"])
+def test_and_and_or_count_a_level_each_like_not(kind: str) -> None:
+    def nested(levels: int) -> dict[str, Any]:
+        node: dict[str, Any] = {"column": "n", "op": "eq", "value": 1}
+        for _ in range(levels):
+            node = {kind: [node]}
+        return node
+
+    too_large = f"The filter is too large: at most {MAX_DEPTH} levels and {MAX_NODES} conditions."
+    assert kept(nested(MAX_DEPTH)) == [11]
+    assert refusal(nested(MAX_DEPTH + 1)) == too_large
+
+
 @pytest.mark.parametrize(
     ("flt", "message"),
     [
