@@ -239,3 +239,10 @@ def test_a_refused_node_inside_and_or_not_is_refused_whole() -> None:
     good = {"column": "n", "op": "eq", "value": 1}
     for flt in ({"and": [good, bad]}, {"or": [good, bad]}, {"not": bad}):
         assert refusal(flt) == "A range filter needs a numeric column; 's' holds string."
+
+
+def test_an_in_list_at_the_inline_limit_names_its_bad_value() -> None:
+    values: list[Any] = [*range(INLINE_VALUES - 1), "x"]
+    assert refusal({"column": "n", "op": "in", "values": values}) == (
+        f"Filter on 'n': values[{INLINE_VALUES - 1}] must be a number (int column); received 'x'."
+    )
