@@ -287,3 +287,16 @@ def test_one_class_has_no_other_so_the_margin_is_the_label_probability() -> None
             given = scores if collector.logits else torch.ones(2, 1)  # as probabilities: 1
             got = path(given, np.zeros(2, int), 0)
             assert got[:, :5].tolist() == [[0.0, 1.0, 0.0, 1.0, 0.0]] * 2, path
+
+
+def test_large_logits_in_rows_of_different_scales_give_finite_exact_losses() -> None:
+    """Log-softmax shifted by each row's own maximum: a logit of 1000 neither overflows nor
+    drowns another row whose logits are near 0."""
+    from tercet.runs.collectors import ClassificationCollector
+
+    scores = torch.tensor([[1000.0, 0.0], [0.0, 1.0]])
+    collector = ClassificationCollector()
+    for path in (collector._on_host, collector._on_device):
+        got = path(scores, np.array([0, 1]), 0)
+        np.testing.assert_allclose(got[:, 0], [0.0, np.log1p(np.exp(-1.0))], atol=1e-6)
+        assert got[:, 4].tolist() == [0.0, 1.0], path
