@@ -251,3 +251,11 @@ def test_ids_beyond_float_precision_stay_exact(root: Path) -> None:
     got = e.result.to_arrow(["score"])
     assert e.result.example_ids().tolist() == [big + 1, big + 2]
     assert got.column("score").to_pylist() == [7.0, 0.0]
+
+
+def test_a_value_map_only_goes_on_label_boxes_and_prediction_columns(
+    table: tercet.Table, root: Path
+) -> None:
+    refused(root, table, SchemaError,
+            "Column 'score' has role 'number'; only label, boxes and prediction columns have "
+            "value maps.", lambda e: e.set_value_map("score", ["a", "b"]))  # fmt: skip
