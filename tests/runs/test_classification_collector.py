@@ -247,8 +247,8 @@ def test_bad_settings_and_outputs_are_named() -> None:
     assert "received list . Pass outputs=lambda out:" in str(listed.value)
 
 
-@pytest.mark.parametrize("from_logits", [True, False])
-def test_host_and_device_paths_agree(from_logits: bool) -> None:
+@pytest.mark.parametrize(("from_logits", "k"), [(True, 2), (False, 2), (True, 0)])
+def test_host_and_device_paths_agree(from_logits: bool, k: int) -> None:
     """Scores on the CPU go through NumPy, on an accelerator through torch; both give the same
     columns (this machine has no GPU, so the torch path is called directly)."""
     from tercet.runs.collectors import ClassificationCollector
@@ -256,12 +256,47 @@ def test_host_and_device_paths_agree(from_logits: bool) -> None:
     scores = logits()
     if not from_logits:
         scores = expected(scores, LABELS)["probabilities"].astype(np.float32)
-    collector = ClassificationCollector(probabilities=True, top_k=2, logits=from_logits)
+    collector = ClassificationCollector(probabilities=True, top_k=k, logits=from_logits)
     safe = np.where((LABELS >= 0) & (LABELS < CLASSES), LABELS, 0)
-    host = collector._on_host(torch.as_tensor(scores), safe, 2)
-    device = collector._on_device(torch.as_tensor(scores), safe, 2)
-    assert host.shape == device.shape == (len(LABELS), 5 + 2 * 2 + CLASSES)
+    host = collector._on_host(torch.as_tensor(scores), safe, k)
+    device = collector._on_device(torch.as_tensor(scores), safe, k)
+    assert host.shape == device.shape == (len(LABELS), 5 + 2 * k + CLASSES)
     np.testing.assert_allclose(host, device, rtol=1e-5, atol=1e-6)
     want = expected(logits(), LABELS)
     np.testing.assert_allclose(host[:, 0][want["valid"]], want["loss"][want["valid"]], rtol=1e-5)
     assert host[:, 4].astype(int).tolist() == want["prediction"].tolist()
+
+
+def test_probabilities_without_top_k_are_float32_lists_of_every_class() -> None:
+    scores = logits()
+    got = collect(table(), tercet.ClassificationCollector(probabilities=True), scores)
+    assert got.schema.field("probabilities").type == pa.list_(pa.float32())
+    assert "top_labels" not in got.column_names
+    want = expected(scores, LABELS)["probabilities"]
+    np.testing.assert_allclose(np.array(got.column("probabilities").to_pylist()), want,
+                               rtol=1e-5, atol=1e-7)  # fmt: skip
+
+
+def test_one_class_has_no_other_so_the_margin_is_the_label_probability() -> None:
+    """With one class its probability is 1 and no other class has any: margin 1, on both paths."""
+    from tercet.runs.collectors import ClassificationCollector
+
+    scores = torch.tensor([[2.0], [-3.0]])
+    for collector in (ClassificationCollector(), ClassificationCollector(logits=False)):
+        for path in (collector._on_host, collector._on_device):
+            given = scores if collector.logits else torch.ones(2, 1)  # as probabilities: 1
+            got = path(given, np.zeros(2, int), 0)
+            assert got[:, :5].tolist() == [[0.0, 1.0, 0.0, 1.0, 0.0]] * 2, path
+
+
+def test_large_logits_in_rows_of_different_scales_give_finite_exact_losses() -> None:
+    """Log-softmax shifted by each row's own maximum: a logit of 1000 neither overflows nor
+    drowns another row whose logits are near 0."""
+    from tercet.runs.collectors import ClassificationCollector
+
+    scores = torch.tensor([[1000.0, 0.0], [0.0, 1.0]])
+    collector = ClassificationCollector()
+    for path in (collector._on_host, collector._on_device):
+        got = path(scores, np.array([0, 1]), 0)
+        np.testing.assert_allclose(got[:, 0], [0.0, np.log1p(np.exp(-1.0))], atol=1e-6)
+        assert got[:, 4].tolist() == [0.0, 1.0], path

@@ -170,6 +170,19 @@ def test_a_filter_nested_or_wide_up_to_the_caps_is_compiled_and_one_more_is_refu
     assert refusal({"or": [leaf] * MAX_NODES}) == too_large
 
 
+@pytest.mark.parametrize("kind", ["and", "or"])
+def test_and_and_or_count_a_level_each_like_not(kind: str) -> None:
+    def nested(levels: int) -> dict[str, Any]:
+        node: dict[str, Any] = {"column": "n", "op": "eq", "value": 1}
+        for _ in range(levels):
+            node = {kind: [node]}
+        return node
+
+    too_large = f"The filter is too large: at most {MAX_DEPTH} levels and {MAX_NODES} conditions."
+    assert kept(nested(MAX_DEPTH)) == [11]
+    assert refusal(nested(MAX_DEPTH + 1)) == too_large
+
+
 @pytest.mark.parametrize(
     ("flt", "message"),
     [
@@ -226,3 +239,10 @@ def test_a_refused_node_inside_and_or_not_is_refused_whole() -> None:
     good = {"column": "n", "op": "eq", "value": 1}
     for flt in ({"and": [good, bad]}, {"or": [good, bad]}, {"not": bad}):
         assert refusal(flt) == "A range filter needs a numeric column; 's' holds string."
+
+
+def test_an_in_list_at_the_inline_limit_names_its_bad_value() -> None:
+    values: list[Any] = [*range(INLINE_VALUES - 1), "x"]
+    assert refusal({"column": "n", "op": "in", "values": values}) == (
+        f"Filter on 'n': values[{INLINE_VALUES - 1}] must be a number (int column); received 'x'."
+    )

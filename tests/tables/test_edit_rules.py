@@ -162,3 +162,100 @@ def test_list_tables_reads_the_root_it_is_given_and_skips_damaged_revisions(
     listed = sorted(t.url for t in tercet.list_tables("p", root=str(other)))
     assert listed == sorted(t.url for t in made)
     assert tercet.list_tables("p") == []  # the default root holds no project p
+
+
+def test_example_ids_are_read_from_any_integer_container_and_refused_by_exact_message(
+    table: tercet.Table, root: Path
+) -> None:
+    """NumPy arrays of any integer type, object arrays and lists are ids; floats, strings and
+    uint64 values past int64 are refused by name, before anything is written."""
+    with table.edit() as e:
+        e.set_values("score", np.array([[1], [3]], dtype=np.uint8), [10.0, 30.0])  # 2-D: flattened
+        e.set_values("note", np.array([0, 2], dtype=object), ["x", "y"])
+        e.delete_rows(np.array([], dtype=np.int64))  # empty: deletes nothing
+    assert e.result.to_arrow(["score"]).column("score").to_pylist() == [0.0, 10.0, 2.0, 30.0]
+    assert e.result.to_arrow(["note"]).column("note").to_pylist() == ["x", "b", "y", "d"]
+    high = np.iinfo(np.int64).max
+    refused(root, table, EditError,
+            f"example ids are 64-bit integers; {high + 1} is out of range.",
+            lambda e: e.delete_rows(np.array([0, high + 1], dtype=np.uint64)))  # fmt: skip
+    # The largest int64 in a uint64 array is in range: refused as unknown, not as out of range.
+    refused(root, table, UnknownExampleError,
+            f"Example ids [{high}] are not in revision {table.name} ({table.url}): they were "
+            "deleted or never existed.",
+            lambda e: e.delete_rows(np.array([high], dtype=np.uint64)))  # fmt: skip
+    refused(root, table, EditError, "example ids are integers; received an array of float64.",
+            lambda e: e.delete_rows(np.array([1.0])))  # fmt: skip
+    # A list mixing ints and a float is not cast to floats first: the float is named as given.
+    refused(root, table, EditError, "example_ids: example ids are integers; received 2.5.",
+            lambda e: e.delete_rows([1, 2.5]))  # fmt: skip
+    refused(root, table, EditError, "example_ids: example ids are integers; received '3'.",
+            lambda e: e.set_values("score", ["3"], [1.0]))  # fmt: skip
+
+
+def test_ids_held_by_an_edit_are_its_own_copy(table: tercet.Table) -> None:
+    """Changing the caller's id array after set_array does not move the values to other rows."""
+    ids = np.array([1, 3])
+    with table.edit() as e:
+        e.set_array("score", ids, pa.array([10.0, 30.0]))
+        ids[:] = [0, 2]
+    assert e.result.to_arrow(["score"]).column("score").to_pylist() == [0.0, 10.0, 2.0, 30.0]
+
+
+def test_unknown_ids_are_named_at_most_ten_and_deleted_ids_refused(
+    table: tercet.Table, root: Path
+) -> None:
+    where = f"are not in revision {table.name} ({table.url}): they were deleted or never existed."
+    unknown = list(range(10, 22))
+    refused(root, table, UnknownExampleError, f"Example ids {unknown[:10]} {where}",
+            lambda e: e.set_values("score", [0, *unknown], 1.0))  # fmt: skip
+
+    def delete_then_set(e: Any) -> None:
+        e.delete_rows([3])
+        e.set_values("score", [0, 3], 1.0)
+
+    refused(root, table, UnknownExampleError, f"Example ids [3] {where}", delete_then_set)
+    refused(root, table, SchemaError,
+            "example_id cannot be edited: it is the stable identity of a row.",
+            lambda e: e.set_values("example_id", [0], [9]))  # fmt: skip
+    # The last row (the largest id) is known; one past it is not.
+    with table.edit() as e:
+        e.set_values("score", [3], 9.0)
+    refused(root, table, UnknownExampleError, f"Example ids [4] {where}",
+            lambda e: e.set_values("score", [4], 1.0))  # fmt: skip
+
+
+@pytest.mark.parametrize("rows", [0, 1])
+def test_tables_of_zero_and_one_row_check_ids_too(root: Path, rows: int) -> None:
+    small = tercet.Table.create({"score": np.zeros(rows)}, "p", "d", f"rows{rows}")
+    where = f"are not in revision {small.name} ({small.url}): they were deleted or never existed."
+    refused(root, small, UnknownExampleError, f"Example ids [7] {where}",
+            lambda e: e.set_values("score", [7], 1.0))  # fmt: skip
+    if rows:
+        with small.edit() as e:
+            e.set_values("score", [0], 5.0)
+        assert e.result.to_arrow(["score"]).column("score").to_pylist() == [5.0]
+
+
+def test_ids_beyond_float_precision_stay_exact(root: Path) -> None:
+    """Hashed ids near 2**62 differ in bits a float64 drops: an edit must set and delete the
+    row it was given, never its neighbour."""
+    big = 2**62
+    t = tercet.Table.create(
+        {"example_id": np.array([big, big + 1, big + 2], dtype=np.int64),
+         "score": np.zeros(3)}, "p", "d", "hashed",
+    )  # fmt: skip
+    with t.edit() as e:
+        e.delete_rows([big])
+        e.set_values("score", np.array([big + 1]), 7.0)
+    got = e.result.to_arrow(["score"])
+    assert e.result.example_ids().tolist() == [big + 1, big + 2]
+    assert got.column("score").to_pylist() == [7.0, 0.0]
+
+
+def test_a_value_map_only_goes_on_label_boxes_and_prediction_columns(
+    table: tercet.Table, root: Path
+) -> None:
+    refused(root, table, SchemaError,
+            "Column 'score' has role 'number'; only label, boxes and prediction columns have "
+            "value maps.", lambda e: e.set_value_map("score", ["a", "b"]))  # fmt: skip

@@ -292,7 +292,9 @@ def _example_ids(example_ids: Sequence[int] | np.ndarray) -> np.ndarray:
         flat = example_ids.ravel()
         if flat.dtype.kind == "u" and flat.size and int(flat.max()) > _ID_HIGH:
             raise EditError(f"example ids are 64-bit integers; {int(flat.max())} is out of range.")
-        return flat.astype(np.int64, copy=False)
+        # A copy, never a view: set_array keeps the ids until commit, and the caller's array
+        # may change before then.
+        return flat.astype(np.int64)
     if isinstance(example_ids, np.ndarray) and example_ids.dtype.kind != "O":
         raise EditError(f"example ids are integers; received an array of {example_ids.dtype}.")
     items = np.ravel(np.asarray(example_ids, dtype=object)).tolist()

@@ -187,7 +187,7 @@ class ClassificationCollector(Collector):
         confidence, prediction = probs.max(dim=1)
         at = torch.as_tensor(safe, device=scores.device)
         given = log_probs.gather(1, at[:, None]).squeeze(1)
-        others = probs.scatter(1, at[:, None], -1.0).max(dim=1).values
+        others = probs.scatter(1, at[:, None], 0.0).max(dim=1).values
         top_p, top_i = probs.topk(k, dim=1) if k else (probs[:, :0], probs[:, :0])
         parts = [-given[:, None], given.exp()[:, None], others[:, None], confidence[:, None],
                  prediction[:, None].float(), top_p, top_i.float()]  # fmt: skip
@@ -211,7 +211,9 @@ class ClassificationCollector(Collector):
         prediction = probs.argmax(axis=1)
         given = log_probs[rows, safe]
         masked = probs.copy()
-        masked[rows, safe] = -1.0
+        # The label's own slot counts as 0: with one class there is no other, and the margin is
+        # the label probability itself (never above 1).
+        masked[rows, safe] = 0.0
         columns = [-given, np.exp(given), masked.max(axis=1), probs[rows, prediction],
                    prediction.astype(np.float32)]  # fmt: skip
         parts = [np.stack(columns, axis=1)]
