@@ -16,8 +16,9 @@ from pydantic import TypeAdapter
 
 from tercet.service.filters import Where, compile_filter
 from tercet.service.models import Filter, HistogramSummary, SortKey
-from tercet.service.query import Database, rows, summary, take_rows
+from tercet.service.query import Database, rows, summary
 from tercet.service.sources import SourceData, servable
+from tercet.service.take import take_rows
 
 FILTER: TypeAdapter[Any] = TypeAdapter(Filter)
 COUNTED = pa.proxy_memory_pool(pa.default_memory_pool())
