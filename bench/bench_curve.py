@@ -17,10 +17,14 @@ the largest, peak memory ≤ 2x the Arrow size read, the service's cold first an
 p50 < 50 ms, histogram p50 < 100 ms) and writes ``docs/scaling-curve.png``.
 
 Run: ``python bench/bench_curve.py`` (``BENCH_CURVE_PLOT=path`` to write the plot elsewhere).
+``--sizes 1000000,10000000`` overrides ``BENCH_SIZES``; ``--only service`` (or ``memory``,
+``io``, comma-separated) measures only those parts: the table is still written once, untimed,
+and the plot is written only when every part ran.
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
 import json
 import os
@@ -46,6 +50,8 @@ REPEAT = int(os.environ.get("BENCH_REPEAT", 3))
 PLOT = Path(os.environ.get("BENCH_CURVE_PLOT", Path(__file__).parent.parent / "docs" /
                            "scaling-curve.png"))  # fmt: skip
 TIMED = ("raw write", "write", "raw read", "read", "edited read", "edited read, many")
+PARTS = ("io", "memory", "service")
+ONLY = os.environ.get("BENCH_CURVE_ONLY", ",".join(PARTS)).split(",")
 
 
 def best(fn: Callable[[], object], repeat: int = REPEAT) -> tuple[float, float]:
@@ -115,23 +121,36 @@ def one(n: int) -> dict[str, float]:
     def record(key: str, fn: Callable[[], object]) -> None:
         out[key], out[f"{key} cpu"] = best(fn, repeat)
 
-    source = _writes(make_rows(n), work, record)
-    record("raw read", lambda: pq.read_table(raw))
-    record("read", lambda: tercet.Table(source.url, source.descriptor).to_arrow())
+    if "io" in ONLY:
+        source = _writes(make_rows(n), work, record)
+    else:
+        data = make_rows(n)
+        pq.write_table(data, raw, compression="zstd", row_group_size=128 * 1024)
+        source = tercet.Table.create(data, project="b", dataset="d", name="src")
+        del data
+    if "io" in ONLY:
+        record("raw read", lambda: pq.read_table(raw))
+        record("read", lambda: tercet.Table(source.url, source.descriptor).to_arrow())
     rng = np.random.default_rng(1)
     edited: dict[str, tercet.Table] = {}
     for key, k in (("edited read", min(10_000, n // 10)), ("edited read, many", n // 10)):
+        if not {"io", "memory"} & set(ONLY):
+            break
         ids = np.sort(rng.choice(n, k, replace=False))
         with source.edit(message=f"{k} scattered edits") as e:
             e.set_values("label", ids, rng.integers(0, 10, len(ids)))
         edited[key] = rev = e.result
         out[f"{key} edits"] = k
-        record(key, functools.partial(_read_revision, rev))
+        if "io" in ONLY:
+            record(key, functools.partial(_read_revision, rev))
     for key, kind, url in (("raw read", "raw", str(raw)), ("read", "table", source.url),
                            *((k, "table", r.url) for k, r in edited.items())):  # fmt: skip
+        if "memory" not in ONLY:
+            break
         mem = _measure_memory(kind, url)
         out[f"{key} peak mb"], out[f"{key} result mb"] = mem["peak mb"], mem["arrow mb"]
-    out.update(_service(source))
+    if "service" in ONLY:
+        out.update(_service(source))
     out["peak rss mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     shutil.rmtree(work, ignore_errors=True)  # 3.5 GB at 10M rows
     return out
@@ -163,7 +182,9 @@ def _service(source: Any) -> dict[str, float]:
 
     out: dict[str, float] = {}
     app = create_app(config.load(), token="t" * 32)
-    client = TestClient(app)
+    # One client for the run, as a browser keeps its connection: a TestClient used outside
+    # `with` starts an event-loop thread per request (~5-20 ms under load, not the service's).
+    client = TestClient(app).__enter__()
     client.headers["Authorization"] = "Bearer " + "t" * 32
     client.get("/api/health")  # the app's start-up is not the first query's
     src = {"table": source.url}
@@ -180,7 +201,9 @@ def _service(source: Any) -> dict[str, float]:
     app.state.ctx.sources.table(source.url)  # joins the background load the cold query started
     out["service load"] = time.perf_counter() - started
 
-    def timed_p50(body: dict[str, Any], path: str) -> float:
+    def timed_p50(body: dict[str, Any], path: str, key: str) -> None:
+        """The p50 of 7 asks (pages at successive offsets), and the first ask on its own: it
+        also scans for what later asks reuse (a filter's count, a histogram's extent)."""
         times = []
         for i in range(7):
             started = time.perf_counter()
@@ -188,16 +211,17 @@ def _service(source: Any) -> dict[str, float]:
                             else body)  # fmt: skip
             assert r.status_code == 200, r.text
             times.append(time.perf_counter() - started)
-        return statistics.median(times)
+        out[key], out[f"{key} first"] = statistics.median(times), times[0]
 
     page = {"source": src, "filter": flt, "limit": 100,
             "sort": [{"column": "score", "desc": True}]}  # fmt: skip
-    out["service page"] = timed_p50(page, "/api/rows")
-    out["service histogram"] = timed_p50({"source": src, "filter": flt, "column": "a"},
-                                         "/api/summary")  # fmt: skip
-    out["service density"] = timed_p50({"source": src, "filter": flt, "x": "a", "y": "b"},
-                                       "/api/density")  # fmt: skip
+    timed_p50(page, "/api/rows", "service page")
+    timed_p50({"source": src, "filter": flt, "column": "a"}, "/api/summary",
+              "service histogram")  # fmt: skip
+    timed_p50({"source": src, "filter": flt, "x": "a", "y": "b"}, "/api/density",
+              "service density")  # fmt: skip
     out["service cache mb"] = app.state.ctx.sources.cache.bytes / 2**20
+    client.__exit__(None, None, None)
     return out
 
 
@@ -239,50 +263,88 @@ def main() -> int:
     if len(sys.argv) == 3 and sys.argv[1] == "--one":
         print(json.dumps(one(int(sys.argv[2]))))  # the last line is what the parent reads
         return 0
+    parser = argparse.ArgumentParser(description="The scale curve of issue #16.")
+    parser.add_argument("--sizes", help="comma-separated row counts (default: BENCH_SIZES)")
+    parser.add_argument("--only", help=f"comma-separated parts of {', '.join(PARTS)}")
+    args = parser.parse_args()
+    sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else SIZES
+    only = args.only.split(",") if args.only else list(PARTS)
+    if unknown := set(only) - set(PARTS):
+        parser.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
+    env = {**os.environ, "BENCH_CURVE_ONLY": ",".join(only)}
     curve: list[dict[str, float]] = []
     loads = [os.getloadavg()[0]]
-    for n in SIZES:
+    for n in sizes:
         print(f"... {n:,} rows", flush=True)
         done = subprocess.run([sys.executable, __file__, "--one", str(n)], check=True,
-                              capture_output=True, text=True)  # fmt: skip
+                              capture_output=True, text=True, env=env)  # fmt: skip
         curve.append(json.loads(done.stdout.strip().splitlines()[-1]))
         loads.append(os.getloadavg()[0])
-    title = f"scale curve at {', '.join(f'{n:,}' for n in SIZES)} rows"
+    title = f"scale curve at {', '.join(f'{n:,}' for n in sizes)} rows ({', '.join(only)})"
     targets = Targets(f"{title} (load average {min(loads):.1f}-{max(loads):.1f})")
     for c in curve:
         size = f"{int(c['rows']):,}"
-        for cpu, unit in (("", "s"), (" cpu", "s CPU")):
-            targets.ratio(f"{size}: write{cpu}", c[f"write{cpu}"], c[f"raw write{cpu}"], 1.15,
-                          unit=unit, baseline_is="pyarrow.parquet.write_table")  # fmt: skip
-            targets.ratio(f"{size}: read{cpu}", c[f"read{cpu}"], c[f"raw read{cpu}"], 1.3,
-                          unit=unit, baseline_is="pyarrow.parquet.read_table")  # fmt: skip
-            for key in ("edited read", "edited read, many"):
-                targets.ratio(f"{size}: read with {int(c[f'{key} edits']):,} edits{cpu}",
-                              c[f"{key}{cpu}"], c[f"raw read{cpu}"], 1.2, unit=unit,
-                              baseline_is="raw read, no edits")  # fmt: skip
-        for key in ("raw read", "read", "edited read", "edited read, many"):
-            name = f"{size}: peak memory of {key} / Arrow size"
-            ratio = c[f"{key} peak mb"] / c[f"{key} result mb"]
-            if key == "raw read" or c[f"{key} result mb"] < 512:
-                # Below ~0.5 GiB the process's fixed costs (allocator arenas, thread stacks)
-                # outweigh the data: printed, held only at sizes where the ratio means something.
-                targets.info(
-                    name, ratio, unit="x", baseline_is="pyarrow's own" if key == "raw read" else ""
-                )
-            else:
-                targets.at_most(name, ratio, 2.0, unit="x")
-        targets.at_most(f"{size}: service first query (schema, cold)",
-                        c["service first query"] * 1000, 1000, unit="ms")  # fmt: skip
-        targets.at_most(f"{size}: service first filtered count (cold)",
-                        c["service first filtered count"] * 1000, 1000, unit="ms")  # fmt: skip
-        targets.info(f"{size}: service load of the rows", c["service load"] * 1000, unit="ms")
-        targets.at_most(f"{size}: service page p50", c["service page"] * 1000, 50, unit="ms")
-        targets.at_most(f"{size}: service histogram p50", c["service histogram"] * 1000, 100,
-                        unit="ms")  # fmt: skip
-        targets.info(f"{size}: service density p50", c["service density"] * 1000, unit="ms")
-        targets.info(f"{size}: service cache", c["service cache mb"], unit="MiB")
+        if "io" in only:
+            _io_targets(targets, size, c)
+        if "memory" in only:
+            _memory_targets(targets, size, c)
+        if "service" in only:
+            _service_targets(targets, size, c)
         targets.info(f"{size}: peak RSS of the whole run", c["peak rss mb"], unit="MiB",
                      baseline=c["arrow_mb"], baseline_is="Arrow size of the table")  # fmt: skip
+    if "io" in only:
+        _per_row_targets(targets, curve)
+    if only == list(PARTS):
+        plot(curve, PLOT)
+        print(f"plot: {PLOT}")
+    print(json.dumps(curve, indent=1))
+    return targets.report()
+
+
+def _io_targets(targets: Targets, size: str, c: dict[str, float]) -> None:
+    for cpu, unit in (("", "s"), (" cpu", "s CPU")):
+        targets.ratio(f"{size}: write{cpu}", c[f"write{cpu}"], c[f"raw write{cpu}"], 1.15,
+                      unit=unit, baseline_is="pyarrow.parquet.write_table")  # fmt: skip
+        targets.ratio(f"{size}: read{cpu}", c[f"read{cpu}"], c[f"raw read{cpu}"], 1.3,
+                      unit=unit, baseline_is="pyarrow.parquet.read_table")  # fmt: skip
+        for key in ("edited read", "edited read, many"):
+            targets.ratio(f"{size}: read with {int(c[f'{key} edits']):,} edits{cpu}",
+                          c[f"{key}{cpu}"], c[f"raw read{cpu}"], 1.2, unit=unit,
+                          baseline_is="raw read, no edits")  # fmt: skip
+
+
+def _memory_targets(targets: Targets, size: str, c: dict[str, float]) -> None:
+    for key in ("raw read", "read", "edited read", "edited read, many"):
+        name = f"{size}: peak memory of {key} / Arrow size"
+        ratio = c[f"{key} peak mb"] / c[f"{key} result mb"]
+        if key == "raw read" or c[f"{key} result mb"] < 512:
+            # Below ~0.5 GiB the process's fixed costs (allocator arenas, thread stacks)
+            # outweigh the data: printed, held only at sizes where the ratio means something.
+            targets.info(
+                name, ratio, unit="x", baseline_is="pyarrow's own" if key == "raw read" else ""
+            )
+        else:
+            targets.at_most(name, ratio, 2.0, unit="x")
+
+
+def _service_targets(targets: Targets, size: str, c: dict[str, float]) -> None:
+    targets.at_most(f"{size}: service first query (schema, cold)",
+                    c["service first query"] * 1000, 1000, unit="ms")  # fmt: skip
+    targets.at_most(f"{size}: service first filtered count (cold)",
+                    c["service first filtered count"] * 1000, 1000, unit="ms")  # fmt: skip
+    targets.info(f"{size}: service load of the rows", c["service load"] * 1000, unit="ms")
+    targets.at_most(f"{size}: service page p50", c["service page"] * 1000, 50, unit="ms")
+    targets.info(f"{size}: service first page (and the filter's count)",
+                 c["service page first"] * 1000, unit="ms")  # fmt: skip
+    targets.at_most(f"{size}: service histogram p50", c["service histogram"] * 1000, 100,
+                    unit="ms")  # fmt: skip
+    targets.info(f"{size}: service first histogram (and its extent)",
+                 c["service histogram first"] * 1000, unit="ms")  # fmt: skip
+    targets.info(f"{size}: service density p50", c["service density"] * 1000, unit="ms")
+    targets.info(f"{size}: service cache", c["service cache mb"], unit="MiB")
+
+
+def _per_row_targets(targets: Targets, curve: list[dict[str, float]]) -> None:
     big = curve[-1]
     small = next((c for c in curve if c["rows"] == 1_000_000 and c is not big), curve[0])
     for key in TIMED:
@@ -292,10 +354,6 @@ def main() -> int:
             name = f"per-row {key}{cpu}, {int(big['rows']):,} vs {int(small['rows']):,}"
             targets.ratio(name, per_big, per_small, 1.3, unit="s/row",
                           baseline_is=f"per-row at {int(small['rows']):,}")  # fmt: skip
-    plot(curve, PLOT)
-    print(f"plot: {PLOT}")
-    print(json.dumps(curve, indent=1))
-    return targets.report()
 
 
 if __name__ == "__main__":

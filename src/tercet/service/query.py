@@ -28,6 +28,7 @@ from tercet.service.models import (
     SortKey,
 )
 from tercet.service.sources import NUMERIC, ROW, SCALAR, SourceData
+from tercet.service.take import take_rows
 
 TOP_CATEGORIES = 200
 INT64 = (-(2**63), 2**63 - 1)
@@ -41,8 +42,9 @@ class Database:
 
     At most ``slots`` queries run at once: on a small machine twenty concurrent scans of a
     million rows only fight over cores and memory; queued requests finish sooner in turn.
-    Counts are remembered per source and filter, since neither ever changes: paging through
-    a filtered view scans for its total once.
+    Counts and histogram extents are remembered per source and filter, since neither ever
+    changes: paging through a filtered view scans for its total once, and a histogram asked
+    again (other bins, a reload) scans once instead of twice.
 
     Closing waits for the running queries (interrupted first): DuckDB refuses to close a
     connection while one of its cursors is busy (``ResourceInUseException``), which is what a
@@ -59,7 +61,7 @@ class Database:
         self._active: set[duckdb.DuckDBPyConnection] = set()
         self._closed = False
         self._slots = threading.BoundedSemaphore(slots or max(2, os.cpu_count() or 2))
-        self._counts: OrderedDict[Hashable, int] = OrderedDict()
+        self._known: OrderedDict[Hashable, Any] = OrderedDict()
 
     @contextmanager
     def query(self, source: SourceData, where: Where) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -85,15 +87,16 @@ class Database:
                     self._active.discard(cur)
                     self._idle.notify_all()
 
-    def cached_count(self, key: Hashable) -> int | None:
+    def cached(self, key: Hashable) -> Any:
+        """What :meth:`remember` kept under ``key`` (a count, an extent), or None."""
         with self._lock:
-            return self._counts.get(key)
+            return self._known.get(key)
 
-    def remember_count(self, key: Hashable, value: int) -> None:
+    def remember(self, key: Hashable, value: Any) -> None:
         with self._lock:
-            self._counts[key] = value
-            while len(self._counts) > COUNT_CACHE:
-                self._counts.popitem(last=False)
+            self._known[key] = value
+            while len(self._known) > COUNT_CACHE:
+                self._known.popitem(last=False)
 
     def close(self, timeout: float = 10.0) -> None:
         """Release the database: refuse new queries, interrupt the running ones and wait (at
@@ -130,13 +133,13 @@ def count(db: Database, source: SourceData, where: Where) -> int:
     # Value tables (long `in` lists) are left out of the key: hashing a million ids costs
     # about what counting does.
     key = None if where.tables else (source.key, where.sql, tuple(where.params))
-    if key is not None and (known := db.cached_count(key)) is not None:
-        return known
+    if key is not None and (known := db.cached(key)) is not None:
+        return int(known)
     with db.query(source, where) as cur:
         row = cur.execute(f"SELECT count(*) FROM src WHERE {where.sql}", where.params).fetchone()
     total = int(row[0]) if row else 0
     if key is not None:
-        db.remember_count(key, total)
+        db.remember(key, total)
     return total
 
 
@@ -169,8 +172,7 @@ def rows(
     with db.query(source, where) as cur:
         found = cur.execute(sql, [*where.params, limit, offset]).fetchnumpy()[ROW]
     total = count(db, source, where)
-    taken = source.table.select(names).take(pa.array(np.asarray(found, dtype=np.int64)))
-    return taken, total
+    return take_rows(source.table.select(names), np.asarray(found, dtype=np.int64)), total
 
 
 def rows_by_id(
@@ -181,7 +183,7 @@ def rows_by_id(
     names = _columns(source, columns)
     found = source.ids.positions(ids)
     page = found[offset : offset + limit]
-    return source.table.select(names).take(pa.array(page, type=pa.int64())), len(found)
+    return take_rows(source.table.select(names), page), len(found)
 
 
 def _finite(value: Any) -> float | None:
@@ -291,11 +293,18 @@ def _histogram(
 ) -> HistogramSummary:
     x = f"CAST({quote(column)} AS DOUBLE)"
     valid = f"{x} IS NOT NULL AND isfinite({x})"
+    key = None if where.tables else ("extent", source.key, where.sql, tuple(where.params), column)
     with db.query(source, where) as cur:
-        row = cur.execute(
-            f"SELECT min({x}), max({x}) FROM src WHERE ({where.sql}) AND {valid}", where.params
-        ).fetchone()
-        data_min, data_max = (_finite(row[0]), _finite(row[1])) if row else (None, None)
+        if (known := db.cached(key) if key is not None else None) is not None:
+            data_min, data_max = known
+        else:
+            row = cur.execute(
+                f"SELECT min({x}), max({x}) FROM src WHERE ({where.sql}) AND {valid}",
+                where.params,
+            ).fetchone()
+            data_min, data_max = (_finite(row[0]), _finite(row[1])) if row else (None, None)
+            if key is not None:
+                db.remember(key, (data_min, data_max))
         data = (data_min, data_max) if data_min is not None and data_max is not None else None
         domain = _domain(column, bins, lo, hi, data)
         if domain is None:

@@ -292,7 +292,8 @@ def _read_local_parquet(fs: pafs.FileSystem, path: str, columns: list[str] | Non
     ``pq.read_table`` pre-buffers every wanted column chunk of the file and decodes them all at
     once: its peak memory was 3.2x the Arrow size of what it returned (1M rows x 6 columns).
     Row group by row group, what is held beside the result is one row group's buffers (1.9x),
-    for the same CPU time; the row groups become the chunks of the columns, as before.
+    for the same CPU time; the row groups become the chunks of the columns, as before. The
+    memory pool gives freed decode buffers back after each row group (``release_unused``).
     """
     with fs.open_input_file(path) as fh:
         pf = pq.ParquetFile(fh)
@@ -301,7 +302,14 @@ def _read_local_parquet(fs: pafs.FileSystem, path: str, columns: list[str] | Non
             missing = [c for c in columns if schema.get_field_index(c) < 0]
             if missing:
                 raise pa.ArrowInvalid(f"No match for FieldRef.Name({missing[0]}) in {schema}")
-        groups = [pf.read_row_group(i, columns=columns) for i in range(pf.num_row_groups)]
+        pool = pa.default_memory_pool()
+        groups = []
+        for i in range(pf.num_row_groups):
+            groups.append(pf.read_row_group(i, columns=columns))
+            # The row group's decode buffers are free now; handed back to the system, the next
+            # row group's result lands in them instead of in fresh pages above the high-water
+            # mark (peak RSS of a 3M-6M-row read: 1.07-1.17x the Arrow size -> 1.00-1.08x).
+            pool.release_unused()
     if not groups:
         empty = schema.empty_table()
         return empty if columns is None else empty.select(columns)
