@@ -39,7 +39,8 @@ export async function loadPoints(
   limit = 2_000_000,
 ): Promise<Points> {
   const names = [...new Set(['example_id', cols.x, cols.y, cols.z, cols.color, cols.size].filter((c): c is string => Boolean(c)))];
-  const req = { source, columns: names, filter, sort: [], offset: 0, limit };
+  // compact: ids and labels in the narrowest ints, floats as float32 (13 MB a million, not 20)
+  const req = { source, columns: names, filter, sort: [], offset: 0, limit, compact: true };
   const colorInfo = cols.color ? schema.find((c) => c.name === cols.color) : undefined;
   const numericColor = colorInfo !== undefined && (colorInfo.type === 'int' || colorInfo.type === 'float');
   markOnce('tercet:points:asked');
@@ -60,6 +61,6 @@ export async function loadPoints(
 
 /** Example ids of the rows that pass `filter`: identities, so they fit any points of the source. */
 export async function loadPassing(client: ServiceClient, source: Source, filter: Filter): Promise<Float64Array> {
-  const res = await client.rows({ source, columns: ['example_id'], filter, sort: [], offset: 0, limit: 2_000_000 });
+  const res = await client.rows({ source, columns: ['example_id'], filter, sort: [], offset: 0, limit: 2_000_000, compact: true });
   return numericColumn(res.table, 'example_id');
 }
