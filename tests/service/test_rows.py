@@ -109,7 +109,7 @@ def test_compact_rows_keep_ids_that_need_64_bits(root: Path, service: RunningSer
 def query_ipc(table: pa.Table) -> bytes:
     from tercet.service.query import ipc_stream
 
-    return ipc_stream(table)
+    return bytes(ipc_stream(table))
 
 
 FILTERS = [
