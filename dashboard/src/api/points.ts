@@ -17,6 +17,8 @@ export interface Points {
   size: Float64Array | null;
   bytes: number;
   indexOf(id: number): number;
+  /** Sets out[i] = 1 at the position of each of `ids` found (out may be null); returns how many. */
+  markIds(ids: Float64Array, out: Uint8Array | null): number;
 }
 
 /** id → index: the dense table when the ids allowed one, else a Map. */
@@ -28,6 +30,34 @@ function makeIndex(ids: Float64Array, dense: Int32Array | null): (id: number) =>
   const m = new Map<number, number>();
   ids.forEach((id, i) => m.set(id, i));
   return (id) => m.get(id) ?? -1;
+}
+
+/** Filter passes (a million ids) against the points: one typed loop over the dense table, no
+ * call per id; a Map lookup when the ids are too sparse for a table. */
+function makeMarker(indexOf: (id: number) => number, dense: Int32Array | null): Points['markIds'] {
+  return (ids, out) => {
+    let found = 0;
+    if (dense) {
+      const max = dense.length - 1;
+      for (let k = 0; k < ids.length; k++) {
+        const id = ids[k];
+        const i = id >= 0 && id <= max ? dense[id] : -1;
+        if (i >= 0) {
+          found += 1;
+          if (out) out[i] = 1;
+        }
+      }
+      return found;
+    }
+    for (let k = 0; k < ids.length; k++) {
+      const i = indexOf(ids[k]);
+      if (i >= 0) {
+        found += 1;
+        if (out) out[i] = 1;
+      }
+    }
+    return found;
+  };
 }
 
 export async function loadPoints(
@@ -54,7 +84,8 @@ export async function loadPoints(
   }
   markOnce('tercet:points:decoded');
   const p: PointArrays = got.points;
-  const points = { n: p.n, ids: p.ids, x: p.x, y: p.y, z: p.z, color: p.color, size: p.size, bytes: got.bytes, indexOf: makeIndex(p.ids, p.dense) };
+  const indexOf = makeIndex(p.ids, p.dense);
+  const points = { n: p.n, ids: p.ids, x: p.x, y: p.y, z: p.z, color: p.color, size: p.size, bytes: got.bytes, indexOf, markIds: makeMarker(indexOf, p.dense) };
   markOnce('tercet:points:ready');
   return points;
 }
