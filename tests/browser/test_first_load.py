@@ -57,7 +57,8 @@ def test_table_view_points_once_compact_and_other_parts_after_the_first_frame(
     # them fetched by now: the page asks for the rest once the first frame is up
     page.wait_for_function(
         """(later) => {
-          const names = performance.getEntriesByType('resource').map((e) => e.name.split('/').pop());
+          const names = performance.getEntriesByType('resource')
+            .map((e) => e.name.split('/').pop());
           return later.every((p) => names.some((n) => n.startsWith(p) && n.endsWith('.js')));
         }""",
         arg=list(LATER),
