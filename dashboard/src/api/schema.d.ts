@@ -998,6 +998,12 @@ export interface components {
              * @default 100
              */
             limit: number;
+            /**
+             * Compact
+             * @description For plotting: integers in the narrowest type that holds this page's values (example_id included), float64 as float32.
+             * @default false
+             */
+            compact: boolean;
         };
         /**
          * RunInfo

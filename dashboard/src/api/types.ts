@@ -21,7 +21,8 @@ export type Join = RunSource['join'];
 export type Source = TableSource | RunSource;
 export type Filter = NonNullable<S['RowsRequest']['filter']>;
 export type SortKey = S['SortKey'];
-export type RowsRequest = S['RowsRequest'];
+/** `compact` has a default (false): only the scatter's points ask for it. */
+export type RowsRequest = Omit<S['RowsRequest'], 'compact'> & { compact?: boolean };
 export type CountResult = S['CountResult'];
 export type DensityRequest = S['DensityRequest'];
 export type DensityResult = S['DensityResult'];

@@ -79,29 +79,37 @@ export function categoricalEncoding(values: ArrayLike<unknown>, col: ColumnInfo 
     }
   }
   // Small non-negative integers (label ids) are looked up by value, not by their text: the same
-  // codes as the keys below, without a string per point.
+  // codes as the keys below, without a string per point; `codeOf` runs once per other value.
   const byInt = new Int16Array(1024).fill(-1);
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    const small = typeof v === 'number' && v >= 0 && v < 1024 && Number.isInteger(v);
-    if (small && byInt[v] >= 0) {
-      codes[i] = byInt[v];
-      continue;
-    }
+  const codeOf = (v: unknown): number => {
     const k = keyOf(v);
     let code = index.get(k);
     if (code === undefined) {
       if (index.size >= 254) code = 255;
       else {
         code = index.size;
-        const color = k === '∅' ? MISSING : categoryColor(col, values[i], code);
+        const color = k === '∅' ? MISSING : categoryColor(col, v, code);
         index.set(k, code);
         palette.push(hexToRgb(color));
-        legend.push({ label: k === '∅' ? '(empty)' : k, color, value: values[i] });
+        legend.push({ label: k === '∅' ? '(empty)' : k, color, value: v });
       }
     }
-    codes[i] = code;
-    if (small) byInt[v] = code;
+    if (typeof v === 'number' && v >= 0 && v < 1024 && Number.isInteger(v)) byInt[v] = code;
+    return code;
+  };
+  if (values instanceof Float64Array) {
+    // the points worker's numbers: a typed loop, no test of each value's type
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      const c = v >= 0 && v < 1024 && v === Math.floor(v) ? byInt[v] : -1;
+      codes[i] = c >= 0 ? c : codeOf(v);
+    }
+  } else {
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      const c = typeof v === 'number' && v >= 0 && v < 1024 && Number.isInteger(v) ? byInt[v] : -1;
+      codes[i] = c >= 0 ? c : codeOf(v);
+    }
   }
   while (palette.length < 255) palette.push(hexToRgb(MISSING));
   palette.push(hexToRgb(MISSING));
@@ -140,7 +148,8 @@ export function viridisGradientCss(): string {
 export function sizeEncoding(values: Float64Array): Uint8Array {
   let lo = Infinity;
   let hi = -Infinity;
-  for (const v of values) {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }

@@ -35,6 +35,8 @@ export interface PointData {
 export interface IdentifiedPoints extends PointData {
   ids: Float64Array;
   indexOf(id: number): number;
+  /** Sets out[i] = 1 at the position of each of `ids` found (out may be null); returns how many. */
+  markIds?(ids: Float64Array, out: Uint8Array | null): number;
 }
 
 export type RGB = [number, number, number];

@@ -12,6 +12,8 @@ import {
 } from '../api/connection';
 import type { IndexEvent, Join } from '../api/types';
 import { refetchAll } from '../lib/refetch.svelte';
+import { prefetchPoints } from './view/points';
+import { SettingsState } from './view/settings.svelte';
 
 export type ChartKind = 'scatter2d' | 'scatter3d' | 'histogram' | 'curves' | 'trajectory' | 'image' | 'confusion' | 'issues';
 
@@ -192,7 +194,17 @@ export class AppState {
     if (!project) return;
     void client.tables(project).catch(() => {});
     if (run) void client.runs(project).catch(() => {});
-    if (table) void client.schema({ table }).catch(() => {});
+    if (!table) return;
+    // A table view's first points need only its schema and the URL: asked the moment the schema
+    // is in, while the bundle still mounts the view (the view's own ask then finds them).
+    const route = this.route;
+    void client
+      .schema({ table })
+      .then((info) => {
+        const cols = new SettingsState({ columns: info.columns }, 'table', route).firstPoints(info);
+        if (cols) prefetchPoints(client, { table }, cols, info.columns);
+      })
+      .catch(() => {});
   }
 
   private subscribe(): void {

@@ -193,6 +193,11 @@ class RowsRequest(_Request):
     sort: list[SortKey] = Field(default_factory=list, max_length=16)
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
     limit: int = Field(default=100, ge=0, le=MAX_LIMIT)
+    compact: bool = Field(
+        default=False,
+        description="For plotting: integers in the narrowest type that holds this page's values "
+        "(example_id included), float64 as float32.",
+    )
 
 
 class SchemaRequest(_Request):

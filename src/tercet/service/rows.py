@@ -65,6 +65,8 @@ def _rows(ctx: ServiceContext, request: RowsRequest) -> Response:
         page, total = query.rows(
             ctx.db, source, where, request.columns, request.sort, request.offset, request.limit
         )
+    if request.compact:
+        page = query.compact(page)
     return Response(
         query.ipc_stream(page),
         media_type=ARROW,

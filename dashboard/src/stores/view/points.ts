@@ -16,6 +16,29 @@ function remember<T>(cache: Map<string, Promise<T>>, key: string, load: () => Pr
   return p;
 }
 
+/**
+ * Points asked before their view exists (`prefetchPoints`, beside the health check), per client;
+ * the view's PointCache takes each once, so the first frame's points are asked once, not twice.
+ */
+const early = new WeakMap<ServiceClient, Map<string, Promise<Points>>>();
+
+function pointsKey(source: Source, cols: PointColumns, dataVersion: number): string {
+  return JSON.stringify([source, cols, dataVersion]);
+}
+
+/** Asks for a view's first points now; its PointCache will find them (same key or not at all). */
+export function prefetchPoints(client: ServiceClient, source: Source, cols: PointColumns, columns: ColumnInfo[]): void {
+  let m = early.get(client);
+  if (!m) early.set(client, (m = new Map()));
+  const key = pointsKey(source, cols, 0);
+  if (m.has(key)) return;
+  const p = loadPoints(client, source, cols, columns);
+  const drop = () => m.get(key) === p && m.delete(key);
+  p.catch(drop); // the view asks again and reports the error
+  setTimeout(drop, 30_000); // a view that never came (another page, other columns) lets them go
+  m.set(key, p);
+}
+
 export class PointCache {
   private cached = new Map<string, Promise<Points>>();
   private passed = new Map<string, Promise<Float64Array>>();
@@ -24,8 +47,15 @@ export class PointCache {
 
   /** Every row's point data for these columns. */
   points(source: Source, cols: PointColumns, columns: ColumnInfo[], dataVersion: number): Promise<Points> {
-    const key = JSON.stringify([source, cols, dataVersion]);
-    return remember(this.cached, key, () => loadPoints(this.client, source, cols, columns), 4);
+    const key = pointsKey(source, cols, dataVersion);
+    return remember(this.cached, key, () => this.takeEarly(key) ?? loadPoints(this.client, source, cols, columns), 4);
+  }
+
+  private takeEarly(key: string): Promise<Points> | undefined {
+    const m = early.get(this.client);
+    const p = m?.get(key);
+    m?.delete(key);
+    return p;
   }
 
   /** Ids of the rows that pass `filter`. */

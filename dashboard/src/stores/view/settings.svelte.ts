@@ -2,7 +2,9 @@
 // columns and sort, the rows panel's mode. What the person chose is kept apart from the defaults:
 // a default is a pure function of the schema (`defaults.ts`), never of which answer came first,
 // so opening, reopening and reloading a view show the same thing. The choices travel in the URL.
-import type { ColumnInfo, SortKey } from '../../api/types';
+import type { PointColumns } from '../../api/points';
+import type { ColumnInfo, SchemaInfo, SortKey } from '../../api/types';
+import { densityWanted } from '../../lib/density.svelte';
 import type { ChartKind, Route } from '../app.svelte';
 import { chartDefault, hiddenDefault, scatterDefaults, sortFromHash, sortToHash, type ScatterSettings } from './defaults';
 import type { SchemaState } from './schema.svelte';
@@ -73,7 +75,7 @@ export class SettingsState {
   visibleColumns = $derived.by<ColumnInfo[]>(() => this.schema.columns.filter((c) => !this.hidden.has(c.name)));
 
   constructor(
-    private readonly schema: SchemaState,
+    private readonly schema: Pick<SchemaState, 'columns'>,
     private readonly kind: 'table' | 'run',
     route: Route,
   ) {
@@ -90,6 +92,23 @@ export class SettingsState {
 
   hasColumn(name: string): boolean {
     return this.names.has(name);
+  }
+
+  /** The scatter's point columns in `mode`, in the form (and key order) PointCache keys on. */
+  pointColumns(mode: '2d' | '3d'): PointColumns | null {
+    const s = this.scatter;
+    if (!s.x || !s.y || (mode === '3d' && !s.z)) return null;
+    return { x: s.x, y: s.y, z: mode === '3d' ? s.z : null, color: s.color, size: s.size };
+  }
+
+  /** The points the first frame draws; null when it draws none (another tab, the charts
+   * folded, density mode). */
+  firstPoints(info: SchemaInfo): PointColumns | null {
+    const chart = this.chart;
+    if (this.collapsed.charts || (chart !== 'scatter2d' && chart !== 'scatter3d')) return null;
+    const mode = chart === 'scatter3d' ? '3d' : '2d';
+    if (densityWanted(mode, info.num_rows, info.density_points)) return null;
+    return this.pointColumns(mode);
   }
 
   get chart(): ChartKind {

@@ -11,7 +11,6 @@
 // This file wires them together and mirrors the view in the URL hash.
 import { getContext, setContext, untrack } from 'svelte';
 import type { ServiceClient } from '../../api/client.svelte';
-import type { PointColumns } from '../../api/points';
 import { filtersFromHash, filtersToHash, lassoFromHash, lassoToHash } from '../../api/filters';
 import type { SchemaInfo } from '../../api/types';
 import type { AppState, Route } from '../app.svelte';
@@ -75,18 +74,10 @@ export class ViewStore {
     this.filters.keepColumns(new Set(schema.columns.map((c) => c.name)));
     // The scatter's points are the largest answer of a first load: asked for the moment their
     // columns are known, not once the panels have drawn; the chart then finds them in the cache.
-    const chart = this.settings.chart;
+    // (A table view's were asked before the view was made: AppState.prefetch.)
     const src = this.open.source;
-    if (!src || this.settings.collapsed.charts || (chart !== 'scatter2d' && chart !== 'scatter3d')) return;
-    const cols = this.scatterColumns(chart === 'scatter3d' ? '3d' : '2d');
-    if (cols) void this.points.points(src, cols, schema.columns, this.open.dataVersion).catch(() => {});
-  }
-
-  /** The scatter's point columns in `mode`, in the form (and key order) PointCache keys on. */
-  scatterColumns(mode: '2d' | '3d'): PointColumns | null {
-    const s = this.settings.scatter;
-    if (!s.x || !s.y || (mode === '3d' && !s.z)) return null;
-    return { x: s.x, y: s.y, z: mode === '3d' ? s.z : null, color: s.color, size: s.size };
+    const cols = this.settings.firstPoints(schema);
+    if (src && cols) void this.points.points(src, cols, schema.columns, this.open.dataVersion).catch(() => {});
   }
 
   hashState(): Partial<Route> {
