@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -289,3 +290,23 @@ def test_a_metrics_file_appears_only_after_its_input_is_recorded(
     run.write_metrics(table, {"example_id": table.example_ids(), "loss": np.zeros(6)}, epoch=0)
     run.close("completed")
     assert seen == [["train"]]
+
+
+def test_a_part_due_while_logging_is_written_on_the_writer_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A training step that logs never writes (and syncs) a scalars part itself."""
+    monkeypatch.setattr(scalars, "FLUSH_SECONDS", 0.0)
+    run = tercet.init(project="p", heartbeat=False)
+    busy = threading.Event()
+    run.write_in_background("busy", busy.wait)  # the one writer thread is busy
+    aggregate = storage.join(run.url, "metrics", "aggregate")
+    run.log({"loss": 1.0})
+    run.log({"loss": 0.5})
+    assert not storage.exists(aggregate) or not storage.ls(aggregate)
+    busy.set()
+    run.wait()
+    assert storage.ls(aggregate)
+    values = run.aggregates().column("value").to_pylist()
+    assert values == [1.0, 0.5]
+    run.close()

@@ -25,6 +25,7 @@ from tercet.runs.collectors import (
     TableColumns,
     as_collectors,
 )
+from tercet.runs.held import HeldRows, add_columns
 from tercet.schema import ID_COLUMN
 from tercet.storage import FencedExecutor
 from tercet.tables.table import Table
@@ -122,24 +123,23 @@ def collect_metrics(
         if was_training is not None:
             model.eval()
         start = lo
+        pending = HeldRows(active)
         with torch.no_grad():
             for raw in loader if writer is not None else ():
                 n = min(batch_size, hi - start)
                 x = to_device(pick(raw), device)
                 outputs = call(model, x)
                 at_rows = positions[start - lo : start - lo + n] if positions is not None else None
-                batch = Batch(raw, x, ids[start - lo : start - lo + n], start, columns, at_rows)
-                row: dict[str, Any] = {ID_COLUMN: batch.example_ids}
-                for collector in active:
-                    add_columns(row, collector.collect(batch, outputs))
-                if fixed:
-                    add_columns(row, {k: np.full(n, v) for k, v in fixed.items()})
-                assert encoder is not None
-                encoder.write(row)
+                pending.add(Batch(raw, x, ids[start - lo : start - lo + n], start, columns,
+                                  at_rows), outputs)  # fmt: skip
                 start += n
+                if pending.full or pending.count >= metrics_mod.ROW_GROUP:
+                    assert encoder is not None
+                    encoder.write_rows(pending.release(), fixed)
                 if bar is not None:
                     bar[0].advance(bar[1])
         if encoder is not None:
+            encoder.write_rows(pending.release(), fixed)
             encoder.finish()
     except BaseException:
         if encoder is not None:
@@ -196,6 +196,14 @@ class Encoder:
         self._pending.append(self._pool.submit(self.writer.write, row))
         while len(self._pending) > self.depth or (self._pending and self._pending[0].done()):
             self._pending.popleft().result()  # re-raises the writer's error here
+
+    def write_rows(self, rows: list[dict[str, Any]], constants: Mapping[str, Any]) -> None:
+        """Rows released by :class:`~tercet.runs.held.HeldRows`, each with the pass's
+        ``constants`` as columns."""
+        for row in rows:
+            n = len(row[ID_COLUMN])
+            add_columns(row, {k: np.full(n, v) for k, v in constants.items()})
+            self.write(row)
 
     def finish(self) -> None:
         """Every batch written (raising the first error)."""
@@ -291,16 +299,6 @@ def table_positions(table: Table, ids: np.ndarray) -> np.ndarray:
             "table the dataset was made from."
         )
     return np.asarray(positions, dtype=np.int64)
-
-
-def add_columns(row: dict[str, Any], produced: Mapping[str, Any]) -> None:
-    clash = set(produced) & set(row)
-    if clash:
-        raise RunError(
-            f"Two collectors (or a collector and a constant) write the column(s) {sorted(clash)};"
-            " give one a different name or prefix."
-        )
-    row.update(produced)
 
 
 def plain_constants(constants: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -18,17 +18,16 @@ padded repeats included (at most one per rank after the first).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeGuard
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from tercet.runs import distributed, folder
 from tercet.runs import metrics as metrics_mod
-from tercet.runs.collect import CollectResult, add_columns, plain_constants, publisher
+from tercet.runs.collect import CollectResult, plain_constants, publisher
 from tercet.runs.collectors import (
     Batch,
-    ClassificationCollector,
     CollectContext,
     Collector,
     RunTarget,
@@ -36,6 +35,7 @@ from tercet.runs.collectors import (
     as_collectors,
 )
 from tercet.runs.collectors.classification import Held
+from tercet.runs.held import add_columns, holds, joined_rows, release
 from tercet.schema import ID_COLUMN
 from tercet.tables.table import Table
 
@@ -110,7 +110,7 @@ class Harvest:
         try:
             view = Batch(batch, None, ids, 0, self._columns, positions)
             for i, collector in enumerate(self.active):
-                if _holds(collector):
+                if holds(collector):
                     held[i] = collector.hold(view, outputs)  # computed for all batches at once
                 else:
                     produced = collector.collect(view, outputs)
@@ -202,24 +202,7 @@ class Harvest:
         }
 
     def _release(self) -> list[dict[str, Any]]:
-        """The batches' rows with the columns the collectors held back computed, in collector
-        order: joined into one row (one computation over the pass), or batch by batch when the
-        other columns do not join."""
-        try:
-            joined, held = [_joined(self._rows, None)], [self._held]
-        except (pa.ArrowException, TypeError, ValueError, IndexError):
-            joined, held = self._rows, [[h] for h in self._held]
-        out = []
-        for row, batches in zip(joined, held, strict=True):
-            ordered: dict[str, Any] = {ID_COLUMN: row[ID_COLUMN]}
-            for i, collector in enumerate(self.active):
-                if i in batches[0]:
-                    assert isinstance(collector, ClassificationCollector)
-                    add_columns(ordered, collector.release([b[i] for b in batches]))
-                else:
-                    ordered.update({name: row[name] for name in self._names.get(i, [])})
-            out.append(ordered)
-        return out
+        return release(self._rows, self._held, self.active, self._names)
 
     def close(self) -> None:
         """Unhook the collectors of a pass abandoned before :meth:`finish`."""
@@ -234,15 +217,6 @@ class Harvest:
         if not np.array_equal(self._sorted_ids[found], ids):
             return None
         return np.asarray(self._order[found], dtype=np.int64)
-
-
-def _holds(collector: Collector) -> TypeGuard[ClassificationCollector]:
-    """Whether ``collector`` computes its columns for a whole pass at once (its
-    ``collect`` not overridden by a subclass, which then sees every batch)."""
-    return (
-        isinstance(collector, ClassificationCollector)
-        and type(collector).collect is ClassificationCollector.collect
-    )
 
 
 def batch_example_ids(batch: Any, outputs: Any) -> np.ndarray | None:
@@ -294,7 +268,7 @@ def _batches(rows: list[dict[str, Any]], keep: np.ndarray) -> list[dict[str, Any
     batch), batch by batch as the writer casts them."""
     picked = None if keep.all() else np.flatnonzero(keep)
     try:
-        return [_joined(rows, picked)]
+        return [joined_rows(rows, picked)]
     except (pa.ArrowException, TypeError, ValueError, IndexError):
         out, at = [], 0
         for row in rows:
@@ -302,31 +276,5 @@ def _batches(rows: list[dict[str, Any]], keep: np.ndarray) -> list[dict[str, Any
             mine = np.flatnonzero(keep[at : at + n])
             at += n
             if len(mine):
-                out.append(_joined([row], None if len(mine) == n else mine))
+                out.append(joined_rows([row], None if len(mine) == n else mine))
         return out
-
-
-def _joined(rows: list[dict[str, Any]], picked: np.ndarray | None) -> dict[str, Any]:
-    """The batches' columns end to end, only the rows ``picked`` (all when None)."""
-    out: dict[str, Any] = {}
-    for name in rows[0]:
-        parts = [row[name] for row in rows]
-        if all(isinstance(p, pa.Array | pa.ChunkedArray) for p in parts):
-            chunks = [
-                c for p in parts for c in (p.chunks if isinstance(p, pa.ChunkedArray) else (p,))
-            ]
-            column: Any = pa.concat_arrays(chunks) if len(chunks) > 1 else chunks[0]
-            out[name] = column if picked is None else column.take(pa.array(picked))
-        elif all(isinstance(p, list) for p in parts):
-            joined = [v for p in parts for v in p]
-            out[name] = joined if picked is None else [joined[i] for i in picked]
-        else:
-            column = np.concatenate([_host(p) for p in parts])
-            out[name] = column if picked is None else column[picked]
-    return out
-
-
-def _host(values: Any) -> np.ndarray:
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()
-    return np.asarray(values)

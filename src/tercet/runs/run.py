@@ -75,13 +75,15 @@ class Run:
         self._closed = False
         self._pid = os.getpid()
         self._lock = threading.RLock()
-        self._scalars = scalars.ScalarLog(url, on_write=self._sync_soon)
         self._recorded_inputs: set[tuple[str, str | None]] = set()
         self._written: dict[str, dict[str, Any]] = {}  # events written here, but heartbeats
         self._epochs: dict[str, int] = {}
         self._heartbeat: Heartbeat | None = None
         self._writes = BackgroundWrites(descriptor.get("name", "run"))
         self._syncs = durable.PendingSyncs(self._writes)
+        self._scalars = scalars.ScalarLog(
+            url, on_write=self._sync_soon, submit=lambda task: self._writes.submit("scalars", task)
+        )
         self.reducers: dict[tuple[Any, ...], Any] = {}  # fitted reducers, reused by later calls
         # Called by close() once metrics are written, before the final status (insights=True).
         self.on_close: list[Callable[[Run], None]] = []
@@ -361,6 +363,7 @@ class Run:
     def aggregates(self) -> pa.Table:
         """Every logged scalar in long form: ``step``, ``epoch``, ``name``, ``value``, ``time``."""
         if self._owner and not self._closed:
+            self._writes.wait("scalars")  # a part being written on the writer thread
             self.flush()
         return scalars.read(self.url)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,8 +36,17 @@ _Row = tuple[int, int | None, str, float, datetime]
 class ScalarLog:
     """The scalars of one run: :meth:`log` buffers, :meth:`flush` writes one part."""
 
-    def __init__(self, run_url: str, on_write: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        run_url: str,
+        on_write: Callable[[str], None] | None = None,
+        submit: Callable[[Callable[[], None]], None] | None = None,
+    ) -> None:
         self.run_url = run_url
+        # Given, a part due on time is written by ``submit`` (the run's writer thread), not by
+        # the thread that logs: a training step never waits for a Parquet write and its fsync.
+        self._submit = submit
+        self._queued = False
         # Given, parts are written without an fsync and handed to it to be made durable
         # (tercet.runs.durable); otherwise each part is synced as it is written.
         self._on_write = on_write
@@ -66,7 +76,26 @@ class ScalarLog:
                 len(self._rows) >= FLUSH_ROWS
                 or time.monotonic() - self._last_flush >= FLUSH_SECONDS
             )
-        if due:
+        if not due:
+            return
+        if self._submit is None:
+            self.flush()
+            return
+        with self._lock:
+            if self._queued:
+                return
+            self._queued = True
+        try:
+            self._submit(self._flush_soon)
+        except RuntimeError:  # no new threads while the interpreter exits: write it here
+            self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        """The flush queued by :meth:`log`; a failure keeps the values for the next flush
+        (the run's close, which raises it), as the heartbeat's flush does."""
+        with self._lock:
+            self._queued = False
+        with suppress(Exception):
             self.flush()
 
     @property

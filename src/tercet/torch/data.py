@@ -143,7 +143,8 @@ class TableDataset(Dataset[T], Generic[T]):
     def row(self, index: int) -> dict[str, Any]:
         """Row ``index`` before the transform."""
         rows = self._load()
-        n = len(self)
+        # The column's length, not len(self): that asks the table, a cost on every sample.
+        n = len(rows[0][2]) if rows else len(self)
         if index < 0:
             index += n
         if not 0 <= index < n:
