@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +22,57 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")
 
 
+_DURATIONS: dict[str, float] = {}
+
+
+def _under_mutant() -> bool:
+    """True in a test run for one of mutmut's mutants, with each test's clean duration (from
+    ``mutmut-stats.json`` in ``mutants/``, the folder it runs tests from) in ``_DURATIONS``."""
+    if "__mutmut_" not in os.environ.get("MUTANT_UNDER_TEST", ""):
+        return False
+    if not _DURATIONS:
+        try:
+            with open("mutmut-stats.json") as fh:
+                _DURATIONS.update(json.load(fh)["duration_by_test"])
+        except (OSError, ValueError, KeyError):
+            return False
+    return True
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Under a mutant, a test that runs ten times as long as it did clean (20 s at least) fails.
+
+    mutmut's own limit is CPU time over all of a mutant's tests, so a mutant that makes one test
+    spin or wait costs minutes (four such in storage/paths took 190 s each); the test fails
+    either way, this says which one and stops it in seconds."""
+    if not _under_mutant():
+        yield
+        return
+    limit = max(20, int(10 * _DURATIONS.get(item.nodeid, 2.0)))
+
+    def stop(signum: int, frame: object) -> None:
+        mutant = os.environ["MUTANT_UNDER_TEST"]
+        raise TimeoutError(f"{item.nodeid} ran past {limit} s under {mutant}")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(limit)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _under_mutant():
+        # mutmut passes a mutant's tests in set order and stops at the first failure (-x): the
+        # fastest first finds a killing test soonest. Files stay together (module fixtures).
+        first: dict[str, float] = {}
+        for item in items:
+            t = _DURATIONS.get(item.nodeid, 0.0)
+            first[item.nodeid.split("::")[0]] = min(first.get(item.nodeid.split("::")[0], t), t)
+        items.sort(key=lambda i: (first[i.nodeid.split("::")[0]], _DURATIONS.get(i.nodeid, 0.0)))
     if config.getoption("--run-slow"):
         return
     skip = pytest.mark.skip(reason="slow: run with --run-slow")
