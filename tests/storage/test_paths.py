@@ -118,6 +118,7 @@ def test_parent_and_basename(url: str, folder: str, name: str) -> None:
         ("../t/x.json", "S3://b/proj/p/", "s3://b/proj/t/x.json"),
         ("./x", "memory://m/a", "memory://m/a/x"),
         ("t/../../x", "s3://b/p", "s3://b/x"),
+        ("f", "s3://b/odd://key", "s3://b/odd:/key/f"),  # "://" inside a key is only a key
     ],
 )
 def test_resolve_is_relative_to_the_base_folder(url: str, base: str, expected: str) -> None:
@@ -173,6 +174,7 @@ def test_relative_to_stays_within_one_filesystem_and_bucket(
         ("/data/ab", "/data/a", False),
         ("/data/X/y", "/data/X", True),
         ("s3://b/XX/y", "s3://b/XX/", True),
+        ("/data/Y", "/data/X", False),  # a sibling of a root whose name ends like a separator
     ],
 )
 def test_is_under_holds_on_a_path_segment_boundary(url: str, root: str, under: bool) -> None:
