@@ -67,6 +67,8 @@ def test_is_absolute_means_a_scheme_a_root_or_home(url: str, absolute: bool) -> 
         ("memory://x/", "memory://x"),
         ("memory://", "memory://"),
         ("s3://b/k:v://w", "s3://b/k:v:/w"),
+        ("s3://b/pX", "s3://b/pX"),  # only slashes are trimmed
+        ("s3:///", "s3://"),
     ],
 )
 def test_normalize_gives_the_canonical_form(url: str, expected: str) -> None:
@@ -81,6 +83,7 @@ def test_normalize_gives_the_canonical_form(url: str, expected: str) -> None:
         ("s3://b/p/", ("/t/", "x.json"), "s3://b/p/t/x.json"),
         ("s3://b/p", (), "s3://b/p"),
         ("memory://m", ("a/b",), "memory://m/a/b"),
+        ("s3://b/X", ("Xa/", "bX"), "s3://b/X/Xa/bX"),  # only slashes are trimmed
     ],
 )
 def test_join_appends_segments(url: str, parts: tuple[str, ...], expected: str) -> None:
