@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from tercet import Table
-from tercet.service.query import ipc_stream
+from tercet.service.wire import ipc_stream
 from tests.fixtures.service import RunningService, make_table
 from tests.service.test_rows import rows
 

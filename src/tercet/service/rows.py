@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Query, Response
 from pydantic import TypeAdapter, ValidationError
 
 from tercet.schema import ID_COLUMN
-from tercet.service import cold, filters, lookup, query
+from tercet.service import cold, filters, lookup, query, wire
 from tercet.service.context import ServiceContext, get_ctx
 from tercet.service.errors import ApiError, format_validation
 from tercet.service.models import (
@@ -66,9 +66,9 @@ def _rows(ctx: ServiceContext, request: RowsRequest) -> Response:
             ctx.db, source, where, request.columns, request.sort, request.offset, request.limit
         )
     if request.compact:
-        page = query.compact(page)
+        page = wire.compact(page)
     return Response(
-        query.ipc_stream(page),
+        wire.ipc_stream(page),
         media_type=ARROW,
         headers={"X-Total-Count": str(total), "X-Offset": str(request.offset)},
     )
