@@ -7,14 +7,7 @@ import type { ColumnInfo, Filter, Source } from './types';
 
 export type { PointColumns } from './point-arrays';
 
-export interface Points {
-  n: number;
-  ids: Float64Array;
-  x: Float32Array;
-  y: Float32Array;
-  z: Float32Array | null;
-  color: ArrayLike<unknown> | null;
-  size: Float64Array | null;
+export interface Points extends Omit<PointArrays, 'dense'> {
   bytes: number;
   indexOf(id: number): number;
   /** Sets out[i] = 1 at the position of each of `ids` found (out may be null); returns how many. */
