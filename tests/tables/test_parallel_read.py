@@ -33,7 +33,7 @@ def _groups_file(path: Path, sizes: list[int]) -> pa.Table:
     return table
 
 
-@pytest.mark.parametrize("window", [None, 2, 3, 8])
+@pytest.mark.parametrize("window", [None, 1, 2, 3, 8])
 def test_row_groups_decoded_at_once_come_back_in_file_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: int | None
 ) -> None:
