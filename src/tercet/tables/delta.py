@@ -89,6 +89,9 @@ class Delta:
 
 def positions(id_column: pa.ChunkedArray | pa.Array, wanted: np.ndarray, where: str) -> np.ndarray:
     """Row positions of ``wanted`` example ids; raises if any is absent."""
+    fast = _contiguous_positions(id_column, wanted)
+    if fast is not None and (not len(fast) or (fast.min() >= 0 and fast.max() < len(id_column))):
+        return fast  # else some are missing: the search below names them
     ids = np.asarray(id_column.to_numpy())
     if len(ids) > 1 and np.all(ids[1:] > ids[:-1]):
         pos = np.searchsorted(ids, wanted)
@@ -114,6 +117,29 @@ def positions(id_column: pa.ChunkedArray | pa.Array, wanted: np.ndarray, where: 
             f"{where}: example ids {missing} are not in this revision (deleted, or never existed)."
         )
     return pos
+
+
+def _contiguous_positions(
+    id_column: pa.ChunkedArray | pa.Array, wanted: np.ndarray
+) -> np.ndarray | None:
+    """``wanted - first id`` when the ids are ``first, first+1, …`` in row order (a source's
+    default ids; every revision read before a row is deleted), else None.
+
+    Checked chunk by chunk on the chunks as read: no copy of the whole id column into one
+    array (80 MB at 10M rows) and no search per wanted id.
+    """
+    chunks = id_column.chunks if isinstance(id_column, pa.ChunkedArray) else [id_column]
+    arrays = [c.to_numpy(zero_copy_only=False) for c in chunks if len(c)]
+    if not arrays or any(a.dtype.kind not in "iu" for a in arrays):
+        return None
+    first = int(arrays[0][0])
+    start = first
+    for a in arrays:
+        # Contiguous: each chunk starts where the last ended and steps by exactly one.
+        if int(a[0]) != start or (len(a) > 1 and not np.all(np.diff(a) == 1)):
+            return None
+        start += len(a)
+    return np.asarray(wanted, dtype=np.int64) - first
 
 
 def apply(table: pa.Table, delta: Delta, columns: list[str] | None, where: str) -> pa.Table:
