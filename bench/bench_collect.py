@@ -30,15 +30,21 @@
    split the loop's own outputs turned into loss, prediction and probabilities, and the
    embedding layer's output caught by a hook (HF: ``compute_metrics`` + a hook on the pooler;
    Lightning: a callback's ``on_validation_batch_end``); for the train split the pass a user
-   would run (``trainer.predict`` / an eval loop keeping the same numbers). Medians of
-   ``--rounds`` interleaved rounds after a warm-up round. Target: ≤ 5% over that baseline.
+   would run (``trainer.predict`` / an eval loop keeping the same numbers). ``--rounds``
+   rounds after a warm-up round, every loop once per round, the order reversed every other
+   round; each overhead is the median of the per-round ratios (loop / its baseline in the same
+   round), printed with their quartiles and range: a figure whose quartiles straddle 1.05 is
+   not decided by that run. Target: ≤ 5% over that baseline.
    The bare loops (no per-sample numbers at all) are printed beside it, with no target.
    Then the same over fits of ``--fit-epochs`` epochs (default 5; the HF Trainer with the eval
    split only): what a training pays, the run's creation and closing spread over its epochs,
    beside the one-epoch figure that pays them in full. Same target.
 4. Collection on several processes (``--ddp``): ``collect_metrics`` over one table under
-   ``torchrun --nproc_per_node=1`` and ``=2`` (gloo, CPU); throughput is rows over the slowest
-   rank's time. Target: ≥ 1.6× on 2 processes (needs 2 free cores).
+   ``torchrun --nproc_per_node=1`` and ``=2`` (gloo, CPU), ``--ddp-rounds`` pairs of launches
+   (which goes first alternating); throughput is rows over the slowest rank's time. Target:
+   ≥ 1.6× on 2 processes, the median of the per-pair ratios, on wall time (needs 2 free cores:
+   at a load average of 1 a neighbour holds one of them) and on the slowest rank's CPU seconds
+   (how evenly the work splits, which load moves far less).
 """
 
 from __future__ import annotations
