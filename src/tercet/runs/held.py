@@ -22,8 +22,10 @@ from tercet.runs.collectors.classification import Held
 from tercet.schema import ID_COLUMN
 
 HELD_VALUES = 1 << 22
-"""Scores kept before the rows are released (16 MB of float32): a pass over many rows, or with
-many classes, is written in parts of at most this many held values."""
+"""Values kept before the rows are released (16 MB of float32): a pass over many rows, with many
+classes or a wide embedding, is written in parts of at most about this many values. Embeddings
+count too: a pass of 40,000 rows with a 256-d embedding held all 41 MB until its end, then
+joined them into one more array of that size."""
 
 
 class HeldRows:
@@ -49,6 +51,7 @@ class HeldRows:
                 produced = collector.collect(view, outputs)
                 self.names.setdefault(i, list(produced))
                 add_columns(row, produced)
+                self.values += sum(values_in(v) for v in produced.values())
         self.rows.append(row)
         self.held.append(held)
         self.count += len(view.example_ids)
@@ -122,6 +125,21 @@ def joined_rows(rows: list[dict[str, Any]], picked: np.ndarray | None) -> dict[s
             column = np.concatenate([host(p) for p in parts])
             out[name] = column if picked is None else column[picked]
     return out
+
+
+def values_in(column: Any) -> int:
+    """How many numbers a batch's column holds (a tensor's elements, an array's size, a list's
+    length)."""
+    numel = getattr(column, "numel", None)
+    if callable(numel):
+        return int(numel())
+    size = getattr(column, "size", None)
+    if isinstance(size, int):
+        return size
+    try:
+        return len(column)
+    except TypeError:
+        return 1
 
 
 def host(values: Any) -> np.ndarray:

@@ -20,6 +20,7 @@ import pyarrow as pa
 from tercet import format, storage
 from tercet.errors import AliasNotSetError, CorruptObjectError, RunError, TercetError
 from tercet.runs import folder
+from tercet.runs.encoding import parquet_options
 from tercet.schema import ID_COLUMN, Column, ValueMap, infer_role, make_value_map
 
 METADATA_KEY = b"tercet"
@@ -336,22 +337,6 @@ class MetricsWriter:
         if self._stream is not None:
             self._stream.abort()
             self._stream = None
-
-
-def parquet_options(schema: pa.Schema) -> dict[str, Any]:
-    """Dictionary-encode only columns that repeat (labels, flags); floats never do, and trying
-    costs 20-40% of the write time of a 64-d embedding (measured with pyarrow 26)."""
-    types = pa.types
-    repeated = [
-        f.name
-        for f in schema
-        if f.name != ID_COLUMN
-        and (types.is_integer(f.type) or types.is_string(f.type) or types.is_boolean(f.type))
-    ]
-    # Min/max of a list's elements (embeddings, probabilities) prune nothing a reader asks for,
-    # and computing them costs 20% of writing an epoch with a 128-d embedding.
-    flat = [f.name for f in schema if not types.is_nested(f.type)]
-    return {"use_dictionary": repeated, "compression": "zstd", "write_statistics": flat}
 
 
 def write_table(url: str, table: pa.Table, header: Mapping[str, Any],
