@@ -29,26 +29,25 @@ def drawn(page: Any) -> None:
     assert probe(page, "splatting()") is True  # the CPU path, as for a million points
 
 
-def colour_by_label(page: Any, labels: dict[int, int]) -> None:
-    """Every drawn id is painted its own label's colour, one colour per label."""
-    select = page.locator(tid("scatter-color"))
-    if select.input_value() != "label":
-        select.select_option("label")
+def colour_by(page: Any, column: str, values: dict[int, Any], distinct: bool = True) -> None:
+    """Every drawn id is painted the colour of its own value of ``column`` (one colour a value;
+    ``distinct``: a colour a value too)."""
+    page.locator(tid("scatter-color")).select_option(column)
     page.locator(tid("scatter-legend")).wait_for()
     ids = [int(p["id"]) for p in probe(page, "positions()")]
-    page.wait_for_function(
-        "(id) => document.querySelector('[data-testid=\"scatter-2d-overlay\"]')"
-        ".tercetProbe.colorOf(id) !== null",
-        arg=ids[0],
-    )
-    colours = page.locator(OVERLAY).evaluate(
-        "(el, ids) => ids.map((id) => el.tercetProbe.colorOf(id))", ids
-    )
-    by_label: dict[int, set[str]] = {}
-    for i, c in zip(ids, colours, strict=True):
-        by_label.setdefault(labels[i], set()).add(c)
-    assert all(len(c) == 1 for c in by_label.values()), by_label
-    assert len({next(iter(c)) for c in by_label.values()}) == len(by_label)
+
+    def colours() -> list[str | None]:
+        got: list[str | None] = page.locator(OVERLAY).evaluate(
+            "(el, ids) => ids.map((id) => el.tercetProbe.colorOf(id))", ids
+        )
+        return got
+
+    by_value: dict[Any, set[str | None]] = {}
+    for i, c in zip(ids, colours(), strict=True):
+        by_value.setdefault(values[i], set()).add(c)
+    assert all(len(c) == 1 and None not in c for c in by_value.values()), by_value
+    if distinct:
+        assert len({next(iter(c)) for c in by_value.values()}) == len(by_value)
 
 
 def hover(page: Any, among: set[int]) -> None:
@@ -67,11 +66,22 @@ def test_hover_colour_and_lasso_answer_the_right_ids_after_a_colour_change_and_a
     page = dash.page
     page.context.add_init_script("window.tercetSplatFrom = 1;")
     table = str(dash.root / DEMO_PROJECT / "datasets" / "digits" / "tables" / "train")
-    frame = Table.open(table).to_arrow().select(["example_id", "label"]).to_pydict()
-    labels = dict(zip(frame["example_id"], frame["label"], strict=True))
+    frame = Table.open(table).to_arrow()
     page.goto(dash.url(project=DEMO_PROJECT, table=table, chart="scatter2d"))
     drawn(page)
-    colour_by_label(page, labels)
+    page_options = page.locator(f"{tid('scatter-color')} option").evaluate_all(
+        "os => os.map((o) => o.value)"
+    )
+    options = [o for o in page_options if o and o != "label" and o in frame.column_names]
+    assert options, page_options
+
+    def values(name: str) -> dict[int, Any]:
+        return dict(zip(frame["example_id"].to_pylist(), frame[name].to_pylist(), strict=True))
+
+    labels, other = values("label"), options[0]
+    # a colour change asks for other points (another column), then back
+    colour_by(page, other, values(other), distinct=False)
+    colour_by(page, "label", labels)
     hover(page, set(labels))
 
     # a lasso over the middle of the plot: the ids drawn inside it, and only those, pass
@@ -108,7 +118,8 @@ def test_hover_colour_and_lasso_answer_the_right_ids_after_a_colour_change_and_a
         arg=caught,
     )
     assert {int(i) for i in probe(page, "highlighted()")} == kept
-    colour_by_label(page, labels)
+    colour_by(page, other, values(other), distinct=False)
+    colour_by(page, "label", labels)
     hover(page, kept)
     cache = dash.service.app.state.ctx.sources.cache
     assert any(key[1][0] == "rows-answer" for key in cache._entries)
