@@ -49,7 +49,8 @@ def colour_by(page: Any, column: str, values: dict[int, Any], distinct: bool = T
         if one and (apart or not distinct):
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"colours by {column} are not one a value: {by_value}")
+            shown = dict(list(by_value.items())[:12])
+            raise AssertionError(f"colours by {column} are not one a value: {shown} …")
         time.sleep(0.2)
 
 
@@ -79,7 +80,7 @@ def test_hover_colour_and_lasso_answer_the_right_ids_after_a_colour_change_and_a
         o
         for o in page_options
         if o
-        and o != "label"
+        and o not in ("label", "example_id")
         and o in frame.column_names
         and not pa.types.is_floating(frame.schema.field(o).type)
     ]
@@ -88,9 +89,10 @@ def test_hover_colour_and_lasso_answer_the_right_ids_after_a_colour_change_and_a
     def values(name: str) -> dict[int, Any]:
         return dict(zip(frame["example_id"].to_pylist(), frame[name].to_pylist(), strict=True))
 
-    labels, other = values("label"), options[0]
+    # the demo's original_label: the labels before the flips, ten categories
+    labels, other = values("label"), "original_label" if "original_label" in options else options[0]
     # a colour change asks for other points (another column), then back
-    colour_by(page, other, values(other), distinct=False)
+    colour_by(page, other, values(other))
     colour_by(page, "label", labels)
     hover(page, set(labels))
 
