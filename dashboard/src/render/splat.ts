@@ -44,9 +44,12 @@ function premultiplied(r: number, g: number, b: number, a: number): [number, num
  * already hold the background (cleared: all zero).
  */
 export function splat(image: Uint32Array, W: number, H: number, p: SplatPoints, s: SplatStyle): void {
-  const m = s.matrix;
-  const on = new Uint32Array(256); // packed premultiplied colour of each palette code at `alpha`
-  const full = new Uint32Array(256); // … at opacity 1 (the selection pass)
+  // Pixels and colours as int32: packed colours past 2^31 in a Uint32Array are doubles to the
+  // JIT, and a million points blend ~2-3 pixels each (~1.6 px points at 1M): int32 all the way
+  // is ~2× faster.
+  const px = new Int32Array(image.buffer, image.byteOffset, image.length);
+  const on = new Int32Array(256); // packed premultiplied colour of each palette code at `alpha`
+  const full = new Int32Array(256); // … at opacity 1 (the selection pass)
   for (let c = 0; c < 256; c++) {
     const r = s.palette[c * 4] / 255;
     const g = s.palette[c * 4 + 1] / 255;
@@ -57,15 +60,17 @@ export function splat(image: Uint32Array, W: number, H: number, p: SplatPoints, 
   const dim = packed(s.dim[0], s.dim[1], s.dim[2], s.dim[3]);
   const ring = packed(s.ringColor[0], s.ringColor[1], s.ringColor[2], s.ringColor[3]);
   const { x, y, color, size, mask } = p;
+  const m = s.matrix;
   const [m0, m1, m3, m4, m5, m7, m12, m13, m15] = [m[0], m[1], m[3], m[4], m[5], m[7], m[12], m[13], m[15]];
+  const n = x.length;
 
   // Each point: the pixels whose centres fall in its disc, blended over what is there. One loop
   // per pass with the point's work inline (a call per point costs as much as the point).
-  const pass = (selection: Uint32Array | null, ringWidth: number, table: Uint32Array): void => {
-    const count = selection ? selection.length : x.length;
+  const pass = (selection: Uint32Array | null, ringWidth: number, table: Int32Array): void => {
+    const count = selection ? selection.length : n;
     for (let k = 0; k < count; k++) {
       const i = selection ? selection[k] : k;
-      if (i >= x.length) continue;
+      if (i >= n) continue;
       const X = x[i];
       const Y = y[i];
       const cw = m3 * X + m7 * Y + m15;
@@ -87,44 +92,97 @@ export function splat(image: Uint32Array, W: number, H: number, p: SplatPoints, 
       const y1 = Math.min(H - 1, Math.floor(wy + r - 0.5));
       for (let py = y0; py <= y1; py++) {
         const dy = py + 0.5 - wy;
-        for (let px = x0; px <= x1; px++) {
-          const dx = px + 0.5 - wx;
+        const row = py * W;
+        for (let qx = x0; qx <= x1; qx++) {
+          const dx = qx + 0.5 - wx;
           const d2 = dx * dx + dy * dy;
           if (d2 <= r2) {
-            const o = py * W + px;
-            image[o] = over(ringWidth > 0 && d2 > inner2 ? ring : fill, image[o]);
+            const o = row + qx;
+            const src = ringWidth > 0 && d2 > inner2 ? ring : fill;
+            const dst = px[o];
+            const k255 = 255 - (src >>> 24);
+            if (k255 === 0 || dst === 0) {
+              px[o] = src; // opaque over anything, or anything over nothing
+              continue;
+            }
+            // src over dst, premultiplied: src + dst·(1 − src alpha), x·k/255 rounded in integers
+            let t = (dst & 255) * k255 + 128;
+            const R = (src & 255) + ((t + (t >> 8)) >> 8);
+            t = ((dst >>> 8) & 255) * k255 + 128;
+            const G = ((src >>> 8) & 255) + ((t + (t >> 8)) >> 8);
+            t = ((dst >>> 16) & 255) * k255 + 128;
+            const B = ((src >>> 16) & 255) + ((t + (t >> 8)) >> 8);
+            t = (dst >>> 24) * k255 + 128;
+            const A = (src >>> 24) + ((t + (t >> 8)) >> 8);
+            px[o] = R | (G << 8) | (B << 16) | (A << 24);
           }
         }
       }
     }
   };
 
-  pass(null, 0, on);
+  // The usual frame (a 2D camera, one size for all): the disc's radius is one of two, known
+  // before the loop, and the blend is inline; ~2× fewer instructions a point than `pass`.
+  const plain = (table: Int32Array): void => {
+    const dOn = Math.max(1, s.pointSize);
+    const dDim = Math.max(1, Math.max(1, s.pointSize * 0.75));
+    const rOn = dOn / 2;
+    const rDim = dDim / 2;
+    const hW = 0.5 * W;
+    const hH = 0.5 * H;
+    for (let i = 0; i < n; i++) {
+      const X = x[i];
+      const Y = y[i];
+      const nx = (m0 * X + m4 * Y + m12) / m15;
+      const ny = (m1 * X + m5 * Y + m13) / m15;
+      if (!(nx >= -1 && nx <= 1 && ny >= -1 && ny <= 1)) continue; // GL clips a point by its centre
+      const wx = (nx + 1) * hW;
+      const wy = (ny + 1) * hH;
+      const passes = mask === null || mask[i] === 1;
+      const r = passes ? rOn : rDim;
+      const r2 = r * r;
+      const src = passes ? table[color[i]] : dim;
+      const k255 = 255 - (src >>> 24);
+      const x0 = Math.max(0, Math.ceil(wx - r - 0.5));
+      const x1 = Math.min(W - 1, Math.floor(wx + r - 0.5));
+      const y0 = Math.max(0, Math.ceil(wy - r - 0.5));
+      const y1 = Math.min(H - 1, Math.floor(wy + r - 0.5));
+      for (let py = y0; py <= y1; py++) {
+        const dy = py + 0.5 - wy;
+        const row = py * W;
+        for (let qx = x0; qx <= x1; qx++) {
+          const dx = qx + 0.5 - wx;
+          if (dx * dx + dy * dy <= r2) {
+            const o = row + qx;
+            const dst = px[o];
+            if (k255 === 0 || dst === 0) {
+              px[o] = src;
+              continue;
+            }
+            let t = (dst & 255) * k255 + 128;
+            const R = (src & 255) + ((t + (t >> 8)) >> 8);
+            t = ((dst >>> 8) & 255) * k255 + 128;
+            const G = ((src >>> 8) & 255) + ((t + (t >> 8)) >> 8);
+            t = ((dst >>> 16) & 255) * k255 + 128;
+            const B = ((src >>> 16) & 255) + ((t + (t >> 8)) >> 8);
+            t = (dst >>> 24) * k255 + 128;
+            const A = (src >>> 24) + ((t + (t >> 8)) >> 8);
+            px[o] = R | (G << 8) | (B << 16) | (A << 24);
+          }
+        }
+      }
+    }
+  };
+
+  if (!size && m3 === 0 && m7 === 0) plain(on);
+  else pass(null, 0, on);
   if (p.selection.length > 0) pass(p.selection, s.ring, full);
 }
 
-/** RGBA bytes packed little-endian (what a Uint32Array view of RGBA8 pixels holds). */
+/** RGBA bytes packed little-endian, as the int32 a view of RGBA8 pixels holds. */
 function packed(r: number, g: number, b: number, a: number): number {
   const [R, G, B, A] = premultiplied(r, g, b, a);
-  return (R | (G << 8) | (B << 16) | (A << 24)) >>> 0;
-}
-
-/** x·k/255 rounded, in integers. */
-function scale(x: number, k: number): number {
-  const t = x * k + 128;
-  return (t + (t >> 8)) >> 8;
-}
-
-/** `src` over `dst`, both premultiplied and packed: src + dst·(1 − src alpha). Never past 255:
- * a premultiplied channel is at most its alpha. */
-function over(src: number, dst: number): number {
-  const k = 255 - (src >>> 24);
-  if (k === 0) return src;
-  const r = (src & 255) + scale(dst & 255, k);
-  const g = ((src >>> 8) & 255) + scale((dst >>> 8) & 255, k);
-  const b = ((src >>> 16) & 255) + scale((dst >>> 16) & 255, k);
-  const a = (src >>> 24) + scale(dst >>> 24, k);
-  return (r | (g << 8) | (b << 16) | (a << 24)) >>> 0;
+  return R | (G << 8) | (B << 16) | (A << 24);
 }
 
 /** Whether this context renders on the CPU (SwiftShader, llvmpipe): no GPU behind it. */

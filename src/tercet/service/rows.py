@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Query, Response
 from pydantic import TypeAdapter, ValidationError
 
 from tercet.schema import ID_COLUMN
-from tercet.service import cold, filters, lookup, query, wire
+from tercet.service import answers, cold, filters, lookup, query, wire
 from tercet.service.context import ServiceContext, get_ctx
 from tercet.service.errors import ApiError, format_validation
 from tercet.service.models import (
@@ -58,17 +58,34 @@ def schema(request: SchemaRequest, ctx: Ctx) -> SchemaInfo:
 def _rows(ctx: ServiceContext, request: RowsRequest) -> Response:
     source = ctx.sources.get(request.source)
     where = filters.compile_filter(source, request.filter)
-    ids = lookup.id_values(request.filter) if not request.sort else None
-    if ids is not None and source.by_name.get(ID_COLUMN) is not None:
-        page, total = query.rows_by_id(source, ids, request.columns, request.offset, request.limit)
-    else:
-        page, total = query.rows(
-            ctx.db, source, where, request.columns, request.sort, request.offset, request.limit
+
+    def encode() -> tuple[memoryview, int]:
+        ids = lookup.id_values(request.filter) if not request.sort else None
+        if ids is not None and source.by_name.get(ID_COLUMN) is not None:
+            page, total = query.rows_by_id(
+                source, ids, request.columns, request.offset, request.limit
+            )
+        else:
+            page, total = query.rows(
+                ctx.db, source, where, request.columns, request.sort, request.offset, request.limit
+            )
+        return wire.ipc_stream(wire.compact(page) if request.compact else page), total
+
+    if where.is_trivial and not request.sort:
+        # a scatter's points: the same bytes at every reload (sources never change)
+        body, total = answers.whole(
+            ctx.sources.cache,
+            source,
+            request.columns,
+            request.compact,
+            request.offset,
+            request.limit,
+            encode,
         )
-    if request.compact:
-        page = wire.compact(page)
+    else:
+        body, total = encode()
     return Response(
-        wire.ipc_stream(page),
+        body,
         media_type=ARROW,
         headers={"X-Total-Count": str(total), "X-Offset": str(request.offset)},
     )
