@@ -33,13 +33,14 @@ def record() -> None:
     import mutmut.mutation.trampoline as trampoline
     import mutmut.runners.harness as harness
     import mutmut.stats as stats
+    from mutmut.configuration import config
 
     depths: dict[str, int] = {}
     unresolvable: set[str] = set()
     original = stats.record_trampoline_hit
 
     def hit(name: str, caller: str | None = None) -> None:
-        roots = stats.config().resolved_mutated_source_paths
+        roots = config().resolved_mutated_source_paths
         frame = inspect.currentframe()
         frame = frame.f_back if frame else None
         depth = 0

@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
             # mutmut redraws its spinner with \r and no newline for minutes: read what is there,
             # not lines, and keep the end of the last chunk so a title split across two is seen.
             tail = ""
-            while chunk := decode(proc.stdout.read1(65536)):
+            while chunk := decode(os.read(proc.stdout.fileno(), 65536)):
                 window = tail + chunk
                 for phase in PHASES:
                     if phase not in seen and phase in window:
