@@ -62,9 +62,10 @@ bench: install chromium
 
 # Not part of `make test`: ~30 minutes on 2 cores. Configured in pyproject.toml [tool.mutmut].
 mutate: install
-	rm -rf mutants
+	rm -rf mutants mutants.log
 	# mutmut runs the type checker from mutants/, so the venv goes on PATH by its absolute path.
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run --max-children $$(nproc) > mutants.log 2>&1 || { tail -50 mutants.log; exit 1; }
+	# scripts/mutation_run.py writes mutmut's output to mutants.log with each phase's start time.
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH OMP_NUM_THREADS=1 $(PY) scripts/mutation_run.py mutants.log -- $(VENV)/bin/mutmut run --max-children $$(nproc) || { tail -c 3000 mutants.log; exit 1; }
 	$(PY) scripts/mutation_report.py
 
 s3-server: install

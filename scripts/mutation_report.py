@@ -8,7 +8,12 @@ Every survivor must be named in ``docs/testing.md`` with why it is equivalent (n
 user relies on changes). Exits 1 when a module scores below the target (85%), when the run did
 not finish, or when a survivor is not named there, so the make target reports the miss.
 
+When ``mutants.log`` holds the phase stamps ``scripts/mutation_run.py`` writes (``make mutate``
+runs mutmut through it), the wall time of each phase and of the whole command is printed too,
+against the 30-minute budget.
+
     python scripts/mutation_report.py [--target 0.85] [--markdown] [--explained docs/testing.md]
+                                      [--log mutants.log] [--budget-minutes 30]
 """
 
 from __future__ import annotations
@@ -18,11 +23,14 @@ import re
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from datetime import datetime
 from pathlib import Path
 
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
 LINE = re.compile(r"^\s*(?P<key>\S+)__mutmut_(?P<n>\d+): (?P<status>.+?)\s*$")
 NAMED = re.compile(r"`(?P<name>[\w.ǁ]+__mutmut_\d+)`")
+STAMP = re.compile(r"^## (?P<at>\S+) (?P<what>.*)$", re.MULTILINE)
+END = re.compile(r"end exit=(?P<exit>-?\d+) wall=(?P<wall>\d+)s cpu=(?P<cpu>\d+)s")
 
 
 def results(mutmut: str) -> dict[str, dict[str, str]]:
@@ -54,12 +62,48 @@ def explained(doc: Path) -> set[str]:
     )
 
 
+def phases(log: Path) -> list[tuple[str, float]]:
+    """``[(phase, wall seconds)]`` from the stamps in ``log``, the last entry the whole command
+    (``"total"``, or ``"so far"`` while it runs); empty when the log has no stamps."""
+    if not log.exists():
+        return []
+    text = log.read_text(encoding="utf-8", errors="replace")
+    stamps = [(datetime.fromisoformat(m["at"]), m["what"]) for m in STAMP.finditer(text)]
+    if len(stamps) < 2:
+        return []
+    out = [
+        (what, (stamps[i + 1][0] - at).total_seconds())
+        for i, (at, what) in enumerate(stamps[:-1])
+        if i  # the first stamp is the start: the time before the first title is mutmut's startup
+    ]
+    last = stamps[-1][1]
+    end = END.match(last)
+    total = (stamps[-1][0] - stamps[0][0]).total_seconds()
+    if end:
+        out.append((f"total (exit {end['exit']}, {end['cpu']} s of CPU)", total))
+    else:
+        out += [(last, 0.0), ("so far (still running or stopped)", total)]
+    return out
+
+
+def print_phases(rows: list[tuple[str, float]], budget_minutes: float) -> None:
+    print("\nWall time of the run's phases (mutants.log):")
+    for what, seconds in rows:
+        print(f"  {what:58} {int(seconds // 60):3d} min {int(seconds % 60):02d} s")
+    total = rows[-1][1]
+    verdict = "within" if total <= budget_minutes * 60 else "OVER"
+    print(f"  {verdict} the {budget_minutes:g}-minute budget")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", type=float, default=0.85)
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--explained", type=Path, default=Path("docs/testing.md"),
                         help="the page naming each accepted survivor")  # fmt: skip
+    parser.add_argument("--log", type=Path, default=Path("mutants.log"),
+                        help="the run's log, stamped by scripts/mutation_run.py")  # fmt: skip
+    parser.add_argument("--budget-minutes", type=float, default=30.0)
     args = parser.parse_args()
     mutmut = str(Path(sys.executable).with_name("mutmut"))
     by_module = results(mutmut)
@@ -94,6 +138,9 @@ def main() -> int:
         print(f"\nSurvivors not named in {args.explained} (`mutmut show NAME` prints the change):")
         for name in unexplained:
             print(f"  {name}: {by_status(by_module, name)}")
+    timing = phases(args.log)
+    if timing and not args.markdown:
+        print_phases(timing, args.budget_minutes)
     failed = False
     if unfinished:
         print(f"\nThe run did not finish: {', '.join(unfinished)}", file=sys.stderr)
