@@ -10,6 +10,7 @@ interrupt removes exactly it.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,9 +39,19 @@ class Writes:
         self.written: list[str] = []
         self.failed: list[str] = []  # targets whose write failed: their new folders may be empty
         self.published: list[str] = []  # object folders moved into place whole
+        self.made: set[str] = set()  # folders made in staged folders (local disk)
 
-    def submit(self, target: str, data: bytes, expected: str, name: str) -> None:
-        self.pending.append((target, self.pool.submit(write_bytes, target, data, expected, name)))
+    def make_folder(self, folder: str) -> None:
+        """Create a folder in a staged folder, once per import rather than once per file."""
+        if folder not in self.made:
+            self.made.add(folder)  # first: a folder half made is pruned too
+            os.makedirs(folder, exist_ok=True)
+
+    def submit(
+        self, target: str, data: bytes, expected: str, name: str, owned: bool = False
+    ) -> None:
+        future = self.pool.submit(write_bytes, target, data, expected, name, owned)
+        self.pending.append((target, future))
         while len(self.pending) > self.window:
             self._finish_one()
 
@@ -94,6 +105,8 @@ class Writes:
         # another writer's: never delete it, only the empty folders the attempt created.
         for target in self.failed:
             storage_files.prune_empty_folders(target, root)
+        for folder in sorted(self.made, reverse=True):  # made for a file never written
+            storage_files.prune_empty_folders(os.path.join(folder, "-"), root)
         self.written.clear()
 
     def close(self) -> None:
@@ -105,12 +118,20 @@ def tag(expected: str) -> str:
     return expected[:16]
 
 
-def staged(target: str, expected: str, write: Callable[[IO[bytes]], str]) -> Written:
+def staged(
+    target: str, expected: str, write: Callable[[IO[bytes]], str], owned: bool = False
+) -> Written:
     """Stage ``write``'s output at ``target`` (it returns the sha256 of what it wrote).
 
     A file already at ``target`` with that content is a finished earlier attempt: done. One with
-    other content is an error: it is not ours to replace.
+    other content is an error: it is not ours to replace. ``owned``: ``target`` lies in a staged
+    folder of this import, hidden until it is moved into place whole, so the file is written in
+    place (:func:`~tercet.storage.files.open_owned`), replacing what a killed attempt left.
     """
+    if owned:
+        with storage_files.open_owned(target) as out:
+            write(out)
+        return True
     digest: str | None = None
     try:
         with storage_files.open_staged(target, tag(expected)) as out:
@@ -129,9 +150,12 @@ def staged(target: str, expected: str, write: Callable[[IO[bytes]], str]) -> Wri
     return True
 
 
-def write_bytes(target: str, data: bytes, expected: str, name: str) -> Written:
+def write_bytes(target: str, data: bytes, expected: str, name: str, owned: bool = False) -> Written:
     if hashlib.sha256(data).hexdigest() != expected:
         raise changed(name)
+    if owned:
+        storage_files.write_owned(target, data)
+        return True
 
     def write(out: IO[bytes]) -> str:
         out.write(data)
@@ -187,7 +211,7 @@ def read_checked(stream: IO[bytes], expected: str, name: str, limit: int) -> byt
     return data
 
 
-def copy(stream: IO[bytes], target: str, expected: str, name: str) -> Written:
+def copy(stream: IO[bytes], target: str, expected: str, name: str, owned: bool = False) -> Written:
     def write(out: IO[bytes]) -> str:
         reader = Checked(stream, expected, name)
         while chunk := reader.read(storage_files.CHUNK):
@@ -195,7 +219,7 @@ def copy(stream: IO[bytes], target: str, expected: str, name: str) -> Written:
         reader.verify()  # raising here discards the temp file: nothing unverified is published
         return expected
 
-    return staged(target, expected, write)
+    return staged(target, expected, write, owned)
 
 
 class Sink:
