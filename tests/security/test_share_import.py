@@ -248,10 +248,9 @@ def _files(root: Path) -> list[tuple[str, str]]:
 
 
 def _count(folder: Path) -> int:
-    try:
-        return len(os.listdir(folder))
-    except FileNotFoundError:
-        return 0
+    """Files under ``folder``, hidden ones too: new data folders are built in a hidden sibling
+    and moved into place whole, so the visible folder fills all at once."""
+    return sum(len(names) for _, _, names in os.walk(folder))
 
 
 def _visible_objects(root: Path) -> list[str]:
@@ -292,7 +291,7 @@ def test_import_stopped_by_any_signal_leaves_no_object_and_a_rerun_completes_it(
 
     root = use_machine(monkeypatch, tmp_path / "B")  # the service's root is machine B's
     service = start_service(scan_interval=3600)
-    images = root / "demo" / "data" / "PROJECT_DATA" / "img"
+    images = root / "demo" / "data"
     for sig, after in [
         (signal.SIGKILL, 150),
         (signal.SIGTERM, 400),

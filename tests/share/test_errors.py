@@ -263,19 +263,34 @@ def test_import_interrupted_midway_leaves_nothing_behind(
     after: int,
 ) -> None:
     before = snapshot(machine_b)
-    real = storage_files.open_staged
+    real = storage_files.open_staged, storage_files.open_owned, storage_files.write_owned
     calls = {"n": 0}
 
-    @contextmanager
-    def flaky(url: str, tag: str) -> Iterator[IO[bytes]]:
+    def count() -> None:
         # A disk that fills up (or a user pressing Ctrl-C) after some files were written.
         calls["n"] += 1
         if calls["n"] > after:
             raise fault
-        with real(url, tag) as fh:
+
+    @contextmanager
+    def flaky(url: str, tag: str) -> Iterator[IO[bytes]]:
+        count()
+        with real[0](url, tag) as fh:
             yield fh
 
+    @contextmanager
+    def flaky_owned(url: str) -> Iterator[IO[bytes]]:  # in a staged folder of the import
+        count()
+        with real[1](url) as fh:
+            yield fh
+
+    def flaky_write(url: str, data: bytes) -> None:
+        count()
+        real[2](url, data)
+
     monkeypatch.setattr(storage_files, "open_staged", flaky)
+    monkeypatch.setattr(storage_files, "open_owned", flaky_owned)
+    monkeypatch.setattr(storage_files, "write_owned", flaky_write)
     expected = ShareError if isinstance(fault, Exception) else KeyboardInterrupt
     with pytest.raises(expected) as info:
         share.import_bundle(str(bundle))
@@ -283,7 +298,8 @@ def test_import_interrupted_midway_leaves_nothing_behind(
         assert "No space left" in str(info.value) and "was removed" in str(info.value)
     assert calls["n"] > after
     assert snapshot(machine_b) == before
-    monkeypatch.setattr(storage_files, "open_staged", real)
+    for name, fn in zip(("open_staged", "open_owned", "write_owned"), real, strict=True):
+        monkeypatch.setattr(storage_files, name, fn)
     share.import_bundle(str(bundle))  # and a later import goes through
 
 

@@ -15,18 +15,23 @@ from tercet.share import unpack
 from tests.share.fixtures import snapshot
 
 
+@pytest.mark.parametrize("which", ["largest", "image"])
 def test_a_member_changed_after_verifying_is_refused_and_nothing_stays(
     bundle: Path,
     machine_b: Path,
     monkeypatch: pytest.MonkeyPatch,
+    which: str,
 ) -> None:
     before = snapshot(machine_b)
     apply = unpack.apply
     seen: list[str] = []
 
     def change_then_apply(the_plan: Any, progress: Any) -> int:
-        # the largest member: a data file written by streaming, after smaller ones were written
-        name = max(the_plan.scan.sizes, key=lambda n: the_plan.scan.sizes[n])
+        # the largest member: a data file written by streaming, after smaller ones were written;
+        # the last image: a small file written in its hidden data folder by the writer thread
+        sizes = the_plan.scan.sizes
+        images = [n for n in sizes if n.endswith(".png")]
+        name = max(sizes, key=lambda n: sizes[n]) if which == "largest" else images[-1]
         seen.append(name)
         with open(bundle, "r+b") as fh:
             fh.seek(the_plan.scan.offsets[name] + the_plan.scan.sizes[name] // 2)

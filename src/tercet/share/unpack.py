@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ from tercet.errors import ShareError, TercetError
 from tercet.share import limits, rewrite, verify, writes
 from tercet.share.datarefs import image_columns
 from tercet.share.manifest import (
+    DATA,
     HEADER_NAME,
     MANIFEST_NAME,
     ObjectEntry,
@@ -55,6 +57,7 @@ def apply(the_plan: Plan, progress: Progress) -> int:
     log = writes.Writes()
     deferred: list[tuple[ObjectEntry, str, bytes]] = []
     staging = _staging(the_plan, listed)
+    data_staging, units = _data_staging(the_plan, listed)
     progress.start("Importing", len(listed))
     try:
         with _members(the_plan.scan) as found:
@@ -73,9 +76,14 @@ def apply(the_plan: Plan, progress: Progress) -> int:
                 entry = the_plan.owner(path)
                 if entry is not None and the_plan.status[entry["path"]] == "present":
                     continue
+                owned = False  # in a staged folder of ours: written in place, no temp name
                 if entry is not None and entry["path"] in staging:
                     staged, final = staging[entry["path"]]
-                    target = staged + target[len(final) :]
+                    target, owned = staged + target[len(final) :], True
+                elif info.name in data_staging:
+                    target, owned = data_staging[info.name], True
+                if owned:
+                    log.make_folder(os.path.dirname(target))
                 file = path[len(entry["path"]) + 1 :] if entry is not None else ""
                 edit = edits[entry["path"]] if entry is not None else rewrite.Edit()
                 if file == format.OBJECT_JSON:
@@ -85,9 +93,9 @@ def apply(the_plan: Plan, progress: Progress) -> int:
                 elif _verbatim(file, edit, descriptors.get(entry["path"] if entry else "", {})):
                     if info.size <= READ_WHOLE:
                         data = verify.read_all(stream, info.size, info.name)
-                        log.submit(target, data, expected, info.name)
+                        log.submit(target, data, expected, info.name, owned)
                     else:
-                        log.run(target, writes.copy, stream, target, expected, info.name)
+                        log.run(target, writes.copy, stream, target, expected, info.name, owned)
                 else:
                     assert entry is not None
                     log.run(
@@ -100,10 +108,21 @@ def apply(the_plan: Plan, progress: Progress) -> int:
                         file,
                         edit,
                         descriptors[entry["path"]],
+                        owned,
                     )
         log.drain()
         # Every file durable before any object that names it becomes visible.
         storage_files.sync(log.written)
+        for staged, final in units.items():  # new data folders, each moved into place whole
+            log.published.append(final)
+            try:
+                storage_files.publish_folder(staged, final)
+            except FileExistsError:
+                log.published.pop()  # not ours to remove
+                raise ShareError(
+                    f"Another writer created {final} while importing. Nothing of this import "
+                    "stays; import again to see which files clash."
+                ) from None
         deferred.sort(key=lambda d: (d[0]["kind"] == "run", _created(descriptors[d[0]["path"]])))
         for entry, target, data in deferred:
             if entry["path"] not in staging:
@@ -194,6 +213,61 @@ def _staging(the_plan: Plan, listed: dict[str, Any]) -> dict[str, tuple[str, str
     return out
 
 
+def _data_staging(the_plan: Plan, listed: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """Where the data files bound for new folders on local disk are written first.
+
+    A data file (``<project>/data/<ALIAS>/…``) whose folder does not exist yet is written in
+    place in a hidden sibling of the topmost missing folder (``<ALIAS>`` itself, or one below
+    it), which is moved into place whole once every file is durable: one rename for thousands of
+    images instead of a temp file, a link and an unlink each. Named from the checksums of the
+    files it holds, so a re-run after a kill finds it again. Data files bound for folders that
+    exist are staged one by one, as before.
+
+    Returns member -> where it is written, and hidden folder -> the folder it becomes.
+    """
+    if not storage.is_local(the_plan.root):
+        return {}, {}
+    exists: dict[str, bool] = {}
+
+    def missing(folder: str) -> bool:
+        if folder not in exists:
+            exists[folder] = os.path.isdir(folder)
+        return not exists[folder]
+
+    top: dict[str, tuple[str, str]] = {}  # member -> (its target, the topmost missing folder)
+    for name in the_plan.scan.sizes:
+        path = root_path(name)
+        parts = path.split("/")
+        if name in the_plan.skip or len(parts) < 4 or parts[1] != DATA:
+            continue
+        if the_plan.owner(path) is not None:
+            continue
+        target = storage.normalize(the_plan.target_url(path))
+        # Never stage <project> or <project>/data: objects are built in them too.
+        folders = target.split("/")[:-1]
+        base = len(folders) - (len(parts) - 4)
+        for depth in range(base, len(folders) + 1):
+            folder = "/".join(folders[:depth])
+            if missing(folder):
+                top[name] = (target, folder)
+                break
+    content: dict[str, list[str]] = {}
+    for name, (_, folder) in top.items():
+        content.setdefault(folder, []).append(listed[name]["sha256"])
+    units: dict[str, str] = {}
+    for folder, shas in content.items():
+        tag = writes.tag(hashlib.sha256("".join(sorted(shas)).encode()).hexdigest())
+        staged = storage_files.staged_folder(folder, tag)
+        if staged is not None:
+            units[folder] = staged
+    where = {
+        name: units[folder] + target[len(folder) :]
+        for name, (target, folder) in top.items()
+        if folder in units
+    }
+    return where, {staged: final for final, staged in units.items()}
+
+
 def _verbatim(file: str, edit: rewrite.Edit, descriptor: dict[str, Any]) -> bool:
     """Whether a file of an object (or a data file, ``file == ""``) is copied byte for byte."""
     if not file:
@@ -215,6 +289,7 @@ def _write_edited(
     file: str,
     edit: rewrite.Edit,
     descriptor: dict[str, Any],
+    owned: bool,
 ) -> writes.Written:
     if file.endswith(".json"):
         data = rewrite.edit_json(writes.read_checked(stream, expected, name, limits.EVENT), edit)
@@ -223,7 +298,7 @@ def _write_edited(
             out.write(data)
             return hashlib.sha256(data).hexdigest()
 
-        return writes.staged(target, expected, write_json)
+        return writes.staged(target, expected, write_json, owned)
     parquet_edit = _parquet_edit(file, edit, descriptor)
     assert parquet_edit is not None
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT) as spool:
@@ -238,7 +313,7 @@ def _write_edited(
             rewrite.edit_parquet(spool, hashing, parquet_edit[0], parquet_edit[1])  # type: ignore[arg-type]
             return hashing.digest.hexdigest()
 
-        return writes.staged(target, expected, write_parquet)
+        return writes.staged(target, expected, write_parquet, owned)
 
 
 def _parquet_edit(
