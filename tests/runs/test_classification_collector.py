@@ -187,8 +187,10 @@ def test_outputs_picks_the_scores_and_a_named_label_column_is_used() -> None:
         tercet.collect_metrics(t.map(lambda r: torch.tensor(r["row"])),
                                [tercet.ClassificationCollector(outputs=lambda o: o["logits"])],
                                Named(scores))  # fmt: skip
-    assert "ClassificationCollector" in str(unnamed.value)
-    assert "fine" in str(unnamed.value) and "coarse" in str(unnamed.value)
+    assert str(unnamed.value) == (
+        "two has several label columns (fine, coarse); tell the ClassificationCollector which "
+        "one to use."
+    )
 
 
 def test_specs_share_the_label_value_map_and_name_the_target() -> None:
