@@ -1,3 +1,4 @@
+# Over 400 lines: every column against NumPy on one set of logits, per batch, held, in parts.
 """Every column and aggregate of the classification collector, against numpy on known logits.
 
 The model returns fixed logits per row, so each expected value is computed here independently of
