@@ -1,3 +1,4 @@
+# Over 400 lines: every column against NumPy on one set of logits, per batch, held, in parts.
 """Every column and aggregate of the classification collector, against numpy on known logits.
 
 The model returns fixed logits per row, so each expected value is computed here independently of
@@ -187,8 +188,10 @@ def test_outputs_picks_the_scores_and_a_named_label_column_is_used() -> None:
         tercet.collect_metrics(t.map(lambda r: torch.tensor(r["row"])),
                                [tercet.ClassificationCollector(outputs=lambda o: o["logits"])],
                                Named(scores))  # fmt: skip
-    assert "ClassificationCollector" in str(unnamed.value)
-    assert "fine" in str(unnamed.value) and "coarse" in str(unnamed.value)
+    assert str(unnamed.value) == (
+        "two has several label columns (fine, coarse); tell the ClassificationCollector which "
+        "one to use."
+    )
 
 
 def test_specs_share_the_label_value_map_and_name_the_target() -> None:
@@ -300,3 +303,116 @@ def test_large_logits_in_rows_of_different_scales_give_finite_exact_losses() -> 
         got = path(scores, np.array([0, 1]), 0)
         np.testing.assert_allclose(got[:, 0], [0.0, np.log1p(np.exp(-1.0))], atol=1e-6)
         assert got[:, 4].tolist() == [0.0, 1.0], path
+
+
+class OnAccelerator(torch.Tensor):
+    """Scores that say they are on an accelerator (this machine has none): ``hold`` computes
+    their numbers with the torch path at once, as it does for a GPU, and keeps no scores."""
+
+    @property
+    def device(self) -> torch.device:  # type: ignore[override]
+        return torch.device("cuda")
+
+    def detach(self) -> torch.Tensor:  # type: ignore[override]
+        return torch.Tensor.detach(self).as_subclass(torch.Tensor)
+
+
+def held_pass(collector: tercet.Collector, places: str, sizes: list[int]) -> dict[str, Any]:
+    """The columns of one pass over the fixed logits, batch ``i`` of ``sizes[i]`` rows held on
+    the host (``h``) or on an accelerator (``a``), released at once."""
+    from tercet.runs.collectors import ClassificationCollector
+    from tercet.runs.collectors.base import Batch
+
+    assert isinstance(collector, ClassificationCollector) and sum(sizes) == len(LABELS)
+    scores, held, at = torch.as_tensor(logits()), [], 0
+    for place, n in zip(places, sizes, strict=True):
+        part = scores[at : at + n]
+        part = part.as_subclass(OnAccelerator) if place == "a" else part
+        batch = Batch((part, torch.as_tensor(LABELS[at : at + n])), part,
+                      np.arange(at, at + n), at, None)  # type: ignore[arg-type]  # fmt: skip
+        held.append(collector.hold(batch, part))
+        assert held[-1].computed == (place == "a")
+        at += n
+    return collector.release(held)
+
+
+def assert_columns(got: dict[str, Any], want: dict[str, np.ndarray]) -> None:
+    for name in ("loss", "label_probability", "margin", "confidence"):
+        assert got[name].dtype == np.float32, name
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    assert got["prediction"].dtype == np.int32
+    assert got["prediction"].tolist() == want["prediction"].tolist()
+    assert np.array(got["top_labels"].to_pylist()).tolist() == want["top_labels"].tolist()
+    np.testing.assert_allclose(np.array(got["top_probabilities"].to_pylist()),
+                               want["top_probabilities"], rtol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(np.array(got["probabilities"].to_pylist()), want["probabilities"],
+                               rtol=1e-5, atol=1e-7)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("places", "sizes"),
+    [
+        ("hah", [5, 3, 4]),
+        ("aha", [2, 7, 3]),
+        ("aa", [7, 5]),
+        ("a", [12]),
+        ("hh", [7, 5]),
+        ("h", [12]),
+    ],
+)
+def test_a_pass_held_on_the_host_and_on_an_accelerator_gives_the_numpy_columns(
+    places: str, sizes: list[int]
+) -> None:
+    """Batches whose numbers were computed on an accelerator when held, beside batches whose
+    scores wait on the host, released together: every row its own columns (labels -1, 7 and 4
+    are no class), and the aggregates those of every labelled row."""
+    collector = tercet.ClassificationCollector(top_k=2, probabilities=True)
+    want = expected(logits(), LABELS)
+    assert_columns(held_pass(collector, places, sizes), want)
+    valid = want["valid"]
+    aggregates = collector.aggregates()
+    assert aggregates["loss"] == pytest.approx(float(want["loss"][valid].mean()), rel=1e-5)
+    assert aggregates["accuracy"] == pytest.approx(
+        float((want["prediction"][valid] == LABELS[valid]).mean())
+    )
+
+
+def test_collect_gives_the_columns_of_one_batch() -> None:
+    """``collect`` (a loop that sees every batch, a subclass) holds and releases one batch."""
+    from tercet.runs.collectors.base import Batch
+
+    collector = tercet.ClassificationCollector(top_k=2, probabilities=True)
+    scores = torch.as_tensor(logits())
+    batch = Batch((scores, torch.as_tensor(LABELS)), scores, np.arange(len(LABELS)), 0,
+                  None)  # type: ignore[arg-type]  # fmt: skip
+    assert_columns(dict(collector.collect(batch, scores)), expected(logits(), LABELS))
+
+
+@pytest.mark.parametrize("bound", [16, 17, 1 << 22])
+def test_a_pass_released_in_parts_gives_the_same_columns_and_aggregates(
+    bound: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches of 2 rows hold 8 scores each: a bound of 16 is reached exactly after every second
+    batch, 17 after every third, the default never. The file and the epoch's loss and accuracy
+    are those of the whole pass, whatever the parts; the collector, reused for a second pass,
+    starts its aggregates again."""
+    from tercet.runs import held
+
+    monkeypatch.setattr(held, "HELD_VALUES", bound)
+    scores, t = logits(), table()
+    collector = tercet.ClassificationCollector(top_k=2, probabilities=True)
+    tercet.init(project="p")
+    want = expected(scores, LABELS)
+    valid = want["valid"]
+    for split in ("first", "again"):
+        result = tercet.collect_metrics(t.map(by_row), [collector], Fixed(scores), batch_size=2,
+                                        split=split, wait=True)  # fmt: skip
+        got = storage.read_parquet(result["url"]).sort_by("example_id")
+        columns = {n: got.column(n).combine_chunks() for n in got.column_names}
+        assert_columns({n: (c.to_numpy(zero_copy_only=False) if not pa.types.is_list(c.type)
+                            else c) for n, c in columns.items()}, want)  # fmt: skip
+        assert result["aggregates"]["loss"] == pytest.approx(float(want["loss"][valid].mean()),
+                                                             rel=1e-5)  # fmt: skip
+        assert result["aggregates"]["accuracy"] == pytest.approx(
+            float((want["prediction"][valid] == LABELS[valid]).mean())
+        )

@@ -247,3 +247,18 @@ def test_tail_keeps_the_last_bytes_of_a_stream() -> None:
         assert len(tail.kept) <= 2 * 4  # a stream of any length holds a few bytes
     assert tail.value() == b"opqr"
     assert len(tail.kept) <= 8
+
+
+def test_a_final_events_copies_of_input_events_are_checked_too() -> None:
+    """A final event carries copies of the run's events, which readers use instead of the
+    files: an input event copied there is held to the same rule as one in its own file."""
+    out = "../../../mine/datasets/d/tables/t"
+
+    def final(table: str) -> bytes:
+        copies = {"0001-input.json": {"type": "input", "table": table},
+                  "0002-epoch.json": {"type": "epoch", "table": out}}  # fmt: skip
+        return json.dumps({"type": "completed", "summary": {"events": copies}}).encode()
+
+    share_fence.check_event(final("../../datasets/d/tables/t"), RUN_DIR, "W")
+    with pytest.raises(ShareError, match=r"^W: input table '\.\./\.\./\.\./mine/.*' leads out"):
+        share_fence.check_event(final(out), RUN_DIR, "W")

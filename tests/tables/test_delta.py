@@ -244,3 +244,70 @@ def test_column_specs_hold_the_exact_type() -> None:
     added = d.apply(base(2), d.Delta(added_columns=[spec]), None, WHERE)
     assert added.column("v").type == pa.list_(pa.float32(), 3)
     assert added.column("v").to_pylist() == [[0.0, 0.0, 0.0]] * 2
+
+
+def chunked(sizes: list[int], column: pa.Array) -> pa.Table:
+    """Rows 10, 11, … with ``column`` as ``x``, read as one chunk per size (row groups)."""
+    n, at, parts = sum(sizes), 0, []
+    for size in sizes:
+        parts.append(column.slice(at, size))
+        at += size
+    return pa.table({"example_id": pa.array(np.arange(10, 10 + n), pa.int64()),
+                     "x": pa.chunked_array(parts, column.type)})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pa.array(np.arange(13) * 10, pa.int64()),  # Arrow's replace kernel
+        pa.array([[i, -i] for i in range(13)], pa.list_(pa.int64(), 2)),  # no kernel: a gather
+    ],
+    ids=["int64", "fixed_size_list"],
+)
+def test_apply_lands_on_rows_at_chunk_boundaries_and_shares_untouched_chunks(
+    values: pa.Array,
+) -> None:
+    """Chunks of 3, 1, 4, 2 and 3 rows: edits on the first and last row of chunks, on a one-row
+    chunk and on the last row; the fifth chunk has none and is passed on as it is."""
+    table = chunked([3, 1, 4, 2, 3], values)
+    edits = [(19, 90), (10, 91), (12, 92), (13, 93), (14, 94), (17, 95), (18, 96)]
+    new = pa.array([[v, -v] for _, v in edits], values.type) if pa.types.is_fixed_size_list(
+        values.type) else pa.array([v for _, v in edits], values.type)  # fmt: skip
+    out = d.apply(table, d.Delta(set={"x": (ids(*[i for i, _ in edits]), new)}), None, WHERE)
+    want = values.to_pylist()
+    for (i, _), value in zip(edits, new.to_pylist(), strict=True):
+        want[i - 10] = value
+    x = out.column("x")
+    assert x.to_pylist() == want
+    assert out.column("example_id").to_pylist() == list(range(10, 23))
+    assert [len(c) for c in x.chunks] == [3, 1, 4, 2, 3] and x.type == values.type
+    kept, given = x.chunk(4), table.column("x").chunk(4)
+    assert [b.address for b in kept.buffers() if b] == [b.address for b in given.buffers() if b]
+
+
+@pytest.mark.parametrize(
+    ("set_ids", "values", "want"),
+    [
+        ([13, 13], [1, 2], {13: 2}),  # one id twice: the later value
+        ([10, 16, 16, 16], [1, 2, 3, 4], {10: 1, 16: 4}),  # a repeat after another id
+        ([16, 10, 16, 21], [5, 6, 7, 8], {10: 6, 16: 7, 21: 8}),  # repeats not side by side
+        # sixty sets of four ids: more than NumPy sorts in place by insertion, so only a stable
+        # sort keeps each id's sets in the order given
+        ([10 + i % 4 for i in range(60)], list(range(60)), {10: 56, 11: 57, 12: 58, 13: 59}),
+    ],
+)
+def test_an_id_set_twice_in_one_delta_keeps_its_last_value(
+    set_ids: list[int], values: list[int], want: dict[int, int]
+) -> None:
+    table = chunked([3, 5, 4], pa.array(np.zeros(12), pa.int64()))
+    delta = d.Delta(set={"x": (ids(*set_ids), pa.array(values, pa.int64()))})
+    got = d.apply(table, delta, None, WHERE).column("x").to_pylist()
+    assert got == [want.get(i, 0) for i in range(10, 22)]
+
+
+def test_apply_to_a_column_of_no_chunks_keeps_its_type() -> None:
+    empty = pa.table({"example_id": pa.chunked_array([], pa.int64()),
+                      "x": pa.chunked_array([], pa.string())})  # fmt: skip
+    delta = d.Delta(set={"x": (ids(), pa.array([], pa.string()))})
+    out = d.apply(empty, delta, None, WHERE)
+    assert out.num_rows == 0 and out.schema.field("x").type == pa.string()
