@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -28,6 +28,7 @@ from tercet.service.index import Index
 from tercet.service.lookup import IdIndex
 from tercet.service.models import ColumnInfo, ColumnType, RunSource, TableSource, ValueMapEntry
 from tercet.service.runs_read import RunEntry
+from tercet.service.take import take_rows
 from tercet.storage.objcache import ObjectCache, using
 from tercet.tables.table import Table
 
@@ -48,6 +49,8 @@ class SourceData:
     scan: pa.Table = field(init=False)
     by_name: dict[str, ColumnInfo] = field(init=False)
     ids: IdIndex = field(init=False)
+    # Whether the rows are held in ``table`` (else a subclass reads them: :meth:`take`).
+    in_memory: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         rows = pa.array(np.arange(self.table.num_rows, dtype=np.int64))
@@ -62,6 +65,14 @@ class SourceData:
     def attach(self, cur: Any) -> None:
         """Make the rows the table ``src`` of the DuckDB cursor ``cur``."""
         cur.register("src", self.scan)
+
+    def slice(self, names: list[str], offset: int, limit: int) -> pa.Table:
+        """``limit`` rows of the columns ``names`` from row ``offset`` on."""
+        return self.table.select(names).slice(min(offset, self.num_rows), limit)
+
+    def take(self, names: list[str], positions: np.ndarray) -> pa.Table:
+        """The rows at ``positions`` (row numbers), in that order, columns ``names``."""
+        return take_rows(self.table.select(names), positions)
 
     @property
     def nbytes(self) -> int:
@@ -208,6 +219,15 @@ def _keep_last(table: pa.Table, what: str) -> pa.Table:
     return keep_last(table)
 
 
+def _loaded(t: Table) -> SourceData:
+    """The rows of the table revision ``t`` read into memory, as the API serves them."""
+    specs = {c.name: (c.role, c.value_map) for c in t.schema}
+    stored = t.to_arrow()
+    example_ids(stored, t.url)
+    rows, infos = servable(stored, specs, {c.name: c.extra for c in t.schema})
+    return SourceData(("table", t.url), rows, infos)
+
+
 class Sources:
     """Resolves request sources to :class:`SourceData` kept in ``cache``; remote Parquet
     objects are read through ``disk`` (local copies shared by this machine's services)."""
@@ -226,6 +246,10 @@ class Sources:
         self.disk = disk
         self.index_max_age = index_max_age
         self.insights = scores.Newest(index_max_age)
+        # Tables whose rows would take more than the cache holds are served from a local
+        # copy (tercet.service.spill); off: loaded whatever their size.
+        self.spill = True
+        self.spill_row_group: int | None = None  # rows per row group of a copy (default)
 
     def _cached(self, key: Hashable, load: Callable[[], tuple[Any, int]]) -> Any:
         with using(self.disk):
@@ -239,19 +263,30 @@ class Sources:
 
     # -- tables ------------------------------------------------------------------------------
     def table(self, url: str) -> SourceData:
-        """A table revision (``url`` absolute and already checked)."""
+        """A table revision (``url`` absolute and already checked): its rows in memory, or
+        in a local copy when they would not fit the cache (:mod:`tercet.service.spill`)."""
         t = Table.open(url)
 
         def load() -> tuple[SourceData, int]:
-            specs = {c.name: (c.role, c.value_map) for c in t.schema}
-            stored = t.to_arrow()
-            example_ids(stored, t.url)
-            rows, infos = servable(stored, specs, {c.name: c.extra for c in t.schema})
-            data = SourceData(("table", t.url), rows, infos)
+            # Imported here: spill builds on this module's SourceData.
+            from tercet.service import spill
+
+            data: SourceData
+            if self.spill and spill.estimated_bytes(t) + 24 * t.num_rows > self.cache.max_bytes:
+                spill.check_files(t)
+                data = spill.spill(t, ("table", t.url), self.spill_row_group)
+            else:
+                data = _loaded(t)
             return data, data.nbytes
 
         data: SourceData = self._cached(("table", t.url), load)
         return data
+
+    def table_rows(self, url: str) -> SourceData:
+        """A table revision with its rows in memory (what a run's join needs), cached only
+        when it fits the cache."""
+        data = self.table(url)
+        return data if data.in_memory else _loaded(Table.open(url))
 
     # -- runs --------------------------------------------------------------------------------
     def run_state(self, url: str) -> RunEntry:
@@ -343,7 +378,7 @@ class Sources:
         key = ("run", tuple(f.url for f in files), table_url, projection, insights)
 
         def load() -> tuple[SourceData, int]:
-            data = self._join(key, self.table(table_url), files, projection, insights)
+            data = self._join(key, self.table_rows(table_url), files, projection, insights)
             return data, data.nbytes
 
         data: SourceData = self._cached(key, load)
