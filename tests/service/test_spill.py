@@ -18,6 +18,8 @@ from tercet.service.cache import MIN_BUDGET, physical_memory
 from tests.fixtures.service import RunningService, StartService, make_table
 
 FILTER = {"column": "label", "op": "in", "values": [0, 2]}
+SORT_CAPTION = [{"column": "caption", "desc": False}]
+IDS = {"column": "example_id", "op": "in", "values": [5, 77, 3, 250]}
 
 
 def _asks(url: str) -> list[tuple[str, dict[str, Any]]]:
@@ -28,10 +30,8 @@ def _asks(url: str) -> list[tuple[str, dict[str, Any]]]:
         ("/api/count", {"source": src, "filter": FILTER}),
         *[("/api/rows", {**page, "offset": o, "limit": 40}) for o in (0, 170)],
         ("/api/rows", {"source": src, "offset": 250, "limit": 30}),  # no filter, no sort
-        ("/api/rows", {"source": src, "sort": [{"column": "caption", "desc": False}],
-                       "columns": ["caption", "emb"], "limit": 25}),  # fmt: skip
-        ("/api/rows", {"source": src, "filter": {"column": "example_id", "op": "in",
-                                                  "values": [5, 77, 3, 250]}}),  # fmt: skip
+        ("/api/rows", {"source": src, "sort": SORT_CAPTION, "columns": ["caption", "emb"]}),
+        ("/api/rows", {"source": src, "filter": IDS}),
         ("/api/summary", {"source": src, "filter": FILTER, "column": "score"}),
         ("/api/density", {"source": src, "filter": FILTER, "x": "x", "y": "y"}),
     ]
@@ -47,7 +47,9 @@ def _answers(service: RunningService, url: str) -> list[Any]:
             out.append((r.headers["x-total-count"], table.schema, table.to_pylist()))
         elif path == "/api/density":  # cells in any order
             answer = r.json()
-            cells = sorted(zip(answer.pop("ix"), answer.pop("iy"), answer.pop("counts")))
+            cells = sorted(
+                zip(answer.pop("ix"), answer.pop("iy"), answer.pop("counts"), strict=True)
+            )
             out.append((answer, cells))
         else:
             out.append(r.json())

@@ -25,6 +25,7 @@ from tercet.service import (
     navigation,
     revisions,
     rows,
+    spill,
 )
 from tercet.service.access import Access
 from tercet.service.auth import bearer_scheme, check_token, grant_scheme, load_or_create_token
@@ -143,7 +144,14 @@ def create_app(
         access=access,
         index=index,
         bus=bus,
-        sources=Sources(access, index, cache, index_max_age=scan_interval, disk=disk),
+        sources=Sources(
+            access,
+            index,
+            cache,
+            index_max_age=scan_interval,
+            disk=disk,
+            out_of_core=spill.out_of_core,
+        ),
         db=Database(),
         scan_interval=scan_interval,
         grants=Grants(token),

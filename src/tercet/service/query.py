@@ -29,14 +29,13 @@ from tercet.service.models import (
     HistogramSummary,
     SortKey,
 )
+from tercet.service.order import ordered
 from tercet.service.sources import NUMERIC, ROW, SCALAR, SourceData
 
 TOP_CATEGORIES = 200
 INT64 = (-(2**63), 2**63 - 1)
 COUNT_CACHE = 4096
-ORDER_WINDOW = 1024  # rows of a sorted view kept on its first page: the next pages are slices
-MAX_WINDOW = 1 << 20  # deeper pages are asked of DuckDB one by one
-ORDER_BYTES = 64 * 1024**2
+ORDER_BYTES = 64 * 1024**2  # row numbers of sorted views kept (tercet.service.order)
 log = logging.getLogger("tercet.service")
 SHUTTING_DOWN = "The service is shutting down: retry once it is back."
 
@@ -170,24 +169,6 @@ def rows(
         return source.slice(names, offset, limit), source.num_rows
     # The row number breaks ties, so pages are stable and never overlap.
     order.append(quote(ROW))
-    found = _ordered(db, source, where, order, offset, limit)
-    total = count(db, source, where)
-    return source.take(names, found), total
-
-
-def _ordered(
-    db: Database, source: SourceData, where: Where, order: list[str], offset: int, limit: int
-) -> np.ndarray:
-    """The row numbers of rows ``offset`` to ``offset + limit`` of the filtered, sorted view.
-
-    A client pages through one view (the same filter and sort): its first :data:`ORDER_WINDOW`
-    row numbers (doubled until the page is in it) are found by one top-N scan and kept per
-    source, filter and order (sources never change), so the next pages are slices of them.
-    """
-    stop = offset + limit
-    window = ORDER_WINDOW
-    while window < stop:
-        window *= 2
 
     def scan(n: int, skip: int) -> np.ndarray:
         sql = (
@@ -198,16 +179,11 @@ def _ordered(
             found = cur.execute(sql, [*where.params, n, skip]).fetchnumpy()[ROW]
         return np.asarray(found, dtype=np.int64)
 
-    if where.tables or window > MAX_WINDOW:  # long id lists are not hashed into a key
-        return scan(limit, offset)
-    key = ("order", source.key, where.sql, tuple(where.params), tuple(order), window)
-
-    def first() -> tuple[np.ndarray, int]:
-        kept = scan(window, 0)
-        return kept, int(kept.nbytes) + 64
-
-    kept: np.ndarray = db.orders.get(key, first)
-    return kept[offset:stop]
+    # Long id lists (value tables) are not hashed into a key.
+    view = None if where.tables else (source.key, where.sql, tuple(where.params), tuple(order))
+    found = ordered(db.orders, view, scan, offset, limit)
+    total = count(db, source, where)
+    return source.take(names, found), total
 
 
 def rows_by_id(

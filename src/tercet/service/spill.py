@@ -157,6 +157,15 @@ class DiskSource(SourceData):
         return read.take(pa.array(local, type=pa.int64())).select(names)
 
 
+def out_of_core(t: Table, key: Any, budget: int, row_group: int | None = None) -> DiskSource | None:
+    """The table revision ``t`` served from a local copy when its rows would take more than
+    ``budget`` bytes in memory (their row numbers included); None when they fit."""
+    if estimated_bytes(t) + 24 * t.num_rows <= budget:
+        return None
+    check_files(t)
+    return spill(t, key, row_group)
+
+
 def spill(t: Table, key: Any, row_group: int | None = None) -> DiskSource:
     """Write the served columns of ``t`` to a local copy, one column in memory at a time, and
     return the source over it (removed once the source is no longer used)."""
@@ -228,4 +237,12 @@ def check_files(t: Table) -> None:
         guard_all([canonical(f) for f in files if storage.is_local(f)])
 
 
-__all__ = ["ROW", "ROW_GROUP", "DiskSource", "check_files", "estimated_bytes", "spill"]
+__all__ = [
+    "ROW",
+    "ROW_GROUP",
+    "DiskSource",
+    "check_files",
+    "estimated_bytes",
+    "out_of_core",
+    "spill",
+]
