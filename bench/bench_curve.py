@@ -236,6 +236,7 @@ def _service(source: Any) -> dict[str, float]:
     out["service cache mb"] = app.state.ctx.sources.cache.bytes / 2**20
     out["service budget mb"] = app.state.ctx.sources.cache.max_bytes / 2**20
     out["service peak rss mb"] = rss.stop()
+    out["service rss growth mb"] = rss.peak - rss.start
     import hashlib
 
     # Equal digests in two runs (memory and disk mode) mean equal pages and histograms.
@@ -400,6 +401,9 @@ def _service_targets(targets: Targets, size: str, c: dict[str, float]) -> None:
                  baseline=c["service budget mb"], baseline_is="service.cache_bytes")  # fmt: skip
     targets.info(f"{size}: service peak RSS (its own high-water mark)",
                  c["service peak rss mb"], unit="MiB", baseline=c["arrow_mb"],
+                 baseline_is="Arrow size of the table")  # fmt: skip
+    targets.info(f"{size}: service RSS growth (peak above its start)",
+                 c["service rss growth mb"], unit="MiB", baseline=c["arrow_mb"],
                  baseline_is="Arrow size of the table")  # fmt: skip
     targets.info(f"{size}: service answers digest", c["service answers digest"],
                  unit="(equal in memory and disk mode)")  # fmt: skip

@@ -39,6 +39,8 @@ from tercet.storage.fence import canonical, guard_all
 from tercet.tables.table import Table
 
 ROW_GROUP = 32 * 1024  # rows per row group of a copy: what a page reads per row it shows
+# Copies are written uncompressed and without dictionaries: 4x less CPU to write (1.6 against
+# 6.8 s at 1M rows), and nothing to decompress on each scan; they take the Arrow size on disk.
 _folder: str | None = None
 _folder_lock = threading.Lock()
 
@@ -187,7 +189,9 @@ def spill(t: Table, key: Any, row_group: int | None = None) -> DiskSource:
             if not info:
                 continue  # a column the API does not carry (binary)
             part = os.path.join(folder, f"{name}.{len(parts)}.parquet")
-            pq.write_table(served, part, row_group_size=row_group, compression="lz4")
+            pq.write_table(
+                served, part, row_group_size=row_group, compression="none", use_dictionary=False
+            )
             parts.append(part)
             infos.extend(info)
             fields.append(served.schema.field(0))
@@ -210,7 +214,7 @@ def _merge(parts: list[str], schema: pa.Schema, path: str) -> None:
     number, a row group at a time."""
     files = [pq.ParquetFile(p) for p in parts]
     start = 0
-    with pq.ParquetWriter(path, schema, compression="lz4") as writer:
+    with pq.ParquetWriter(path, schema, compression="none", use_dictionary=False) as writer:
         for g in range(files[0].num_row_groups if files else 0):
             columns = [f.read_row_group(g).column(0) for f in files]
             n = len(columns[0])
