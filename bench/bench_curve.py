@@ -43,6 +43,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rss import RssPeak
 from targets import Targets
 
 SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "100000,1000000").split(",")]
@@ -182,7 +183,7 @@ def _service(source: Any) -> dict[str, float]:
 
     out: dict[str, float] = {}
     budget = int(os.environ["BENCH_CACHE_BYTES"]) if os.environ.get("BENCH_CACHE_BYTES") else None
-    rss = _RssPeak()  # the service's own high-water mark, above what writing the table left
+    rss = RssPeak()  # the service's own high-water mark, above what writing the table left
     app = create_app(config.load(), token="t" * 32, cache_bytes=budget)
     # One client for the run, as a browser keeps its connection: a TestClient used outside
     # `with` starts an event-loop thread per request (~5-20 ms under load, not the service's).
@@ -245,33 +246,6 @@ def _service(source: Any) -> dict[str, float]:
     out["service answers digest"] = int(digest.hexdigest()[:12], 16)
     client.__exit__(None, None, None)
     return out
-
-
-class _RssPeak:
-    """The peak resident memory of this process from now until :meth:`stop`, sampled every
-    10 ms from /proc (``ru_maxrss`` still holds the peak of writing the table)."""
-
-    def __init__(self) -> None:
-        import threading
-
-        self.peak = self.start = self._now()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    @staticmethod
-    def _now() -> float:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-    def _run(self) -> None:
-        while not self._done.wait(0.01):
-            self.peak = max(self.peak, self._now())
-
-    def stop(self) -> float:
-        self._done.set()
-        self._thread.join()
-        return self.peak
 
 
 def plot(curve: list[dict[str, float]], path: Path) -> None:
