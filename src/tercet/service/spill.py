@@ -136,6 +136,8 @@ class DiskSource(SourceData):
 
     def attach(self, cur: Any) -> None:
         path = self.file.replace("'", "''")
+        # DuckDB would otherwise keep the bytes it reads of the copy in memory: the table again.
+        cur.execute("SET enable_external_file_cache = false")
         cur.execute(f"CREATE OR REPLACE TEMP VIEW src AS SELECT * FROM read_parquet('{path}')")
 
     def slice(self, names: list[str], offset: int, limit: int) -> pa.Table:
@@ -150,13 +152,21 @@ class DiskSource(SourceData):
             raise IndexError(f"row positions out of range for {self.rows} rows")
         size = self.row_group
         groups = np.unique(positions // size)
-        if not len(groups):
+        pieces: list[pa.Table] = []
+        order: list[np.ndarray] = []
+        # One row group in memory at a time: the rows it holds are taken and it is let go.
+        for g in groups:
+            at = np.flatnonzero(positions // size == g)
+            with self._lock:  # a ParquetFile is not safe to read from several threads at once
+                group = self._parquet.read_row_group(int(g), columns=names)
+            pieces.append(group.take(pa.array(positions[at] - g * size, type=pa.int64())))
+            order.append(at)
+        if not pieces:
             return self.table.select(names)
-        with self._lock:  # a ParquetFile is not safe to read from several threads at once
-            read = self._parquet.read_row_groups([int(g) for g in groups], columns=names)
-        # Row groups all hold `size` rows but the last: a row's place in what was read.
-        local = np.searchsorted(groups, positions // size) * size + positions % size
-        return read.take(pa.array(local, type=pa.int64())).select(names)
+        taken = pa.concat_tables(pieces)
+        inverse = np.empty(len(positions), dtype=np.int64)
+        inverse[np.concatenate(order)] = np.arange(len(positions))
+        return taken.take(pa.array(inverse)).select(names)
 
 
 def out_of_core(t: Table, key: Any, budget: int, row_group: int | None = None) -> DiskSource | None:
@@ -172,6 +182,12 @@ def spill(t: Table, key: Any, row_group: int | None = None) -> DiskSource:
     """Write the served columns of ``t`` to a local copy, one column in memory at a time, and
     return the source over it (removed once the source is no longer used)."""
     row_group = row_group or ROW_GROUP
+    # Imported here: cold builds on the sources module as this one does.
+    from tercet.service.cold import cold_table
+
+    stand_in = cold_table(t)  # a source revision whose files are guarded and fit its schema
+    if stand_in is not None:
+        return _stream(stand_in, key, row_group)
     specs = {c.name: (c.role, c.value_map) for c in t.schema}
     details = {c.name: c.extra for c in t.schema}
     folder = _spill_folder()
@@ -205,6 +221,40 @@ def spill(t: Table, key: Any, row_group: int | None = None) -> DiskSource:
     data = DiskSource(
         key, schema.empty_table(), infos, file=path, rows=t.num_rows, row_group=row_group
     )
+    weakref.finalize(data, _remove, path)
+    return data
+
+
+def _stream(cold: Any, key: Any, row_group: int) -> DiskSource:
+    """The copy of a source revision read straight from its files (``cold``: checked by
+    :func:`tercet.service.cold.cold_table`: guarded, resolved, served with their stored types),
+    a row group at a time: memory follows one row group, not one column."""
+    schema = pa.schema([*cold.table.schema, pa.field(ROW, pa.int64())])
+    path = os.path.join(_spill_folder(), f"{uuid.uuid4().hex}.parquet")
+    start = 0
+    held: list[pa.RecordBatch] = []
+    with pq.ParquetWriter(path, schema, compression="none", use_dictionary=False) as writer:
+
+        def flush(upto: int) -> None:
+            nonlocal start, held
+            rows = pa.Table.from_batches(held, schema=cold.table.schema)
+            while rows.num_rows >= upto and rows.num_rows:
+                part = rows.slice(0, row_group)
+                example_ids(part, cold.key[1])
+                number = pa.array(np.arange(start, start + part.num_rows, dtype=np.int64))
+                writer.write_table(part.append_column(ROW, number).cast(schema))
+                start += part.num_rows
+                rows = rows.slice(part.num_rows)
+            held = rows.combine_chunks().to_batches() if rows.num_rows else []
+
+        for url in cold.files:
+            with pq.ParquetFile(url) as f:
+                for batch in f.iter_batches(batch_size=row_group):
+                    held.append(batch.cast(cold.table.schema))
+                    if sum(b.num_rows for b in held) >= row_group:
+                        flush(row_group)
+        flush(1)
+    data = DiskSource(key, cold.table, cold.columns, file=path, rows=start, row_group=row_group)
     weakref.finalize(data, _remove, path)
     return data
 
