@@ -164,6 +164,7 @@ class DiskSource(SourceData):
         if not pieces:
             return self.table.select(names)
         taken = pa.concat_tables(pieces)
+        pa.default_memory_pool().release_unused()  # the row groups read, back to the system
         inverse = np.empty(len(positions), dtype=np.int64)
         inverse[np.concatenate(order)] = np.arange(len(positions))
         return taken.take(pa.array(inverse)).select(names)
@@ -248,12 +249,14 @@ def _stream(cold: Any, key: Any, row_group: int) -> DiskSource:
             held = rows.combine_chunks().to_batches() if rows.num_rows else []
 
         for url in cold.files:
-            with pq.ParquetFile(url) as f:
+            # Buffered reads, no pre-buffering: a batch decodes its pages, not the row group.
+            with pq.ParquetFile(url, buffer_size=1 << 20, pre_buffer=False) as f:
                 for batch in f.iter_batches(batch_size=row_group):
                     held.append(batch.cast(cold.table.schema))
                     if sum(b.num_rows for b in held) >= row_group:
                         flush(row_group)
         flush(1)
+    pa.default_memory_pool().release_unused()  # the decode buffers, back to the system
     data = DiskSource(key, cold.table, cold.columns, file=path, rows=start, row_group=row_group)
     weakref.finalize(data, _remove, path)
     return data
