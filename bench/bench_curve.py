@@ -44,6 +44,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rss import RssPeak
 from targets import Targets
 
 SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "100000,1000000").split(",")]
@@ -202,7 +203,9 @@ def _service(source: Any) -> dict[str, float]:
     from tercet.service import create_app
 
     out: dict[str, float] = {}
-    app = create_app(config.load(), token="t" * 32)
+    budget = int(os.environ["BENCH_CACHE_BYTES"]) if os.environ.get("BENCH_CACHE_BYTES") else None
+    rss = RssPeak()  # the service's own high-water mark, above what writing the table left
+    app = create_app(config.load(), token="t" * 32, cache_bytes=budget)
     # One client for the run, as a browser keeps its connection: a TestClient used outside
     # `with` starts an event-loop thread per request (~5-20 ms under load, not the service's).
     client = TestClient(app).__enter__()
@@ -222,26 +225,46 @@ def _service(source: Any) -> dict[str, float]:
     app.state.ctx.sources.table(source.url)  # joins the background load the cold query started
     out["service load"] = time.perf_counter() - started
 
-    def timed_p50(body: dict[str, Any], path: str, key: str) -> None:
-        """The p50 of 7 asks (pages at successive offsets), and the first ask on its own: it
-        also scans for what later asks reuse (a filter's count, a histogram's extent)."""
+    answers: list[Any] = []
+
+    def timed_p50(body: dict[str, Any], path: str, key: str, vary: str = "") -> None:
+        """The p50 of 7 asks (pages at successive offsets, or histograms of 20..26 bins), and
+        the first ask on its own: it also scans for what later asks reuse (a filter's count, a
+        histogram's extent, a sorted view's first rows)."""
         times = []
         for i in range(7):
             started = time.perf_counter()
-            r = client.post(path, json={**body, "offset": i * 100} if path == "/api/rows"
-                            else body)  # fmt: skip
+            ask = {"offset": {"offset": i * 100}, "bins": {"bins": 20 + i}}.get(vary, {})
+            r = client.post(path, json={**body, **ask})
             assert r.status_code == 200, r.text
             times.append(time.perf_counter() - started)
+            if path == "/api/density":
+                continue  # its cells come in any order
+            answers.append(r.content if path != "/api/rows" else
+                           pa.ipc.open_stream(r.content).read_all().column("example_id")
+                           .to_pylist())  # fmt: skip
         out[key], out[f"{key} first"] = statistics.median(times), times[0]
 
     page = {"source": src, "filter": flt, "limit": 100,
             "sort": [{"column": "score", "desc": True}]}  # fmt: skip
-    timed_p50(page, "/api/rows", "service page")
+    timed_p50(page, "/api/rows", "service page", vary="offset")
     timed_p50({"source": src, "filter": flt, "column": "a"}, "/api/summary",
-              "service histogram")  # fmt: skip
+              "service histogram", vary="bins")  # fmt: skip
+    # The same histogram asked again (a reload, a second client): its answer is kept.
+    timed_p50({"source": src, "filter": flt, "column": "a", "bins": 26}, "/api/summary",
+              "service histogram again")  # fmt: skip
     timed_p50({"source": src, "filter": flt, "x": "a", "y": "b"}, "/api/density",
               "service density")  # fmt: skip
     out["service cache mb"] = app.state.ctx.sources.cache.bytes / 2**20
+    out["service budget mb"] = app.state.ctx.sources.cache.max_bytes / 2**20
+    out["service peak rss mb"] = rss.stop()
+    out["service rss growth mb"] = rss.peak - rss.start
+    import hashlib
+
+    # Equal digests in two runs (memory and disk mode) mean equal pages and histograms.
+    digest = hashlib.sha256(json.dumps([a if isinstance(a, list) else a.decode()
+                                        for a in answers]).encode())  # fmt: skip
+    out["service answers digest"] = int(digest.hexdigest()[:12], 16)
     client.__exit__(None, None, None)
     return out
 
@@ -287,12 +310,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="The scale curve of issue #16.")
     parser.add_argument("--sizes", help="comma-separated row counts (default: BENCH_SIZES)")
     parser.add_argument("--only", help=f"comma-separated parts of {', '.join(PARTS)}")
+    parser.add_argument("--cache-bytes", type=int,
+                        help="the service's memory budget (service.cache_bytes); a table "
+                             "bigger than it is served from disk")  # fmt: skip
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else SIZES
     only = args.only.split(",") if args.only else list(PARTS)
     if unknown := set(only) - set(PARTS):
         parser.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
     env = {**os.environ, "BENCH_CURVE_ONLY": ",".join(only)}
+    if args.cache_bytes:
+        env["BENCH_CACHE_BYTES"] = str(args.cache_bytes)
     curve: list[dict[str, float]] = []
     loads = [os.getloadavg()[0]]
     for n in sizes:
@@ -362,7 +390,18 @@ def _service_targets(targets: Targets, size: str, c: dict[str, float]) -> None:
     targets.info(f"{size}: service first histogram (and its extent)",
                  c["service histogram first"] * 1000, unit="ms")  # fmt: skip
     targets.info(f"{size}: service density p50", c["service density"] * 1000, unit="ms")
-    targets.info(f"{size}: service cache", c["service cache mb"], unit="MiB")
+    targets.info(f"{size}: service histogram asked again p50", c["service histogram again"] * 1000,
+                 unit="ms")  # fmt: skip
+    targets.info(f"{size}: service cache", c["service cache mb"], unit="MiB",
+                 baseline=c["service budget mb"], baseline_is="service.cache_bytes")  # fmt: skip
+    targets.info(f"{size}: service peak RSS (its own high-water mark)",
+                 c["service peak rss mb"], unit="MiB", baseline=c["arrow_mb"],
+                 baseline_is="Arrow size of the table")  # fmt: skip
+    targets.info(f"{size}: service RSS growth (peak above its start)",
+                 c["service rss growth mb"], unit="MiB", baseline=c["arrow_mb"],
+                 baseline_is="Arrow size of the table")  # fmt: skip
+    targets.info(f"{size}: service answers digest", c["service answers digest"],
+                 unit="(equal in memory and disk mode)")  # fmt: skip
 
 
 def _per_row_targets(targets: Targets, curve: list[dict[str, float]]) -> None:

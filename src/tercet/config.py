@@ -52,6 +52,7 @@ _SCALAR_KEYS: dict[str, tuple[type, Any]] = {
     "service.density_points": (int, 1_000_000),
     "service.disk_cache_dir": (str, None),
     "service.disk_cache_bytes": (int, 10 * 1024**3),
+    "service.cache_bytes": (int, 2 * 1024**3),
     "dashboard.host": (str, "127.0.0.1"),
     "dashboard.port": (int, 8000),
 }
@@ -115,6 +116,8 @@ class ServiceConfig:
     # the folder defaults to <platform cache dir>/tercet/objects (default_disk_cache_dir()).
     disk_cache_dir: str | None = None
     disk_cache_bytes: int = 10 * 1024**3
+    # Memory for sources held as Arrow; a bigger table is served from a local copy on disk.
+    cache_bytes: int = 2 * 1024**3
 
 
 @dataclass

@@ -193,6 +193,21 @@ def test_a_crafted_revision_cannot_reach_a_table_outside_the_roots(world: World,
     assert good.json()["total"] == N
 
 
+@pytest.mark.parametrize("case", ["rows-symlink", "delta-outside"])
+def test_a_crafted_revision_served_from_disk_cannot_reach_outside(world: World, case: str) -> None:
+    # A budget below every table: each is served from a local copy (tercet.service.spill),
+    # written from reads that go through the fence as a load's do.
+    world.service.app.state.ctx.sources.cache.max_bytes = 1
+    url = world.craft_table(f"evil-disk-{case}", case)
+    before = snapshot(world.root), snapshot(world.outside)
+    _refused(world.service, _table_requests(url))
+    assert (snapshot(world.root), snapshot(world.outside)) == before
+    good = world.service.client.post("/api/rows", json={"source": {"table": world.public.url}})
+    assert good.status_code == 200 and good.headers["x-total-count"] == str(N)
+    served = world.service.app.state.ctx.sources.table(world.public.url)
+    assert not served.in_memory
+
+
 def test_a_symlinked_descriptor_is_not_followed_out(world: World) -> None:
     folder = world.root / "demo" / "datasets" / "d" / "tables" / "evil-descriptor"
     folder.mkdir(parents=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -24,10 +25,11 @@ from tercet.service import (
     navigation,
     revisions,
     rows,
+    spill,
 )
 from tercet.service.access import Access
 from tercet.service.auth import bearer_scheme, check_token, grant_scheme, load_or_create_token
-from tercet.service.cache import ByteLRU
+from tercet.service.cache import ByteLRU, budget
 from tercet.service.context import ServiceContext
 from tercet.service.events import EventBus
 from tercet.service.grants import Grants
@@ -44,7 +46,6 @@ from tercet.storage import objcache
 
 log = logging.getLogger("tercet.service")
 
-DEFAULT_CACHE_BYTES = 2 * 1024**3
 # Every error body is {"detail": str}; declared so generated clients type it (FastAPI's default
 # 422 schema, a list of pydantic errors, is not what this service sends).
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -91,7 +92,7 @@ def create_app(
     *,
     token: str | None = None,
     scan_interval: float = 2.0,
-    cache_bytes: int = DEFAULT_CACHE_BYTES,
+    cache_bytes: int | None = None,
 ) -> FastAPI:
     """Build the Object Service.
 
@@ -108,7 +109,10 @@ def create_app(
     scan_interval
         Seconds between background scans of storage, which drive the event stream.
     cache_bytes
-        Budget of the in-memory cache of materialised sources.
+        Budget of the in-memory cache of materialised sources (``service.cache_bytes`` when
+        omitted, 2 GiB by default); a table bigger than it is served from a local copy on
+        disk. Outside 16 MiB to the machine's memory it raises
+        :class:`~tercet.errors.ConfigError`.
 
     Returns
     -------
@@ -126,7 +130,13 @@ def create_app(
         fence=access.fence,
         tmp_sweep_age=cfg.service.tmp_sweep_age,
     )
-    cache = ByteLRU(cache_bytes)
+    if cache_bytes is not None:  # the caller's config is left as it was
+        cfg = dataclasses.replace(
+            cfg,
+            service=dataclasses.replace(cfg.service, cache_bytes=cache_bytes),
+            sources={**cfg.sources, "service.cache_bytes": "create_app(cache_bytes=...)"},
+        )
+    cache = ByteLRU(budget(cfg))
     disk = objcache.from_config(cfg)
     ctx = ServiceContext(
         config=cfg,
@@ -134,7 +144,14 @@ def create_app(
         access=access,
         index=index,
         bus=bus,
-        sources=Sources(access, index, cache, index_max_age=scan_interval, disk=disk),
+        sources=Sources(
+            access,
+            index,
+            cache,
+            index_max_age=scan_interval,
+            disk=disk,
+            out_of_core=spill.out_of_core,
+        ),
         db=Database(),
         scan_interval=scan_interval,
         grants=Grants(token),

@@ -19,20 +19,23 @@ import numpy as np
 import pyarrow as pa
 
 from tercet.schema import ID_COLUMN
+from tercet.service.cache import ByteLRU
 from tercet.service.errors import ApiError
 from tercet.service.filters import Where, quote
 from tercet.service.models import (
     CategoryCount,
     CategorySummary,
+    ColumnInfo,
     HistogramSummary,
     SortKey,
 )
+from tercet.service.order import ordered
 from tercet.service.sources import NUMERIC, ROW, SCALAR, SourceData
-from tercet.service.take import take_rows
 
 TOP_CATEGORIES = 200
 INT64 = (-(2**63), 2**63 - 1)
 COUNT_CACHE = 4096
+ORDER_BYTES = 64 * 1024**2  # row numbers of sorted views kept (tercet.service.order)
 log = logging.getLogger("tercet.service")
 SHUTTING_DOWN = "The service is shutting down: retry once it is back."
 
@@ -62,6 +65,8 @@ class Database:
         self._closed = False
         self._slots = threading.BoundedSemaphore(slots or max(2, os.cpu_count() or 2))
         self._known: OrderedDict[Hashable, Any] = OrderedDict()
+        # Row numbers of sorted views' first rows (see `rows`), bounded by bytes.
+        self.orders = ByteLRU(ORDER_BYTES)
 
     @contextmanager
     def query(self, source: SourceData, where: Where) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -161,18 +166,24 @@ def rows(
             raise ApiError(422, f"Cannot sort by {col.name!r}: it holds {col.type} values.")
         order.append(f"{quote(col.name)} {'DESC' if key.desc else 'ASC'} NULLS LAST")
     if where.is_trivial and not order:
-        page = source.table.select(names).slice(min(offset, source.num_rows), limit)
-        return page, source.num_rows
+        return source.slice(names, offset, limit), source.num_rows
     # The row number breaks ties, so pages are stable and never overlap.
     order.append(quote(ROW))
-    sql = (
-        f"SELECT {quote(ROW)} FROM src WHERE {where.sql} ORDER BY {', '.join(order)} "
-        "LIMIT ? OFFSET ?"
-    )
-    with db.query(source, where) as cur:
-        found = cur.execute(sql, [*where.params, limit, offset]).fetchnumpy()[ROW]
+
+    def scan(n: int, skip: int) -> np.ndarray:
+        sql = (
+            f"SELECT {quote(ROW)} FROM src WHERE {where.sql} ORDER BY {', '.join(order)} "
+            "LIMIT ? OFFSET ?"
+        )
+        with db.query(source, where) as cur:
+            found = cur.execute(sql, [*where.params, n, skip]).fetchnumpy()[ROW]
+        return np.asarray(found, dtype=np.int64)
+
+    # Long id lists (value tables) are not hashed into a key.
+    view = None if where.tables else (source.key, where.sql, tuple(where.params), tuple(order))
+    found = ordered(db.orders, view, scan, offset, limit)
     total = count(db, source, where)
-    return take_rows(source.table.select(names), np.asarray(found, dtype=np.int64)), total
+    return source.take(names, found), total
 
 
 def rows_by_id(
@@ -183,7 +194,7 @@ def rows_by_id(
     names = _columns(source, columns)
     found = source.ids.positions(ids)
     page = found[offset : offset + limit]
-    return take_rows(source.table.select(names), page), len(found)
+    return source.take(names, page), len(found)
 
 
 def _finite(value: Any) -> float | None:
@@ -204,6 +215,31 @@ def summary(
 ) -> HistogramSummary | CategorySummary:
     """A histogram for numeric columns, counts per value for labels, text and bools."""
     col = source.column(column)
+    # Kept per source, filter, column and bins like the counts: the same summary asked
+    # again (a reload, a second client, the filter toggled back) is not scanned again.
+    key = (
+        None
+        if where.tables
+        else ("summary", source.key, where.sql, tuple(where.params), column, bins, lo, hi)
+    )
+    if key is not None and (known := db.cached(key)) is not None:
+        return known  # type: ignore[no-any-return]
+    answer = _summary(db, source, where, col, bins, lo, hi)
+    if key is not None:
+        db.remember(key, answer)
+    return answer
+
+
+def _summary(
+    db: Database,
+    source: SourceData,
+    where: Where,
+    col: ColumnInfo,
+    bins: int,
+    lo: float | None,
+    hi: float | None,
+) -> HistogramSummary | CategorySummary:
+    column = col.name
     if col.type in NUMERIC and col.role not in ("label", "prediction", "id"):
         return _histogram(db, source, where, column, col.type, bins, lo, hi)
     if col.type not in SCALAR:

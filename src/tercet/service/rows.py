@@ -61,7 +61,7 @@ def _rows(ctx: ServiceContext, request: RowsRequest) -> Response:
 
     def encode() -> tuple[memoryview, int]:
         ids = lookup.id_values(request.filter) if not request.sort else None
-        if ids is not None and source.by_name.get(ID_COLUMN) is not None:
+        if ids is not None and source.by_name.get(ID_COLUMN) is not None and source.in_memory:
             page, total = query.rows_by_id(
                 source, ids, request.columns, request.offset, request.limit
             )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -19,15 +19,18 @@ import pyarrow.compute as pc
 
 from tercet import format, storage
 from tercet.runs.metrics import MetricsFileInfo, keep_last
-from tercet.schema import ID_COLUMN, infer_role, make_value_map
+from tercet.schema import ID_COLUMN
 from tercet.service import scores
 from tercet.service.access import Access
 from tercet.service.cache import ByteLRU
+from tercet.service.columns import api_type as api_type  # re-exported
+from tercet.service.columns import servable as servable  # re-exported
 from tercet.service.errors import ApiError
 from tercet.service.index import Index
 from tercet.service.lookup import IdIndex
-from tercet.service.models import ColumnInfo, ColumnType, RunSource, TableSource, ValueMapEntry
+from tercet.service.models import ColumnInfo, RunSource, TableSource
 from tercet.service.runs_read import RunEntry
+from tercet.service.take import take_rows
 from tercet.storage.objcache import ObjectCache, using
 from tercet.tables.table import Table
 
@@ -48,6 +51,8 @@ class SourceData:
     scan: pa.Table = field(init=False)
     by_name: dict[str, ColumnInfo] = field(init=False)
     ids: IdIndex = field(init=False)
+    # Whether the rows are held in ``table`` (else a subclass reads them: :meth:`take`).
+    in_memory: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         rows = pa.array(np.arange(self.table.num_rows, dtype=np.int64))
@@ -62,6 +67,14 @@ class SourceData:
     def attach(self, cur: Any) -> None:
         """Make the rows the table ``src`` of the DuckDB cursor ``cur``."""
         cur.register("src", self.scan)
+
+    def slice(self, names: list[str], offset: int, limit: int) -> pa.Table:
+        """``limit`` rows of the columns ``names`` from row ``offset`` on."""
+        return self.table.select(names).slice(min(offset, self.num_rows), limit)
+
+    def take(self, names: list[str], positions: np.ndarray) -> pa.Table:
+        """The rows at ``positions`` (row numbers), in that order, columns ``names``."""
+        return take_rows(self.table.select(names), positions)
 
     @property
     def nbytes(self) -> int:
@@ -79,94 +92,6 @@ class SourceData:
     def first(self, role: str) -> ColumnInfo | None:
         """The first column with ``role``."""
         return next((c for c in self.columns if c.role == role), None)
-
-
-def api_type(t: pa.DataType) -> ColumnType | None:
-    """The API's name for an Arrow type, or None when it has none."""
-    if pa.types.is_boolean(t):
-        return "bool"
-    if pa.types.is_integer(t):
-        return "int"
-    if pa.types.is_floating(t):
-        return "float"
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return "string"
-    if pa.types.is_fixed_size_list(t) and pa.types.is_floating(t.value_type):
-        return "embedding"
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
-        return "list"
-    if pa.types.is_struct(t):
-        return "struct"
-    return None
-
-
-def _wire_value_map(value_map: Any) -> dict[str, ValueMapEntry] | None:
-    if value_map is None:
-        return None
-    try:
-        normal = make_value_map(value_map)
-    except Exception:  # a damaged map in a metrics footer: serve the column without it
-        return None
-    return {str(k): ValueMapEntry(name=v["name"], color=v["color"]) for k, v in normal.items()}
-
-
-def servable(
-    table: pa.Table,
-    specs: Mapping[str, tuple[str, Any]],
-    details: Mapping[str, Mapping[str, Any]] | None = None,
-) -> tuple[pa.Table, list[ColumnInfo]]:
-    """Cast columns to types the wire and DuckDB both carry; describe each with its role.
-
-    ``specs`` maps a column name to ``(role, value_map)``; missing columns get an inferred role.
-    ``details`` maps a column name to its stored fields besides those (``display_name``,
-    ``description``, ``hidden``: what a ``MetricSpec`` says of a metric).
-    Types outside the API's set (timestamps, decimals, dictionaries …) are served as their
-    plain counterparts; binary columns are left out.
-    """
-    arrays: list[pa.ChunkedArray] = []
-    infos: list[ColumnInfo] = []
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        t = column.type
-        if pa.types.is_dictionary(t):
-            column, t = column.cast(t.value_type), t.value_type
-        if pa.types.is_float16(t) or pa.types.is_decimal(t):
-            target = pa.float32() if pa.types.is_float16(t) else pa.float64()
-            column, t = column.cast(target), target
-        kind = api_type(t)
-        if kind is None:
-            if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-                continue
-            try:
-                column, t, kind = column.cast(pa.string()), pa.string(), "string"
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                continue
-        role, value_map = specs.get(name, (infer_role(name, t), None))
-        dims = t.list_size if kind == "embedding" else None
-        infos.append(
-            ColumnInfo(
-                name=name,
-                type=kind,
-                role=role,
-                value_map=_wire_value_map(value_map),
-                dims=dims,
-                **_presentation((details or {}).get(name, {})),
-            )
-        )
-        arrays.append(column)
-    out = pa.table(arrays, names=[c.name for c in infos]) if infos else table.select([])
-    return out.replace_schema_metadata(None), infos
-
-
-def _presentation(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """How a column asks to be shown, from its stored fields; a value of the wrong type (a
-    hand-edited footer) is left out rather than failing the whole source."""
-    out: dict[str, Any] = {}
-    for key in ("display_name", "description"):
-        if isinstance(fields.get(key), str):
-            out[key] = fields[key]
-    if isinstance(fields.get("hidden"), bool):
-        out["hidden"] = fields["hidden"]
-    return out
 
 
 def _match(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -208,6 +133,20 @@ def _keep_last(table: pa.Table, what: str) -> pa.Table:
     return keep_last(table)
 
 
+# (table revision, cache key, memory budget, rows per row group) -> a source served from disk,
+# or None when the rows fit the budget: tercet.service.spill.out_of_core.
+OutOfCore = Callable[[Table, Hashable, int, "int | None"], "SourceData | None"]
+
+
+def _loaded(t: Table) -> SourceData:
+    """The rows of the table revision ``t`` read into memory, as the API serves them."""
+    specs = {c.name: (c.role, c.value_map) for c in t.schema}
+    stored = t.to_arrow()
+    example_ids(stored, t.url)
+    rows, infos = servable(stored, specs, {c.name: c.extra for c in t.schema})
+    return SourceData(("table", t.url), rows, infos)
+
+
 class Sources:
     """Resolves request sources to :class:`SourceData` kept in ``cache``; remote Parquet
     objects are read through ``disk`` (local copies shared by this machine's services)."""
@@ -219,6 +158,7 @@ class Sources:
         cache: ByteLRU,
         index_max_age: float,
         disk: ObjectCache | None = None,
+        out_of_core: OutOfCore | None = None,
     ) -> None:
         self.access = access
         self.index = index
@@ -226,6 +166,10 @@ class Sources:
         self.disk = disk
         self.index_max_age = index_max_age
         self.insights = scores.Newest(index_max_age)
+        # Tables whose rows would take more than the cache holds are served from a local
+        # copy (tercet.service.spill.out_of_core); None: loaded whatever their size.
+        self.out_of_core = out_of_core
+        self.spill_row_group: int | None = None  # rows per row group of a copy (default)
 
     def _cached(self, key: Hashable, load: Callable[[], tuple[Any, int]]) -> Any:
         with using(self.disk):
@@ -239,19 +183,26 @@ class Sources:
 
     # -- tables ------------------------------------------------------------------------------
     def table(self, url: str) -> SourceData:
-        """A table revision (``url`` absolute and already checked)."""
+        """A table revision (``url`` absolute and already checked): its rows in memory, or
+        in a local copy when they would not fit the cache (:mod:`tercet.service.spill`)."""
         t = Table.open(url)
 
         def load() -> tuple[SourceData, int]:
-            specs = {c.name: (c.role, c.value_map) for c in t.schema}
-            stored = t.to_arrow()
-            example_ids(stored, t.url)
-            rows, infos = servable(stored, specs, {c.name: c.extra for c in t.schema})
-            data = SourceData(("table", t.url), rows, infos)
+            key = ("table", t.url)
+            data = None
+            if self.out_of_core is not None:
+                data = self.out_of_core(t, key, self.cache.max_bytes, self.spill_row_group)
+            data = data or _loaded(t)
             return data, data.nbytes
 
         data: SourceData = self._cached(("table", t.url), load)
         return data
+
+    def table_rows(self, url: str) -> SourceData:
+        """A table revision with its rows in memory (what a run's join needs), cached only
+        when it fits the cache."""
+        data = self.table(url)
+        return data if data.in_memory else _loaded(Table.open(url))
 
     # -- runs --------------------------------------------------------------------------------
     def run_state(self, url: str) -> RunEntry:
@@ -343,7 +294,7 @@ class Sources:
         key = ("run", tuple(f.url for f in files), table_url, projection, insights)
 
         def load() -> tuple[SourceData, int]:
-            data = self._join(key, self.table(table_url), files, projection, insights)
+            data = self._join(key, self.table_rows(table_url), files, projection, insights)
             return data, data.nbytes
 
         data: SourceData = self._cached(key, load)

@@ -1,0 +1,31 @@
+"""The peak resident memory of a part of a benchmark, sampled from /proc."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+
+class RssPeak:
+    """The peak resident memory of this process from now until :meth:`stop`, sampled every
+    10 ms from /proc (``ru_maxrss`` still holds the peak of writing the table)."""
+
+    def __init__(self) -> None:
+        self.peak = self.start = self._now()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _now() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def _run(self) -> None:
+        while not self._done.wait(0.01):
+            self.peak = max(self.peak, self._now())
+
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return self.peak
