@@ -44,7 +44,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rss import RssPeak
+from rss import RssPeak, current_rss, peak_rss, reset_peak
 from targets import Targets
 
 SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "100000,1000000").split(",")]
@@ -79,11 +79,6 @@ def make_rows(n: int) -> pa.Table:
     })  # fmt: skip
 
 
-def _rss() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
 def memory(kind: str, url: str) -> dict[str, float]:
     """Peak memory of one read in this (fresh) process: the high-water RSS above the RSS
     before it, and the Arrow size of what it returned."""
@@ -100,26 +95,11 @@ def memory(kind: str, url: str) -> dict[str, float]:
     # (Linux: clear_refs 5): otherwise the read lands in pages the pool kept (a 1M-row read
     # "peaked" at 0.7x its result) or is charged for the warm-up's own peak.
     pa.default_memory_pool().release_unused()
-    reset = _reset_peak()
-    before = _rss()
+    reset = reset_peak()
+    before = current_rss()
     out = pq.read_table(url) if table is None else table.to_arrow()
-    peak = _peak() if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss() if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"peak mb": (peak - before) / 2**20, "arrow mb": out.nbytes / 2**20}
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak() -> int:
-    with open("/proc/self/status") as fh:
-        line = next(x for x in fh if x.startswith("VmHWM:"))
-    return int(line.split()[1]) * 1024
 
 
 def _measure_memory(kind: str, url: str) -> dict[str, float]:

@@ -29,3 +29,26 @@ class RssPeak:
         self._done.set()
         self._thread.join()
         return self.peak
+
+
+def current_rss() -> int:
+    """This process's resident memory now, in bytes."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def reset_peak() -> bool:
+    """Reset this process's high-water RSS (Linux ``clear_refs`` 5); False where it cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss() -> int:
+    """This process's high-water RSS (``VmHWM``) since it started or :func:`reset_peak`."""
+    with open("/proc/self/status") as fh:
+        line = next(x for x in fh if x.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024

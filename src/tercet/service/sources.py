@@ -182,15 +182,16 @@ class Sources:
         return self.run(source)
 
     # -- tables ------------------------------------------------------------------------------
-    def table(self, url: str) -> SourceData:
+    def table(self, url: str, out_of_core: bool = True) -> SourceData:
         """A table revision (``url`` absolute and already checked): its rows in memory, or
-        in a local copy when they would not fit the cache (:mod:`tercet.service.spill`)."""
+        in a local copy when they would not fit the cache (:mod:`tercet.service.spill`) and
+        ``out_of_core`` allows it."""
         t = Table.open(url)
 
         def load() -> tuple[SourceData, int]:
             key = ("table", t.url)
             data = None
-            if self.out_of_core is not None:
+            if out_of_core and self.out_of_core is not None:
                 data = self.out_of_core(t, key, self.cache.max_bytes, self.spill_row_group)
             data = data or _loaded(t)
             return data, data.nbytes
@@ -200,8 +201,9 @@ class Sources:
 
     def table_rows(self, url: str) -> SourceData:
         """A table revision with its rows in memory (what a run's join needs), cached only
-        when it fits the cache."""
-        data = self.table(url)
+        when it fits the cache. Not estimated for a copy first: a join needs the rows
+        whatever their size, and the estimate reads the table's footers."""
+        data = self.table(url, out_of_core=False)
         return data if data.in_memory else _loaded(Table.open(url))
 
     # -- runs --------------------------------------------------------------------------------
