@@ -62,6 +62,8 @@ def test_cells_count_the_filtered_rows_in_the_viewport(
     assert (grid(whole) == expected(frame, (e["x0"], e["x1"], e["y0"], e["y1"]), 8)).all()
     assert whole["max_count"] == grid(whole).max()
     assert whole["threshold"] == 50 and whole["points"] is False
+    # Cells in (ix, iy) order: two replicas, or two asks of one service, give the same answer.
+    assert list(zip(whole["ix"], whole["iy"], strict=True)) == sorted(zip(whole["ix"], whole["iy"]))
 
     # Zoomed in under a filter: finer cells over the viewport, only rows of label 1 inside it.
     label_one = {"column": "label", "op": "eq", "value": 1}

@@ -144,11 +144,13 @@ def _bin(
             raise ApiError(422, "The viewport is too wide or too narrow to bin; zoom in or out.")
         last = request.bins - 1
         # Clamped in SQL: the right and top edges fall in the last cell, nothing overflows.
+        # Ordered: a parallel hash aggregate returns its groups in any order, and two replicas
+        # (or two asks of one service) must give the same answer.
         cells = cur.execute(
             f"SELECT CAST(least(floor(({x} - ?) / ?), ?) AS BIGINT) AS ix, "
             f"CAST(least(floor(({y} - ?) / ?), ?) AS BIGINT) AS iy, count(*) AS n "
             f"FROM src WHERE ({where.sql}) AND {valid} "
-            f"AND {x} >= ? AND {x} <= ? AND {y} >= ? AND {y} <= ? GROUP BY 1, 2",
+            f"AND {x} >= ? AND {x} <= ? AND {y} >= ? AND {y} <= ? GROUP BY 1, 2 ORDER BY 1, 2",
             [x0, wx, last, y0, wy, last, *where.params, x0, x1, y0, y1],
         ).fetchnumpy()
     counts = [int(n) for n in cells["n"]]

@@ -7,7 +7,7 @@ import os
 import posixpath
 import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any
 
@@ -347,7 +347,7 @@ def _read_row_groups(pf: pq.ParquetFile, fh: Any, columns: list[str] | None) -> 
         return group
 
     groups = []
-    with ThreadPoolExecutor(window) as executor:
+    with FencedExecutor(window) as executor:
         pending: dict[int, Future[pa.Table]] = {}
         for i in range(count):
             # At most ``window`` row groups decoding or decoded and not yet collected.
