@@ -35,7 +35,8 @@ demo: install
 	$(VENV)/bin/tercet demo
 
 test: install chromium
-	TERCET_REQUIRE_BROWSER=1 $(PY) -m pytest -q
+	# --durations: the slowest tests in every CI log, to keep the suite within its 15 minutes.
+	TERCET_REQUIRE_BROWSER=1 $(PY) -m pytest -q --durations=40
 
 test-fast: install
 	$(PY) -m pytest -q -m "not browser"
