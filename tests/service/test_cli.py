@@ -30,6 +30,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Process:
     """A ``tercet`` subprocess whose output lines are collected in the background."""
 
@@ -41,6 +45,9 @@ class Process:
             stderr=subprocess.STDOUT,
             text=True,
             env=env,
+            # Ctrl-C's default back: a shell's background job (CI) ignores SIGINT and children
+            # inherit that, so stop() waited 15 s for every service before killing it.
+            preexec_fn=_default_sigint,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
