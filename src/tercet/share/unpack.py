@@ -114,15 +114,9 @@ def apply(the_plan: Plan, progress: Progress) -> int:
         # Every file durable before any object that names it becomes visible.
         storage_files.sync(log.written)
         for staged, final in units.items():  # new data folders, each moved into place whole
-            log.published.append(final)
-            try:
-                storage_files.publish_folder(staged, final)
-            except FileExistsError:
-                log.published.pop()  # not ours to remove
-                raise ShareError(
-                    f"Another writer created {final} while importing. Nothing of this import "
-                    "stays; import again to see which files clash."
-                ) from None
+            _publish_folder(log, staged, final, f"Another writer created {final} while "
+                            "importing. Nothing of this import stays; import again to see "
+                            "which files clash.")  # fmt: skip
         deferred.sort(key=lambda d: (d[0]["kind"] == "run", _created(descriptors[d[0]["path"]])))
         for entry, target, data in deferred:
             if entry["path"] not in staging:
@@ -133,15 +127,9 @@ def apply(the_plan: Plan, progress: Progress) -> int:
             sha = hashlib.sha256(data).hexdigest()
             log.run(target, writes.write_bytes, target, data, sha, target)
             storage_files.sync([target])
-            log.published.append(final)  # first: an interrupt right after the move is undone
-            try:
-                storage_files.publish_folder(staged, final)
-            except FileExistsError:
-                log.published.pop()  # not ours to remove
-                raise ShareError(
-                    f"Another object appeared at {final} while importing. Nothing of this import "
-                    "stays; import again to see it reported as a clash."
-                ) from None
+            _publish_folder(log, staged, final, f"Another object appeared at {final} while "
+                            "importing. Nothing of this import stays; import again to see it "
+                            "reported as a clash.")  # fmt: skip
     except BaseException as exc:
         log.rollback(the_plan.root)
         if isinstance(exc, TercetError) or not isinstance(exc, Exception):
@@ -332,3 +320,14 @@ def _parquet_edit(
     if edit.urls is not None and columns and file in carriers:
         return rewrite.Edit(urls=edit.urls), columns
     return None
+
+
+def _publish_folder(log: writes.Writes, staged: str, final: str, clash: str) -> None:
+    """Move a staged folder into place whole; another writer's folder there is a ShareError
+    saying ``clash``, and stays (it is not ours to remove)."""
+    log.published.append(final)  # first: an interrupt right after the move is undone
+    try:
+        storage_files.publish_folder(staged, final)
+    except FileExistsError:
+        log.published.pop()
+        raise ShareError(clash) from None
