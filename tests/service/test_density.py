@@ -63,7 +63,8 @@ def test_cells_count_the_filtered_rows_in_the_viewport(
     assert whole["max_count"] == grid(whole).max()
     assert whole["threshold"] == 50 and whole["points"] is False
     # Cells in (ix, iy) order: two replicas, or two asks of one service, give the same answer.
-    assert list(zip(whole["ix"], whole["iy"], strict=True)) == sorted(zip(whole["ix"], whole["iy"]))
+    cells = list(zip(whole["ix"], whole["iy"], strict=True))
+    assert cells == sorted(cells)
 
     # Zoomed in under a filter: finer cells over the viewport, only rows of label 1 inside it.
     label_one = {"column": "label", "op": "eq", "value": 1}
