@@ -82,7 +82,10 @@ def phases(log: Path) -> list[tuple[str, float]]:
     if end:
         out.append((f"total (exit {end['exit']}, {end['cpu']} s of CPU)", total))
     else:
-        out += [(last, 0.0), ("so far (still running or stopped)", total)]
+        # Still running, or stopped: the last phase lasted until the log was last written.
+        written = datetime.fromtimestamp(log.stat().st_mtime, tz=stamps[-1][0].tzinfo)
+        last_for = max((written - stamps[-1][0]).total_seconds(), 0.0)
+        out += [(last, last_for), ("so far (still running or stopped)", total + last_for)]
     return out
 
 

@@ -4,7 +4,9 @@ scripts/mutation_report.py reads the stamps back as the wall time of each phase.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 
@@ -88,8 +90,11 @@ def test_a_log_without_stamps_or_still_running_says_so(report: ModuleType, tmp_p
         "## 2026-12-01T02:02:05+00:00 Running stats\n",
         encoding="utf-8",
     )
+    # The last phase runs until the log was last written (the run's progress lines).
+    written = datetime.fromisoformat("2026-12-01T02:03:45+00:00").timestamp()
+    os.utime(log, (written, written))
     assert report.phases(log) == [
         ("Generating mutants", 120.0),
-        ("Running stats", 0.0),
-        ("so far (still running or stopped)", 125.0),
+        ("Running stats", 100.0),
+        ("so far (still running or stopped)", 225.0),
     ]
