@@ -416,3 +416,15 @@ def test_a_pass_released_in_parts_gives_the_same_columns_and_aggregates(
         assert result["aggregates"]["accuracy"] == pytest.approx(
             float((want["prediction"][valid] == LABELS[valid]).mean())
         )
+
+
+def test_held_scores_are_float32_whatever_type_the_model_gives() -> None:
+    """A pass's scores are held until release: 4 bytes a class, not a float64 model's 8."""
+    from tercet.runs.collectors import ClassificationCollector
+    from tercet.runs.collectors.base import Batch
+
+    scores = torch.tensor([[1.0, 2.5], [-3.0, 0.5]], dtype=torch.float64)
+    batch = Batch((scores, torch.tensor([0, 1])), scores, np.arange(2), 0, None)  # type: ignore[arg-type]
+    held = ClassificationCollector().hold(batch, scores)
+    assert held.values.dtype == np.float32
+    assert held.values.tolist() == [[1.0, 2.5], [-3.0, 0.5]]

@@ -44,6 +44,12 @@ def test_scan_returns_what_it_verified_and_names_each_refusal(bundle: Path, tmp_
     scan = verify.scan(url, recorder)
     listed = {f["name"]: f["size"] for f in scan.manifest["files"]}
     assert scan.url == url and scan.sizes == listed
+    # Where each object member's bytes start, in archive order: a local import reads them there.
+    assert list(scan.offsets) == [n for n in names if n in scan.sizes]
+    with bundle.open("rb") as fh:
+        for name, offset in scan.offsets.items():
+            fh.seek(offset)
+            assert fh.read(scan.sizes[name]) == dict(good)[name], name
     assert set(scan.sizes) == set(names) - {"bundle.json", "MANIFEST.json"}
     assert recorder.started == [("Verifying", bundle.stat().st_size)]
     assert recorder.advanced == sum(listed.values())

@@ -311,3 +311,84 @@ def test_apply_to_a_column_of_no_chunks_keeps_its_type() -> None:
     delta = d.Delta(set={"x": (ids(), pa.array([], pa.string()))})
     out = d.apply(empty, delta, None, WHERE)
     assert out.num_rows == 0 and out.schema.field("x").type == pa.string()
+
+
+def id_chunks(*chunks: list[int]) -> pa.ChunkedArray:
+    return pa.chunked_array([pa.array(c, pa.int64()) for c in chunks], pa.int64())
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pa.array([7, 8, 9, 10, 11], pa.int64()),
+        id_chunks([7, 8], [], [9], [10, 11]),  # an empty chunk between them is no gap
+        id_chunks([], [7, 8, 9, 10, 11]),
+        pa.array(np.arange(7, 12, dtype=np.uint32)),
+    ],
+)
+def test_contiguous_ids_give_their_offsets_from_the_first(column: pa.Array) -> None:
+    got = d._contiguous_positions(column, ids(11, 7, 9, 3, 20))
+    assert got is not None and got.dtype == np.int64
+    assert got.tolist() == [4, 0, 2, -4, 13]  # out of range: positions() names them
+
+
+def test_contiguous_offsets_are_int64_whatever_the_wanted_ids_type() -> None:
+    """Ids asked for as a narrow unsigned array must not wrap around below the first id."""
+    column = pa.array(np.arange(5, 400), pa.int64())
+    got = d._contiguous_positions(column, np.array([3, 6], dtype=np.uint16))
+    assert got is not None and got.dtype == np.int64 and got.tolist() == [-2, 1]
+    with pytest.raises(UnknownExampleError, match=r"ids \[3\]"):
+        d.positions(column, np.array([3, 6], dtype=np.uint16), WHERE)
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pa.array([0, 5], pa.int64()),  # two rows with a gap
+        pa.array([0, 2, 4], pa.int64()),  # a constant step of 2
+        pa.array([1, 0, 2], pa.int64()),  # each row once, not in order
+        id_chunks([10, 11], [13, 14]),  # a gap between chunks
+        id_chunks([10, 11], [11, 12]),  # a chunk starting where the last started over
+        id_chunks([10, 11], [10, 11]),
+        id_chunks([0, 1], [0, 1]),
+        id_chunks([], []),
+        pa.array([], pa.int64()),
+        pa.array(["0", "1", "2"]),  # a text id column
+        pa.array([0.0, 1.0, 2.0]),  # a float one
+    ],
+)
+def test_ids_that_are_not_first_first_plus_one_etc_have_no_offsets(column: pa.Array) -> None:
+    assert d._contiguous_positions(column, ids(0, 1)) is None
+
+
+@pytest.fixture
+def no_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Contiguous ids need no search at all: at 10M rows a sort or a search per id costs
+    seconds on every read of an edited revision."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("searched ids that are contiguous")
+
+    monkeypatch.setattr(np, "searchsorted", refuse)
+    monkeypatch.setattr(np, "argsort", refuse)
+
+
+@pytest.mark.usefixtures("no_search")
+@pytest.mark.parametrize("column", [pa.array([7, 8, 9], pa.int64()), id_chunks([7], [8, 9])])
+def test_positions_of_contiguous_ids_do_not_search(column: pa.Array) -> None:
+    # The first and the last row are the bounds of the fast path's range check.
+    assert d.positions(column, ids(7, 9, 8, 7), WHERE).tolist() == [0, 2, 1, 0]
+    assert d.positions(column, ids(), WHERE).tolist() == []
+
+
+@pytest.mark.parametrize("column", [pa.array([2, 9], pa.int64()), id_chunks([2, 5], [6, 30])])
+def test_positions_of_sorted_ids_with_gaps_do_not_sort(
+    column: pa.Array, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("sorted ids sorted again")
+
+    monkeypatch.setattr(np, "argsort", refuse)
+    values = column.to_pylist()
+    got = d.positions(column, ids(*reversed(values)), WHERE)
+    assert got.tolist() == list(reversed(range(len(values))))

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,9 @@ import pyarrow as pa
 import pytest
 
 import tercet
-from tercet import storage
+from tercet import format, storage
 from tercet.errors import EditError, SchemaError, UnknownExampleError
+from tercet.tables.delta import INLINE_LIMIT
 
 
 @pytest.fixture
@@ -162,7 +164,10 @@ def test_edit_validation_errors_leave_storage_intact(table: tercet.Table, root: 
     before = snapshot(root)
     with pytest.raises(UnknownExampleError, match="deleted or never existed"):
         deleted.set_values("label", [0], [1])
-    with pytest.raises(EditError, match="Nothing to commit"), deleted.edit():
+    with (
+        pytest.raises(EditError, match=r"^Nothing to commit: the edit is empty\.$"),
+        deleted.edit(),
+    ):
         pass
     assert snapshot(root) == before
 
@@ -312,3 +317,61 @@ def test_value_maps_change_on_labels_boxes_and_predictions_only(root: Path) -> N
     t = t.set_value_map("y", ["cat", "dog"]).set_value_map("guess", ["cat", "dog"])
     assert t.schema["y"].extra == {"description": "the class"}
     assert [v["name"] for v in (t.schema["guess"].value_map or {}).values()] == ["cat", "dog"]
+
+
+def test_as_many_ids_as_values_or_the_edit_says_which_column(
+    table: tercet.Table, root: Path
+) -> None:
+    before = snapshot(root)
+    with pytest.raises(EditError, match=r"^2 example ids but 3 values for 'score'\.$"):
+        table.set_values("score", [0, 1], [0.5, 0.6, 0.7])
+    assert snapshot(root) == before
+
+
+def test_inline_up_to_the_limit_then_a_delta_file_keeping_large_ids_exact(root: Path) -> None:
+    """Ids above 2**53 (hashes as ids) survive the delta file's id column exactly: a float on
+    the way would merge neighbours. Exactly ``INLINE_LIMIT`` cells stay in the descriptor."""
+    n = INLINE_LIMIT + 1
+    ids = 2**60 + 2 * np.arange(n, dtype=np.int64)  # 2 apart: one float64 step there is 256
+    t = tercet.Table.create(
+        {"example_id": ids, "x": np.zeros(n, np.int64)}, project="p", dataset="d", name="h"
+    )
+    inline = t.set_values("x", ids[:INLINE_LIMIT], np.arange(INLINE_LIMIT))
+    assert len(inline.descriptor["delta"]["set"]["x"]["example_id"]) == INLINE_LIMIT
+    assert not (Path(inline.url) / "delta.parquet").exists()
+
+    to_file = t.set_values("x", ids, np.arange(n) + 1)
+    assert "file" in to_file.descriptor["delta"]
+    df = to_file.to_pandas()
+    assert df["example_id"].tolist() == ids.tolist()
+    assert df["x"].tolist() == (np.arange(n) + 1).tolist()
+
+
+def test_latest_ranks_a_fast_clock_by_when_the_storage_recorded_it(
+    table: tercet.Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read after the fast clock's time has passed, the skewed revision's ``created`` is no
+    longer from the future: only the descriptor's storage time still puts it first."""
+    real = format.now
+    with monkeypatch.context() as m:
+        m.setattr(format, "now", lambda: real() + timedelta(hours=1))
+        skewed = table.set_values("label", [0], [1])
+    then = time.time() - 60
+    os.utime(format.descriptor_url(skewed.url), (then, then))
+    honest = table.set_values("label", [0], [2])
+    monkeypatch.setattr(format, "now", lambda: real() + timedelta(hours=2))
+    assert table.latest().url == honest.url
+
+
+def test_a_damaged_revision_hides_none_of_its_siblings(table: tercet.Table) -> None:
+    """A half-written revision listed before the others (its name sorts first) is skipped,
+    and the revisions after it are still children and candidates for latest."""
+    child = table.set_values("label", [0], [1])
+    for year, body in ((2000, "{"), (2099, None)):  # unreadable, and not written yet
+        suffix = format.unique_suffix(datetime(year, 1, 1, tzinfo=UTC))
+        folder = Path(storage.parent(table.url)) / f"train{format.REVISION_SEPARATOR}{suffix}"
+        folder.mkdir()
+        if body is not None:
+            (folder / format.OBJECT_JSON).write_text(body)
+    assert [t.url for t in table.children()] == [child.url]
+    assert table.latest().url == child.url
