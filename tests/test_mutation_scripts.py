@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import tomllib
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
@@ -98,3 +99,13 @@ def test_a_log_without_stamps_or_still_running_says_so(report: ModuleType, tmp_p
         ("Running stats", 100.0),
         ("so far (still running or stopped)", 225.0),
     ]
+
+
+def test_the_type_checker_sees_every_mutated_file_and_only_those() -> None:
+    # A mutated file left out would have its type-invalid mutants run as tests (or survive);
+    # the type check runs in mutants/, where only these files hold mutants.
+    config = tomllib.loads((SCRIPTS.parent / "pyproject.toml").read_text())["tool"]["mutmut"]
+    command = config["type_check_command"]
+    checked = [arg for arg in command if arg.endswith(".py")]
+    assert sorted(checked) == sorted(config["only_mutate"])
+    assert command[command.index("--follow-imports") + 1] == "silent"
