@@ -64,6 +64,12 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         signal.signal(signal.SIGALRM, previous)
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    # Marked here, from the fixture, so no test that starts a service can miss the mark.
+    if "start_service" in getattr(item, "fixturenames", ()):
+        item.add_marker(pytest.mark.http)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if _under_mutant():
         # mutmut passes a mutant's tests in set order and stops at the first failure (-x): the

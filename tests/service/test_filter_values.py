@@ -20,6 +20,10 @@ from tercet import Table
 from tercet.service.filters import INLINE_VALUES
 from tests.fixtures.service import RunningService
 
+# The query compiler's end-to-end tests: `make mutate` keeps them among the tests that start a
+# service (pyproject.toml, [tool.mutmut]).
+pytestmark = pytest.mark.query_compiler
+
 LONG = INLINE_VALUES + 6
 
 

@@ -19,6 +19,10 @@ from tercet.service.query import rows as query_rows
 from tercet.service.sources import SourceData, servable
 from tests.fixtures.service import RunningService
 
+# The query compiler's end-to-end tests: `make mutate` keeps them among the tests that start a
+# service (pyproject.toml, [tool.mutmut]).
+pytestmark = pytest.mark.query_compiler
+
 
 def rows(service: RunningService, source: dict[str, Any], **body: Any) -> pa.Table:
     response = service.client.post("/api/rows", json={"source": source, **body})

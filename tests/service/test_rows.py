@@ -21,6 +21,10 @@ from tests.fixtures.service import (
     write_scalars,
 )
 
+# The query compiler's end-to-end tests: `make mutate` keeps them among the tests that start a
+# service (pyproject.toml, [tool.mutmut]).
+pytestmark = pytest.mark.query_compiler
+
 N = 300
 
 
