@@ -210,3 +210,119 @@ def test_list_projects_and_tables() -> None:
     tercet.Table.create({"x": [1]}, project="beta", dataset="d", name="t")
     assert tercet.list_projects() == ["alpha", "beta"]
     assert [t.name for t in tercet.list_tables("alpha")] == ["t"]
+
+
+def _rewrite_descriptor(t: tercet.Table, **changes: object) -> None:
+    """Plant a damaged ``object.json`` (keys set, removed when None); forget the cached one."""
+    obj = Path(t.url) / "object.json"
+    data = json.loads(obj.read_text())
+    for key, value in changes.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    obj.write_text(json.dumps(data))
+    table_mod._descriptor_cache.clear()
+
+
+def test_a_parent_chain_that_loops_names_the_revision_and_the_loop() -> None:
+    t = tercet.Table.create({"x": [1, 2]}, project="p", dataset="d", name="t")
+    r1 = t.set_values("x", [0], [5])
+    r2 = r1.set_values("x", [1], [6])
+    # r1 made to descend from r2: r2 -> r1 -> r2 ...
+    _rewrite_descriptor(r1, parent=f"../{Path(r2.url).name}")
+    with pytest.raises(CorruptObjectError, match=r"t\.[^/]*: the parent chain loops at .*/t\."):
+        tercet.Table.open(r2.url).to_arrow()
+
+
+def test_rows_that_are_not_a_list_name_the_descriptor() -> None:
+    t = tercet.Table.create({"x": [1, 2]}, project="p", dataset="d", name="t")
+    _rewrite_descriptor(t, rows="rows/part-00000.parquet")
+    with pytest.raises(
+        CorruptObjectError, match=r"t/object.json: 'rows' is 'rows/part-00000.parquet', not a list"
+    ):
+        tercet.Table.open(t.url).to_arrow()
+
+
+def test_a_revision_with_neither_rows_nor_a_parent_says_no_source_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    t = tercet.Table.create({"x": [1, 2]}, project="p", dataset="d", name="t")
+    r1 = t.set_values("x", [0], [5])
+    _rewrite_descriptor(r1, parent=None)
+    listed = _record_listings(monkeypatch)
+    with pytest.raises(CorruptObjectError, match=r"t\.[^/]*: no source rows found in its lineage"):
+        tercet.Table.open(r1.url).to_arrow()
+    assert listed == [storage.join(r1.url, "cache")]  # looked for a row cache once, not again
+
+
+def test_columns_read_after_the_whole_table_are_only_those_asked() -> None:
+    t = tercet.Table.create({"x": [1, 2], "y": ["a", "b"]}, project="p", dataset="d", name="t")
+    whole = t.to_arrow()  # kept on the revision, then selected from
+    assert whole.column_names == ["example_id", "x", "y", "weight"]
+    assert t.to_arrow(["y"]).column_names == ["y"]
+    assert t.to_arrow(["y", "x"]).to_pydict() == {"y": ["a", "b"], "x": [1, 2]}
+
+
+def test_a_column_subset_reads_only_the_id_and_those_columns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A wide table (embeddings, captions) read for one column must not fetch the others:
+    # on an object store each column chunk read is bytes over the network.
+    t = tercet.Table.create(
+        {"x": [1, 2, 3], "y": ["a", "b", "c"], "z": [0.5, 1.5, 2.5]},
+        project="p",
+        dataset="d",
+        name="t",
+    )
+    r1 = t.set_values("x", [2], [7])
+    read: list[list[str] | None] = []
+    real = storage.read_parquet
+
+    def recording(urls: str | list[str], columns: list[str] | None = None) -> pa.Table:
+        read.append(columns)
+        return real(urls, columns)
+
+    monkeypatch.setattr(storage, "read_parquet", recording)
+    got = tercet.Table.open(r1.url).to_arrow(["x"])
+    assert got.to_pydict() == {"x": [1, 2, 7]}
+    assert read == [["example_id", "x"]]
+
+
+def test_a_materialized_revision_reads_from_its_cache_not_its_lineage() -> None:
+    t = tercet.Table.create({"x": [1, 2, 3]}, project="p", dataset="d", name="t")
+    r2 = t.set_values("x", [0], [5]).set_values("x", [2], [9])
+    r2.materialize()
+    # The source's rows gone: only the cache can still give r2's rows.
+    (Path(t.url) / t.descriptor["rows"][0]).unlink()
+    got = tercet.Table.open(r2.url).to_arrow()
+    assert got.column("example_id").to_pylist() == [0, 1, 2]
+    assert got.column("x").to_pylist() == [5, 2, 9]
+    with pytest.raises(ObjectNotFoundError, match="part-00000"):
+        tercet.Table.open(t.url).to_arrow()
+
+
+def _record_listings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    listed: list[str] = []
+    real = storage.ls
+
+    def recording(url: str) -> list[str]:
+        listed.append(url)
+        return real(url)
+
+    monkeypatch.setattr(storage, "ls", recording)
+    return listed
+
+
+def test_a_read_lists_each_revisions_cache_once_and_a_sources_never(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A source has no row cache; each listing costs a LIST request per read on object stores.
+    t = tercet.Table.create({"x": [1, 2]}, project="p", dataset="d", name="t")
+    r1 = t.set_values("x", [0], [5])
+    r2 = r1.set_values("x", [1], [6])
+    listed = _record_listings(monkeypatch)
+    assert tercet.Table.open(t.url).to_arrow(["x"]).column("x").to_pylist() == [1, 2]
+    assert listed == []
+    assert tercet.Table.open(r2.url).to_arrow(["x"]).column("x").to_pylist() == [5, 6]
+    assert listed == [storage.join(r2.url, "cache"), storage.join(r1.url, "cache")]
