@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,9 @@ from tercet.errors import (
     InvalidNameError,
     ObjectExistsError,
     ObjectNotFoundError,
+    OutsideRootsError,
     SchemaError,
+    UnknownExampleError,
 )
 from tercet.tables import table as table_mod
 
@@ -326,3 +329,38 @@ def test_a_read_lists_each_revisions_cache_once_and_a_sources_never(
     assert listed == []
     assert tercet.Table.open(r2.url).to_arrow(["x"]).column("x").to_pylist() == [5, 6]
     assert listed == [storage.join(r2.url, "cache"), storage.join(r1.url, "cache")]
+
+
+def test_a_descriptor_read_is_fenced_even_once_cached(tmp_path: Path) -> None:
+    # The service reads descriptors under a fence; one read before the fence is kept in the
+    # cache, and must not let a later fenced read through.
+    t = tercet.Table.create({"x": [1, 2]}, project="p", dataset="d", name="t")
+    table_mod.read_descriptor(t.url)
+    project = str(Path(t.url).parents[3])
+    with storage.fenced(storage.Fence([project])):
+        assert table_mod.read_descriptor(t.url)["num_rows"] == 2
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with storage.fenced(storage.Fence([str(elsewhere)])), pytest.raises(OutsideRootsError):
+        table_mod.read_descriptor(t.url)
+
+
+def test_an_edit_on_an_id_the_rows_lack_names_the_revision() -> None:
+    t = tercet.Table.create({"x": [1, 2, 3]}, project="p", dataset="d", name="t")
+    r = t.set_values("x", [1], [5])
+    obj = Path(r.url) / "object.json"
+    data = json.loads(obj.read_text())
+    data["delta"]["set"]["x"]["example_id"] = [99]
+    _rewrite_descriptor(r, delta=data["delta"])
+    with pytest.raises(UnknownExampleError, match=rf"^{re.escape(r.url)}: example ids \[99\]"):
+        tercet.Table.open(r.url).to_arrow()
+
+
+def test_row_files_that_do_not_fit_the_schema_name_the_table() -> None:
+    t = tercet.Table.create({"x": [1, 2, 3]}, project="p", dataset="d", name="t")
+    (rows,) = Path(t.url, "rows").glob("*.parquet")
+    data = pq.read_table(rows)
+    at = data.schema.get_field_index("x")
+    pq.write_table(data.set_column(at, "x", pa.array(["one", "two", "three"])), rows)
+    with pytest.raises(CorruptObjectError, match=rf"^The rows of {re.escape(t.url)} do not fit"):
+        tercet.Table.open(t.url).to_arrow()
