@@ -361,21 +361,23 @@ def test_ids_that_are_not_first_first_plus_one_etc_have_no_offsets(column: pa.Ar
     assert d._contiguous_positions(column, ids(0, 1)) is None
 
 
-@pytest.fixture
-def no_search(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Contiguous ids need no search at all: at 10M rows a sort or a search per id costs
-    seconds on every read of an edited revision."""
+def refuse(monkeypatch: pytest.MonkeyPatch, why: str, *names: str) -> None:
+    """Make each of numpy's ``names`` fail the test with ``why`` when called."""
 
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("searched ids that are contiguous")
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError(why)
 
-    monkeypatch.setattr(np, "searchsorted", refuse)
-    monkeypatch.setattr(np, "argsort", refuse)
+    for name in names:
+        monkeypatch.setattr(np, name, refused)
 
 
-@pytest.mark.usefixtures("no_search")
 @pytest.mark.parametrize("column", [pa.array([7, 8, 9], pa.int64()), id_chunks([7], [8, 9])])
-def test_positions_of_contiguous_ids_do_not_search(column: pa.Array) -> None:
+def test_positions_of_contiguous_ids_do_not_search(
+    column: pa.Array, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Contiguous ids need no search at all: at 10M rows a sort or a search per id costs
+    # seconds on every read of an edited revision.
+    refuse(monkeypatch, "searched ids that are contiguous", "searchsorted", "argsort")
     # The first and the last row are the bounds of the fast path's range check.
     assert d.positions(column, ids(7, 9, 8, 7), WHERE).tolist() == [0, 2, 1, 0]
     assert d.positions(column, ids(), WHERE).tolist() == []
@@ -385,10 +387,7 @@ def test_positions_of_contiguous_ids_do_not_search(column: pa.Array) -> None:
 def test_positions_of_sorted_ids_with_gaps_do_not_sort(
     column: pa.Array, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("sorted ids sorted again")
-
-    monkeypatch.setattr(np, "argsort", refuse)
+    refuse(monkeypatch, "sorted ids sorted again", "argsort")
     values = column.to_pylist()
     got = d.positions(column, ids(*reversed(values)), WHERE)
     assert got.tolist() == list(reversed(range(len(values))))

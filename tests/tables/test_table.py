@@ -348,10 +348,9 @@ def test_a_descriptor_read_is_fenced_even_once_cached(tmp_path: Path) -> None:
 def test_an_edit_on_an_id_the_rows_lack_names_the_revision() -> None:
     t = tercet.Table.create({"x": [1, 2, 3]}, project="p", dataset="d", name="t")
     r = t.set_values("x", [1], [5])
-    obj = Path(r.url) / "object.json"
-    data = json.loads(obj.read_text())
-    data["delta"]["set"]["x"]["example_id"] = [99]
-    _rewrite_descriptor(r, delta=data["delta"])
+    _rewrite_descriptor(
+        r, delta={**r.descriptor["delta"], "set": {"x": {"example_id": [99], "value": [5]}}}
+    )
     with pytest.raises(UnknownExampleError, match=rf"^{re.escape(r.url)}: example ids \[99\]"):
         tercet.Table.open(r.url).to_arrow()
 
